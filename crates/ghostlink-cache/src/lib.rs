@@ -1,0 +1,172 @@
+//! Redis link cache for GhostLink, shared by the redirect (reads, fills) and the shortener
+//! (invalidates after a change).
+//!
+//! Redis is an accelerator, never a dependency of correctness: every call is bounded by a short
+//! timeout, and after a failure a breaker skips Redis for a moment so that a dead or hanging
+//! Redis costs the request path nothing (lookups fall through to Postgres). Values are the JSON
+//! of a [`LinkSnapshot`], or a short-lived negative marker for unknown codes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_redis::redis::{self, AsyncCommands};
+use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use ghostlink_domain::LinkSnapshot;
+
+/// What Redis knows about a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cached {
+    Found(LinkSnapshot),
+    /// Known not to exist (negative entry).
+    Missing,
+}
+
+/// Why a Redis call gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("redis skipped: breaker open after a recent failure")]
+    Skipped,
+    #[error("redis call timed out")]
+    Timeout,
+    #[error("redis error: {0}")]
+    Redis(String),
+}
+
+/// Cache settings.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub url: String,
+    pub timeout: Duration,
+    pub key_prefix: String,
+    pub pool_size: usize,
+    /// How long positive entries live in Redis (a bound on staleness if an invalidation is lost).
+    pub ttl: Duration,
+    /// How long negative entries live.
+    pub negative_ttl: Duration,
+    /// How long Redis is skipped after a failure.
+    pub breaker_open: Duration,
+}
+
+const NEGATIVE: &str = "-";
+
+/// The Redis side of the link cache.
+#[derive(Clone)]
+pub struct RedisCache {
+    pool: Pool,
+    settings: Arc<CacheSettings>,
+    epoch: Instant,
+    /// Milliseconds since `epoch` until which Redis is skipped.
+    skip_until: Arc<AtomicU64>,
+}
+
+impl RedisCache {
+    /// Builds the pool without connecting.
+    pub fn new(settings: CacheSettings) -> Result<Self, CacheError> {
+        let mut cfg = Config::from_url(settings.url.clone());
+        let t = Some(settings.timeout.max(Duration::from_millis(5)));
+        cfg.pool = Some(PoolConfig {
+            max_size: settings.pool_size,
+            timeouts: Timeouts { wait: t, create: t, recycle: t },
+            ..PoolConfig::default()
+        });
+        let pool = cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| CacheError::Redis(e.to_string()))?;
+        metrics::gauge!("redis_fallback_active").set(0.0);
+        Ok(Self { pool, settings: Arc::new(settings), epoch: Instant::now(), skip_until: Arc::new(AtomicU64::new(0)) })
+    }
+
+    fn key(&self, code: &str) -> String {
+        format!("{}link:{}", self.settings.key_prefix, code)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Whether the breaker currently skips Redis.
+    pub fn is_open(&self) -> bool {
+        self.now_ms() < self.skip_until.load(Ordering::Relaxed)
+    }
+
+    async fn call<T, F, Fut>(&self, op: &'static str, honour_breaker: bool, f: F) -> Result<T, CacheError>
+    where
+        F: FnOnce(deadpool_redis::Connection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        if honour_breaker && self.is_open() {
+            return Err(CacheError::Skipped);
+        }
+        let res = tokio::time::timeout(self.settings.timeout, async {
+            let conn = self.pool.get().await.map_err(|e| CacheError::Redis(e.to_string()))?;
+            f(conn).await.map_err(|e| CacheError::Redis(e.to_string()))
+        })
+        .await
+        .unwrap_or(Err(CacheError::Timeout));
+        match &res {
+            Ok(_) => {
+                if self.skip_until.swap(0, Ordering::Relaxed) != 0 {
+                    metrics::gauge!("redis_fallback_active").set(0.0);
+                }
+            }
+            Err(_) => {
+                metrics::counter!("redis_errors_total", "op" => op).increment(1);
+                let until = self.now_ms() + self.settings.breaker_open.as_millis() as u64;
+                self.skip_until.store(until, Ordering::Relaxed);
+                metrics::gauge!("redis_fallback_active").set(1.0);
+            }
+        }
+        res
+    }
+
+    /// Looks a code up. `Ok(None)`: Redis has no entry.
+    pub async fn get(&self, code: &str) -> Result<Option<Cached>, CacheError> {
+        let key = self.key(code);
+        let raw: Option<String> = self.call("get", true, |mut c| async move { c.get(key).await }).await?;
+        Ok(match raw {
+            None => None,
+            Some(s) if s == NEGATIVE => Some(Cached::Missing),
+            // An entry we cannot read (older format) counts as absent and is refilled.
+            Some(s) => serde_json::from_str(&s).ok().map(Cached::Found),
+        })
+    }
+
+    /// Stores what Postgres said about a code.
+    pub async fn put(&self, code: &str, value: &Cached) -> Result<(), CacheError> {
+        let key = self.key(code);
+        let (payload, ttl) = match value {
+            Cached::Found(s) => (serde_json::to_string(s).map_err(|e| CacheError::Redis(e.to_string()))?, self.settings.ttl),
+            Cached::Missing => (NEGATIVE.to_string(), self.settings.negative_ttl),
+        };
+        let ms = ttl.as_millis().max(1) as u64;
+        self.call("set", true, |mut c| async move {
+            redis::cmd("SET").arg(key).arg(payload).arg("PX").arg(ms).query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
+    /// Drops a code's entry after a change. Ignores the breaker: an invalidation is worth a try.
+    pub async fn invalidate(&self, code: &str) -> Result<(), CacheError> {
+        let key = self.key(code);
+        self.call("del", false, |mut c| async move { c.del::<_, ()>(key).await }).await
+    }
+
+    /// `PING`, for readiness (ignores the breaker).
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        self.call("ping", false, |mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ()) })
+            .await
+    }
+
+    /// Deletes every key under this cache's prefix (tests and `ghostctl`).
+    pub async fn flush_prefix(&self) -> Result<u64, CacheError> {
+        let pattern = format!("{}*", self.settings.key_prefix);
+        self.call("flush", false, |mut c| async move {
+            let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut c).await?;
+            let n = keys.len() as u64;
+            if !keys.is_empty() {
+                c.del::<_, ()>(keys).await?;
+            }
+            Ok(n)
+        })
+        .await
+    }
+}

@@ -1,0 +1,196 @@
+//! Shared clap argument blocks for every GhostLink binary.
+//!
+//! Each service flattens the blocks it needs (`DatabaseArgs`, `RedisArgs`, `AmqpArgs`,
+//! `ListenArgs`, `LogArgs`) into its own `Config`, so a setting is spelled, documented and
+//! validated once. Every flag has an environment variable (12-factor deployment), and
+//! [`Validate::validate`] runs before any port is bound, so a bad value stops the process with
+//! exit code 2 and a message naming the setting instead of failing later under load.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// A configuration value that cannot be used, naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self { setting, reason: reason.into() }
+    }
+}
+
+/// Checked once, before anything is bound or connected.
+pub trait Validate {
+    fn validate(&self) -> Result<(), ConfigError>;
+}
+
+/// Prints the error and exits with code 2: the convention for bad configuration.
+pub fn exit_on_invalid(err: &ConfigError) -> ! {
+    eprintln!("error: {err}");
+    std::process::exit(2)
+}
+
+/// Postgres connection settings.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Postgres URL.
+    #[arg(long = "database-url", env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ghostlink")]
+    pub database_url: String,
+    /// Maximum connections in this process's pool.
+    #[arg(long = "db-pool-size", env = "DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// How long to wait for a pooled connection before answering 503, in milliseconds.
+    #[arg(long = "db-timeout-ms", env = "DB_TIMEOUT_MS", default_value_t = 1000)]
+    pub db_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.db_timeout_ms)
+    }
+}
+
+impl Validate for DatabaseArgs {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_url("DATABASE_URL (--database-url)", &self.database_url, &["postgres", "postgresql"])?;
+        if self.db_pool_size == 0 || self.db_pool_size > 1000 {
+            return Err(ConfigError::new("DB_POOL_SIZE (--db-pool-size)", "must be between 1 and 1000"));
+        }
+        if self.db_timeout_ms == 0 {
+            return Err(ConfigError::new("DB_TIMEOUT_MS (--db-timeout-ms)", "must be greater than 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Redis connection settings.
+#[derive(Debug, Clone, Args)]
+pub struct RedisArgs {
+    /// Redis URL.
+    #[arg(long = "redis-url", env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Upper bound of one Redis call on the request path, in milliseconds; past it the call
+    /// counts as failed and the lookup falls through to Postgres.
+    #[arg(long = "redis-timeout-ms", env = "REDIS_TIMEOUT_MS", default_value_t = 25)]
+    pub redis_timeout_ms: u64,
+    /// Prefix of every key GhostLink writes, so several deployments (or tests) can share one Redis.
+    #[arg(long = "redis-key-prefix", env = "REDIS_KEY_PREFIX", default_value = "gl:")]
+    pub redis_key_prefix: String,
+}
+
+impl RedisArgs {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+}
+
+impl Validate for RedisArgs {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_url("REDIS_URL (--redis-url)", &self.redis_url, &["redis", "rediss"])?;
+        if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 10_000 {
+            return Err(ConfigError::new("REDIS_TIMEOUT_MS (--redis-timeout-ms)", "must be between 1 and 10000"));
+        }
+        if self.redis_key_prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::new("REDIS_KEY_PREFIX (--redis-key-prefix)", "must not contain whitespace"));
+        }
+        Ok(())
+    }
+}
+
+/// RabbitMQ connection settings.
+#[derive(Debug, Clone, Args)]
+pub struct AmqpArgs {
+    /// AMQP URL of RabbitMQ.
+    #[arg(long = "amqp-url", env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp_url: String,
+}
+
+impl Validate for AmqpArgs {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_url("AMQP_URL (--amqp-url)", &self.amqp_url, &["amqp", "amqps"])
+    }
+}
+
+/// The public and the ops listener. Defaults differ per service, so they are optional here and
+/// resolved with [`ListenArgs::public_or`] / [`ListenArgs::ops_or`].
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// Address of the public listener (port 0 picks a free port).
+    #[arg(long = "listen", env = "LISTEN_ADDR")]
+    pub listen: Option<String>,
+    /// Address of the ops listener serving /metrics, /healthz and /readyz.
+    #[arg(long = "ops-listen", env = "OPS_LISTEN_ADDR")]
+    pub ops_listen: Option<String>,
+}
+
+impl ListenArgs {
+    pub fn public_or(&self, default: &str) -> Result<SocketAddr, ConfigError> {
+        parse_addr("LISTEN_ADDR (--listen)", self.listen.as_deref().unwrap_or(default))
+    }
+    pub fn ops_or(&self, default: &str) -> Result<SocketAddr, ConfigError> {
+        parse_addr("OPS_LISTEN_ADDR (--ops-listen)", self.ops_listen.as_deref().unwrap_or(default))
+    }
+    /// A block listening on the given addresses (used by tests and `ghostctl up`).
+    pub fn on(public: &str, ops: &str) -> Self {
+        Self { listen: Some(public.to_string()), ops_listen: Some(ops.to_string()) }
+    }
+}
+
+fn parse_addr(setting: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse().map_err(|_| ConfigError::new(setting, format!("'{s}' is not an address like 127.0.0.1:8080")))
+}
+
+/// Log level names accepted by `LOG_LEVEL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Lowest level written to stdout (JSON lines).
+    #[arg(long = "log-level", env = "LOG_LEVEL", value_enum, default_value = "info")]
+    pub log_level: LogLevel,
+}
+
+fn check_url(setting: &'static str, raw: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    let parsed = url::Url::parse(raw).map_err(|e| ConfigError::new(setting, format!("not a URL ({e})")))?;
+    if !schemes.contains(&parsed.scheme()) {
+        return Err(ConfigError::new(setting, format!("scheme must be one of {}", schemes.join(", "))));
+    }
+    if parsed.host_str().unwrap_or("").is_empty() && parsed.scheme() != "postgres" {
+        return Err(ConfigError::new(setting, "must name a host"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_setting() {
+        let db = DatabaseArgs { database_url: "mysql://x".into(), db_pool_size: 4, db_timeout_ms: 10 };
+        let err = db.validate().expect_err("bad scheme");
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+        let db = DatabaseArgs { database_url: "postgres://h/db".into(), db_pool_size: 0, db_timeout_ms: 10 };
+        assert!(db.validate().expect_err("zero pool").to_string().contains("DB_POOL_SIZE"));
+        let r = RedisArgs { redis_url: "redis://127.0.0.1".into(), redis_timeout_ms: 0, redis_key_prefix: "x".into() };
+        assert!(r.validate().expect_err("zero timeout").to_string().contains("REDIS_TIMEOUT_MS"));
+        let l = ListenArgs::on("nope", "127.0.0.1:0");
+        assert!(l.public_or("127.0.0.1:1").expect_err("bad addr").to_string().contains("LISTEN_ADDR"));
+        assert!(l.ops_or("x").is_ok());
+    }
+}

@@ -1,0 +1,1 @@
+DROP TABLE clicks; DROP TABLE links; DROP TABLE api_tokens;

@@ -1,0 +1,176 @@
+//! Links: creation, lookup, listing, changes and the one atomic click counter.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use ghostlink_domain::{LinkSnapshot, LinkStatus};
+
+use crate::schema::links;
+use crate::DbError;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = links)]
+pub struct LinkRow {
+    pub id: i64,
+    pub code: String,
+    pub url: String,
+    pub owner_token_id: Option<i64>,
+    pub status: String,
+    pub status_since: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_clicks: Option<i64>,
+    pub click_count: i64,
+}
+
+impl LinkRow {
+    /// The status as the domain type; an unknown value (impossible under the CHECK) reads as
+    /// disabled, the safe side.
+    pub fn status(&self) -> LinkStatus {
+        self.status.parse().unwrap_or(LinkStatus::Disabled)
+    }
+
+    pub fn snapshot(&self) -> LinkSnapshot {
+        LinkSnapshot {
+            code: self.code.clone(),
+            url: self.url.clone(),
+            status: self.status(),
+            expires_at: self.expires_at,
+            max_clicks: self.max_clicks,
+            status_since: Some(self.status_since),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = links)]
+pub struct NewLink {
+    pub code: String,
+    pub url: String,
+    pub owner_token_id: Option<i64>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_clicks: Option<i64>,
+}
+
+/// Inserts a link; `Conflict` when the code exists (in any status, deleted included).
+pub fn insert(conn: &mut PgConnection, new: &NewLink) -> Result<LinkRow, DbError> {
+    Ok(diesel::insert_into(links::table).values(new).returning(LinkRow::as_returning()).get_result(conn)?)
+}
+
+/// The link with this code, deleted ones included.
+pub fn get(conn: &mut PgConnection, code: &str) -> Result<Option<LinkRow>, DbError> {
+    Ok(links::table.filter(links::code.eq(code)).select(LinkRow::as_select()).first(conn).optional()?)
+}
+
+/// A listing query. `owner` restricts to one token's links.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub owner: Option<i64>,
+    pub status: Option<LinkStatus>,
+    /// Substring of the url or the code, case-insensitive.
+    pub search: Option<String>,
+    /// Return links with an id below this (keyset pagination, newest first).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// Links matching `filter`, newest first; deleted ones only when asked for by status.
+pub fn list(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<LinkRow>, DbError> {
+    let mut q = links::table.select(LinkRow::as_select()).into_boxed();
+    if let Some(owner) = filter.owner {
+        q = q.filter(links::owner_token_id.eq(owner));
+    }
+    match filter.status {
+        Some(s) => q = q.filter(links::status.eq(s.as_str())),
+        None => q = q.filter(links::status.ne(LinkStatus::Deleted.as_str())),
+    }
+    if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", escape_like(search));
+        q = q.filter(links::url.ilike(pattern.clone()).or(links::code.ilike(pattern)));
+    }
+    if let Some(before) = filter.before_id {
+        q = q.filter(links::id.lt(before));
+    }
+    Ok(q.order(links::id.desc()).limit(filter.limit).load(conn)?)
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A partial update. `Some(None)` clears a nullable column.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = links)]
+pub struct LinkChanges {
+    pub status: Option<String>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub max_clicks: Option<Option<i64>>,
+}
+
+/// Applies `changes` to a live (not deleted) link; `None` when there is none.
+pub fn update(conn: &mut PgConnection, code: &str, changes: &LinkChanges) -> Result<Option<LinkRow>, DbError> {
+    conn.transaction(|conn| {
+        let current: Option<LinkRow> = links::table
+            .filter(links::code.eq(code))
+            .filter(links::status.ne(LinkStatus::Deleted.as_str()))
+            .select(LinkRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?;
+        let Some(current) = current else { return Ok(None) };
+        let status_changed = changes.status.as_deref().is_some_and(|s| s != current.status);
+        let row = diesel::update(links::table.filter(links::id.eq(current.id)))
+            .set((changes, links::updated_at.eq(diesel::dsl::now)))
+            .returning(LinkRow::as_returning())
+            .get_result(conn)?;
+        if status_changed {
+            let row = diesel::update(links::table.filter(links::id.eq(current.id)))
+                .set(links::status_since.eq(diesel::dsl::now))
+                .returning(LinkRow::as_returning())
+                .get_result(conn)?;
+            return Ok(Some(row));
+        }
+        Ok(Some(row))
+    })
+}
+
+/// Marks a link deleted; its code stays taken forever. `false` when there was no live link.
+pub fn soft_delete(conn: &mut PgConnection, code: &str) -> Result<bool, DbError> {
+    let n = diesel::update(links::table)
+        .filter(links::code.eq(code))
+        .filter(links::status.ne(LinkStatus::Deleted.as_str()))
+        .set((
+            links::status.eq(LinkStatus::Deleted.as_str()),
+            links::status_since.eq(diesel::dsl::now),
+            links::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// The atomic counter of a `max_clicks` link: takes one click if one is left and the link is
+/// still live. Returns the new count, or `None` when the link is used up or gone. Concurrent
+/// callers serialise on the row, so exactly `max_clicks` calls succeed.
+pub fn take_click(conn: &mut PgConnection, code: &str) -> Result<Option<i64>, DbError> {
+    Ok(diesel::update(links::table)
+        .filter(links::code.eq(code))
+        .filter(links::status.eq(LinkStatus::Active.as_str()))
+        .filter(links::max_clicks.is_null().or(links::click_count.lt(links::max_clicks.assume_not_null())))
+        .filter(links::expires_at.is_null().or(links::expires_at.gt(diesel::dsl::now)))
+        .set(links::click_count.eq(links::click_count + 1))
+        .returning(links::click_count)
+        .get_result(conn)
+        .optional()?)
+}
+
+/// The redirect's view of a link.
+pub fn snapshot(conn: &mut PgConnection, code: &str) -> Result<Option<LinkSnapshot>, DbError> {
+    Ok(get(conn, code)?.map(|r| r.snapshot()))
+}

@@ -1,0 +1,47 @@
+//! Diesel table definitions, kept by hand in step with `migrations/`.
+//! (`ghostlink-db`'s tests run the migrations and exercise every column.)
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        name -> Text,
+        role -> Text,
+        token_sha256 -> Text,
+        prefix -> Text,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    links (id) {
+        id -> Int8,
+        code -> Text,
+        url -> Text,
+        owner_token_id -> Nullable<Int8>,
+        status -> Text,
+        status_since -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        max_clicks -> Nullable<Int8>,
+        click_count -> Int8,
+    }
+}
+
+diesel::table! {
+    clicks (id) {
+        id -> Int8,
+        event_id -> Uuid,
+        code -> Text,
+        occurred_at -> Timestamptz,
+        outcome -> Text,
+        method -> Text,
+        user_agent -> Nullable<Text>,
+        referrer -> Nullable<Text>,
+        client_hash -> Text,
+    }
+}
+
+diesel::joinable!(links -> api_tokens (owner_token_id));
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, links, clicks);

@@ -1,0 +1,64 @@
+//! API tokens: only the SHA-256 of a token is stored, with a short prefix for display.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::schema::api_tokens;
+use crate::DbError;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_tokens)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub token_sha256: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = api_tokens)]
+struct NewToken<'a> {
+    name: &'a str,
+    role: &'a str,
+    token_sha256: &'a str,
+    prefix: &'a str,
+}
+
+/// Stores a token's hash. `Conflict` when the name is taken.
+pub fn insert(conn: &mut PgConnection, name: &str, role: &str, sha256: &str, prefix: &str) -> Result<TokenRow, DbError> {
+    Ok(diesel::insert_into(api_tokens::table)
+        .values(NewToken { name, role, token_sha256: sha256, prefix })
+        .returning(TokenRow::as_returning())
+        .get_result(conn)?)
+}
+
+/// The token with this hash, revoked or not.
+pub fn find_by_hash(conn: &mut PgConnection, sha256: &str) -> Result<Option<TokenRow>, DbError> {
+    Ok(api_tokens::table
+        .filter(api_tokens::token_sha256.eq(sha256))
+        .select(TokenRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list(conn: &mut PgConnection) -> Result<Vec<TokenRow>, DbError> {
+    Ok(api_tokens::table.order(api_tokens::id).select(TokenRow::as_select()).load(conn)?)
+}
+
+/// Revokes by name; `false` when no live token has that name.
+pub fn revoke(conn: &mut PgConnection, name: &str) -> Result<bool, DbError> {
+    let n = diesel::update(api_tokens::table)
+        .filter(api_tokens::name.eq(name))
+        .filter(api_tokens::revoked_at.is_null())
+        .set(api_tokens::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Whether any token exists at all (first-run detection for `ghostctl up`).
+pub fn any(conn: &mut PgConnection) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(api_tokens::table.select(api_tokens::id))).get_result(conn)?)
+}

@@ -1,0 +1,16 @@
+//! Pure domain rules of GhostLink: what a short code, an alias and a destination URL may be,
+//! and what a link answers at a given moment.
+//!
+//! This crate does no I/O on purpose: it has no database, network or clock of its own (callers
+//! pass `now` and an RNG), so every rule here is tested with plain unit tests and reused
+//! unchanged by the shortener (at creation), the redirect (at follow time) and the CLI.
+
+pub mod code;
+pub mod link;
+pub mod token;
+pub mod url_rules;
+
+pub use code::{generate_code, validate_alias, AliasError, CODE_ALPHABET, CODE_LEN};
+pub use link::{Decision, GoneReason, LinkSnapshot, LinkStatus, ParseStatusError};
+pub use token::{hash_client, hash_token, new_token, Role, TOKEN_PREFIX};
+pub use url_rules::{normalize_url, safe_location, UrlError, MAX_URL_BYTES};

@@ -1,0 +1,159 @@
+//! A link's state and what it answers at a given moment.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle of a link. `Deleted` links keep their row so the code is never reissued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkStatus {
+    Active,
+    Disabled,
+    Quarantined,
+    Deleted,
+}
+
+/// A status string that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown link status '{0}'")]
+pub struct ParseStatusError(pub String);
+
+impl LinkStatus {
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatus::Active => "active",
+            LinkStatus::Disabled => "disabled",
+            LinkStatus::Quarantined => "quarantined",
+            LinkStatus::Deleted => "deleted",
+        }
+    }
+}
+
+impl std::str::FromStr for LinkStatus {
+    type Err = ParseStatusError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "active" => LinkStatus::Active,
+            "disabled" => LinkStatus::Disabled,
+            "quarantined" => LinkStatus::Quarantined,
+            "deleted" => LinkStatus::Deleted,
+            other => return Err(ParseStatusError(other.to_string())),
+        })
+    }
+}
+
+impl std::fmt::Display for LinkStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the redirect needs to know about a link; cached in memory and in Redis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSnapshot {
+    pub code: String,
+    pub url: String,
+    pub status: LinkStatus,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_clicks: Option<i64>,
+    /// Since when the link is quarantined, when it is.
+    #[serde(default)]
+    pub status_since: Option<DateTime<Utc>>,
+}
+
+/// Why a link no longer redirects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoneReason {
+    Disabled,
+    Deleted,
+    Expired,
+    UsedUp,
+}
+
+impl GoneReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GoneReason::Disabled => "disabled",
+            GoneReason::Deleted => "deleted",
+            GoneReason::Expired => "expired",
+            GoneReason::UsedUp => "used_up",
+        }
+    }
+}
+
+/// What the redirect should do with a found link, before any click counting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Redirect; when `counted` the link has a `max_clicks` and the atomic counter decides.
+    Redirect { counted: bool },
+    /// Show the quarantine page instead of redirecting.
+    Quarantined,
+    Gone(GoneReason),
+    /// The stored URL may not become a `Location`.
+    Unsafe,
+}
+
+impl LinkSnapshot {
+    /// Decides at `now`, without side effects.
+    pub fn decide(&self, now: DateTime<Utc>) -> Decision {
+        match self.status {
+            LinkStatus::Disabled => return Decision::Gone(GoneReason::Disabled),
+            LinkStatus::Deleted => return Decision::Gone(GoneReason::Deleted),
+            LinkStatus::Quarantined => return Decision::Quarantined,
+            LinkStatus::Active => {}
+        }
+        if self.expires_at.is_some_and(|t| t <= now) {
+            return Decision::Gone(GoneReason::Expired);
+        }
+        if crate::safe_location(&self.url).is_none() {
+            return Decision::Unsafe;
+        }
+        Decision::Redirect { counted: self.max_clicks.is_some() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn snap() -> LinkSnapshot {
+        LinkSnapshot {
+            code: "abc".into(),
+            url: "https://example.com/".into(),
+            status: LinkStatus::Active,
+            expires_at: None,
+            max_clicks: None,
+            status_since: None,
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let now = Utc::now();
+        assert_eq!(snap().decide(now), Decision::Redirect { counted: false });
+        let s = LinkSnapshot { max_clicks: Some(3), ..snap() };
+        assert_eq!(s.decide(now), Decision::Redirect { counted: true });
+        let s = LinkSnapshot { expires_at: Some(now - Duration::seconds(1)), ..snap() };
+        assert_eq!(s.decide(now), Decision::Gone(GoneReason::Expired));
+        let s = LinkSnapshot { expires_at: Some(now + Duration::seconds(60)), ..snap() };
+        assert_eq!(s.decide(now), Decision::Redirect { counted: false });
+        let s = LinkSnapshot { status: LinkStatus::Disabled, ..snap() };
+        assert_eq!(s.decide(now), Decision::Gone(GoneReason::Disabled));
+        let s = LinkSnapshot { status: LinkStatus::Deleted, ..snap() };
+        assert_eq!(s.decide(now), Decision::Gone(GoneReason::Deleted));
+        let s = LinkSnapshot { status: LinkStatus::Quarantined, ..snap() };
+        assert_eq!(s.decide(now), Decision::Quarantined);
+        let s = LinkSnapshot { url: "javascript:alert(1)".into(), ..snap() };
+        assert_eq!(s.decide(now), Decision::Unsafe);
+    }
+
+    #[test]
+    fn status_round_trip() {
+        for s in [LinkStatus::Active, LinkStatus::Disabled, LinkStatus::Quarantined, LinkStatus::Deleted] {
+            assert_eq!(s.as_str().parse::<LinkStatus>(), Ok(s));
+        }
+        assert!("nope".parse::<LinkStatus>().is_err());
+    }
+}

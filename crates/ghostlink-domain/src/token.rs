@@ -1,0 +1,80 @@
+//! API tokens and client pseudonyms.
+
+use rand::{CryptoRng, Rng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Every token starts with this, so a leaked one is recognisable by secret scanners.
+pub const TOKEN_PREFIX: &str = "glk_";
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sees and changes every link.
+    Admin,
+    /// Creates links and sees its own.
+    User,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "user" => Ok(Role::User),
+            other => Err(format!("unknown role '{other}' (expected admin or user)")),
+        }
+    }
+}
+
+/// A new secret token: the prefix and 40 base62 characters (about 238 bits).
+pub fn new_token<R: RngCore + CryptoRng>(rng: &mut R) -> String {
+    let body: String = (0..40)
+        .map(|_| crate::CODE_ALPHABET[rng.gen_range(0..crate::CODE_ALPHABET.len())] as char)
+        .collect();
+    format!("{TOKEN_PREFIX}{body}")
+}
+
+/// The SHA-256 of a token, hex: the only form stored.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A stable pseudonym for a client address: salted SHA-256, truncated to 16 bytes of hex.
+/// The salt is a secret shared by the replicas, so the same client hashes alike everywhere
+/// and the raw address is never stored.
+pub fn hash_client(salt: &str, addr: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0u8]);
+    h.update(addr.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_hashes() {
+        let t = new_token(&mut rand::rngs::OsRng);
+        assert!(t.starts_with(TOKEN_PREFIX));
+        assert_eq!(t.len(), TOKEN_PREFIX.len() + 40);
+        assert_eq!(hash_token(&t).len(), 64);
+        assert_ne!(hash_token(&t), hash_token("other"));
+        assert_eq!(hash_client("s", "1.2.3.4"), hash_client("s", "1.2.3.4"));
+        assert_ne!(hash_client("s", "1.2.3.4"), hash_client("t", "1.2.3.4"));
+        assert_eq!("admin".parse::<Role>(), Ok(Role::Admin));
+        assert!("root".parse::<Role>().is_err());
+    }
+}

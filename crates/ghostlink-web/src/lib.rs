@@ -1,0 +1,39 @@
+//! Shared actix-web pieces for every GhostLink HTTP service.
+//!
+//! - [`ApiError`]: the one place an error becomes an HTTP status and the JSON body
+//!   `{"error": {"code": "...", "message": "..."}}`.
+//! - [`extractor_configs`]: JSON/query/path extractor errors answered in that same shape.
+//! - [`observe`]: middleware giving every request an `X-Request-Id` and recording
+//!   `http_requests_total`, `http_request_duration_seconds` and `http_requests_in_flight`.
+//! - [`ops`]: the ops listener (`/metrics`, `/healthz`, `/readyz`).
+
+pub mod error;
+pub mod observe;
+pub mod ops;
+
+pub use error::{extractor_configs, not_found, ApiError};
+pub use observe::{observe, RequestId};
+pub use ops::{OpsServer, ReadinessCheck};
+
+/// Resolves when SIGTERM or Ctrl-C arrives: the production shutdown signal handed to
+/// `App::run`. Tests hand their own future instead.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,1 @@
+//! GhostLink redirect service: the public hot path GET /{code}.
