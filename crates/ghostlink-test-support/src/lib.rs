@@ -1,1 +1,106 @@
-//! Test support for GhostLink: a fresh Postgres database per test, isolated Redis keys, config builders. Dev-dependency only.
+//! Test support for GhostLink: a fresh Postgres database per test (migrated), an isolated Redis
+//! key prefix per test, and builders for the shared config blocks pointing at them.
+//!
+//! Only ever a dev-dependency (checked in CI). Tests talk to the real Postgres and Redis named
+//! by `DATABASE_URL` / `REDIS_URL` (defaults: the local servers), never to mocks.
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use ghostlink_config::{DatabaseArgs, ListenArgs, LogArgs, RedisArgs};
+
+/// The server URL tests create their databases on.
+pub fn base_database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// The Redis tests use.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
+/// A database of its own for one test, dropped when the value is.
+pub struct TestDb {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl TestDb {
+    /// Creates `gl_test_<random>` and applies every migration.
+    pub fn new() -> Self {
+        let base = url::Url::parse(&base_database_url()).expect("DATABASE_URL is a URL");
+        let name = format!("gl_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = base.clone();
+        admin.set_path("/postgres");
+        let mut url = base;
+        url.set_path(&format!("/{name}"));
+        let created = ghostlink_db::create_database_if_missing(url.as_str()).expect("create test database");
+        assert!(created, "fresh test database {name} already existed");
+        ghostlink_db::run_migrations(url.as_str()).expect("migrate test database");
+        Self { url: url.to_string(), name, admin_url: admin.to_string() }
+    }
+
+    /// A direct connection, for arranging and asserting.
+    pub fn conn(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to test database")
+    }
+
+    pub fn database_args(&self) -> DatabaseArgs {
+        DatabaseArgs { database_url: self.url.clone(), db_pool_size: 8, db_timeout_ms: 1000 }
+    }
+
+    /// Stores a token and returns its secret.
+    pub fn token(&self, name: &str, role: &str) -> String {
+        let secret = ghostlink_domain::new_token(&mut rand::rngs::OsRng);
+        let hash = ghostlink_domain::hash_token(&secret);
+        ghostlink_db::tokens::insert(&mut self.conn(), name, role, &hash, &secret[..8]).expect("insert token");
+        secret
+    }
+}
+
+impl Default for TestDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP_TEST_DB").is_some() {
+            return;
+        }
+        if let Ok(mut c) = PgConnection::establish(&self.admin_url) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// Redis settings with a key prefix no other test uses.
+pub fn redis_args() -> RedisArgs {
+    RedisArgs {
+        redis_url: redis_url(),
+        redis_timeout_ms: 50,
+        redis_key_prefix: format!("gltest:{}:", uuid::Uuid::new_v4().simple()),
+    }
+}
+
+/// Listeners on free loopback ports.
+pub fn listen_any() -> ListenArgs {
+    ListenArgs::on("127.0.0.1:0", "127.0.0.1:0")
+}
+
+/// Silent unless `TEST_LOG` is set.
+pub fn log_args() -> LogArgs {
+    LogArgs { log_level: if std::env::var_os("TEST_LOG").is_some() { ghostlink_config::LogLevel::Debug } else { ghostlink_config::LogLevel::Off } }
+}
+
+/// Sums the samples in Prometheus text whose name matches and whose labels contain every
+/// `key="value"` fragment in `labels`. Missing series read as 0.
+pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|f| l.contains(f)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

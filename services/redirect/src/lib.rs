@@ -1,1 +1,309 @@
-//! GhostLink redirect service: the public hot path GET /{code}.
+//! GhostLink redirect service: the public hot path `GET /{code}` (and `HEAD`).
+//!
+//! The request path does a lookup (memory → Redis → Postgres, see [`lookup`]), decides with the
+//! domain rules, answers, and queues a click event ([`clicks`]); it never waits on a click
+//! write, logs nothing per request, and writes to Postgres only for the atomic counter of a
+//! `max_clicks` link. [`App::build`] validates the config and binds both listeners; [`App::run`]
+//! serves until the shutdown future resolves, then drains HTTP and flushes queued clicks.
+
+pub mod clicks;
+pub mod config;
+pub mod lookup;
+pub mod pages;
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{middleware, web, HttpRequest, HttpResponse};
+use anyhow::Context;
+use chrono::Utc;
+use ghostlink_cache::{CacheSettings, RedisCache};
+use ghostlink_db::clicks::NewClick;
+use ghostlink_db::{Db, DbSettings};
+use ghostlink_domain::{code::is_plausible_code, hash_client, Decision, GoneReason};
+use ghostlink_web::{ApiError, OpsServer, ReadinessCheck};
+
+pub use config::Config;
+
+const SERVICE: &str = "redirect";
+
+/// Shared state of the request path.
+pub struct State {
+    resolver: lookup::Resolver,
+    db: Db,
+    clicks: clicks::ClickSink,
+    redirect_status: StatusCode,
+    salt: String,
+    trust_forwarded: bool,
+    outcomes: Outcomes,
+}
+
+struct Outcomes {
+    redirect: metrics::Counter,
+    not_found: metrics::Counter,
+    gone: metrics::Counter,
+    unavailable: metrics::Counter,
+    quarantined: metrics::Counter,
+}
+
+impl Outcomes {
+    fn new() -> Self {
+        let c = |o: &'static str| metrics::counter!("redirect_responses_total", "outcome" => o);
+        Self {
+            redirect: c("redirect"),
+            not_found: c("not_found"),
+            gone: c("gone"),
+            unavailable: c("unavailable"),
+            quarantined: c("quarantined"),
+        }
+    }
+}
+
+/// A built, bound, not yet running redirect service.
+pub struct App {
+    public: actix_web::dev::Server,
+    ops: OpsServer,
+    public_addr: SocketAddr,
+    drain: tokio::task::JoinHandle<()>,
+    log: slog::Logger,
+}
+
+impl App {
+    /// Validates `config`, binds the listeners (port 0 picks free ports) and prepares the
+    /// click drain. Connects to nothing yet: Postgres and Redis are reached lazily, so the
+    /// service starts (not ready) while they are down.
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let resolved = config.resolve()?;
+        let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        let handle = ghostlink_telemetry::metrics_handle(SERVICE);
+        let db = Db::new(&DbSettings {
+            url: config.database.database_url.clone(),
+            pool_size: config.database.db_pool_size,
+            acquire_timeout: config.database.timeout(),
+            statement_timeout: Duration::from_secs(5),
+        });
+        let redis = RedisCache::new(CacheSettings {
+            url: config.redis.redis_url.clone(),
+            timeout: config.redis.timeout(),
+            key_prefix: config.redis.redis_key_prefix.clone(),
+            pool_size: 64,
+            ttl: Duration::from_secs(config.redis_ttl_secs),
+            negative_ttl: Duration::from_secs(2),
+            breaker_open: Duration::from_secs(1),
+        })
+        .context("building the Redis pool")?;
+        let memory = moka::sync::Cache::builder()
+            .max_capacity(config.cache_capacity)
+            .time_to_live(config.cache_ttl())
+            .build();
+        let (sink, rx) = clicks::channel(config.click_queue_capacity);
+        let drain = tokio::spawn(clicks::drain(rx, db.clone(), config.click_batch_size, log.clone()));
+
+        let state = Arc::new(State {
+            resolver: lookup::Resolver::new(memory, redis.clone(), db.clone()),
+            db: db.clone(),
+            clicks: sink.clone(),
+            redirect_status: StatusCode::from_u16(config.redirect_status).unwrap_or(StatusCode::FOUND),
+            salt: config.click_salt.clone(),
+            trust_forwarded: config.trust_forwarded_for,
+            outcomes: Outcomes::new(),
+        });
+
+        let listener = TcpListener::bind(resolved.public).with_context(|| format!("binding {}", resolved.public))?;
+        let public_addr = listener.local_addr()?;
+        let data = web::Data::from(state);
+        let mut server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .wrap(middleware::from_fn(ghostlink_web::observe))
+                .service(
+                    web::resource("/{code}")
+                        .route(web::get().to(follow))
+                        .route(web::head().to(follow))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .default_service(web::to(not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .backlog(2048);
+        if let Some(w) = config.http_workers {
+            server = server.workers(w);
+        }
+        let public = server.listen(listener)?.run();
+
+        let db_check = db.clone();
+        let redis_check = redis.clone();
+        let pool_db = db.clone();
+        let ops = OpsServer::bind(
+            resolved.ops,
+            SERVICE,
+            handle,
+            vec![
+                ReadinessCheck::new("postgres", true, move || {
+                    let db = db_check.clone();
+                    async move { db.ping().await.map_err(|e| e.to_string()) }
+                }),
+                ReadinessCheck::new("redis", false, move || {
+                    let r = redis_check.clone();
+                    async move { r.ping().await.map_err(|e| e.to_string()) }
+                }),
+            ],
+            vec![
+                Arc::new(move || {
+                    let s = pool_db.state();
+                    metrics::gauge!("db_pool_connections", "state" => "idle").set(s.idle as f64);
+                    metrics::gauge!("db_pool_connections", "state" => "in_use").set(s.in_use as f64);
+                    metrics::gauge!("db_pool_max_connections").set(s.max as f64);
+                }),
+                Arc::new(move || metrics::gauge!("clicks_queue_depth").set(sink.depth() as f64)),
+            ],
+        )
+        .with_context(|| format!("binding ops listener {}", resolved.ops))?;
+        if config.click_salt == "ghostlink-dev-salt" {
+            slog::warn!(log, "CLICK_SALT is the development default; set a secret in production");
+        }
+        slog::info!(log, "redirect listening"; "public" => %public_addr, "ops" => %ops.addr);
+        Ok(Self { public, ops, public_addr, drain, log })
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops.addr
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests and
+    /// flushes queued clicks.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let public_handle = self.public.handle();
+        let ops_handle = self.ops.server.handle();
+        let public = tokio::spawn(self.public);
+        let ops = tokio::spawn(self.ops.server);
+        shutdown.await;
+        slog::info!(self.log, "shutting down: draining requests");
+        public_handle.stop(true).await;
+        ops_handle.stop(true).await;
+        let _ = public.await;
+        let _ = ops.await;
+        // Every sender lived in the servers' app data; with them gone the drain flushes and ends.
+        if tokio::time::timeout(Duration::from_secs(15), self.drain).await.is_err() {
+            slog::error!(self.log, "click drain did not finish in 15s");
+        }
+        slog::info!(self.log, "stopped");
+        Ok(())
+    }
+}
+
+fn header_string(req: &HttpRequest, name: actix_web::http::header::HeaderName, max: usize) -> Option<String> {
+    let v = req.headers().get(name)?.to_str().ok()?;
+    let mut end = v.len().min(max);
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(v[..end].to_owned())
+}
+
+fn client_addr(req: &HttpRequest, trust_forwarded: bool) -> String {
+    if trust_forwarded {
+        if let Some(ip) = req.connection_info().realip_remote_addr() {
+            return ip.to_owned();
+        }
+    }
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+}
+
+async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<State>) -> HttpResponse {
+    let code = path.into_inner();
+    let (outcome, resp) = answer(&req, &code, &state).await;
+    let method = if req.method() == Method::HEAD { "HEAD" } else { "GET" };
+    state.clicks.record(NewClick {
+        event_id: uuid::Uuid::now_v7(),
+        code,
+        occurred_at: Utc::now(),
+        outcome: outcome.to_owned(),
+        method: method.to_owned(),
+        user_agent: header_string(&req, actix_web::http::header::USER_AGENT, 512),
+        referrer: header_string(&req, actix_web::http::header::REFERER, 1024),
+        client_hash: hash_client(&state.salt, &client_addr(&req, state.trust_forwarded)),
+    });
+    resp
+}
+
+async fn answer(req: &HttpRequest, code: &str, state: &State) -> (&'static str, HttpResponse) {
+    let o = &state.outcomes;
+    if !is_plausible_code(code) {
+        o.not_found.increment(1);
+        return ("not_found", pages::error(req, ApiError::not_found("no link with this code"), "No link with this code."));
+    }
+    let found = match state.resolver.resolve(code).await {
+        Ok(f) => f,
+        Err(lookup::Unavailable) => return unavailable(req, state),
+    };
+    let Some(link) = found else {
+        o.not_found.increment(1);
+        return ("not_found", pages::error(req, ApiError::not_found("no link with this code"), "No link with this code."));
+    };
+    match link.decide(Utc::now()) {
+        Decision::Redirect { counted } => {
+            if counted {
+                let owned = code.to_owned();
+                match state.db.run(move |c| ghostlink_db::links::take_click(c, &owned)).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        state.resolver.forget(code);
+                        return gone(req, state, GoneReason::UsedUp);
+                    }
+                    Err(_) => {
+                        metrics::counter!("db_errors_total", "op" => "take_click").increment(1);
+                        return unavailable(req, state);
+                    }
+                }
+            }
+            o.redirect.increment(1);
+            ("redirect", pages::redirect(state.redirect_status, &link.url))
+        }
+        Decision::Quarantined => {
+            o.quarantined.increment(1);
+            ("quarantined", pages::quarantined(link.status_since, &link.url))
+        }
+        Decision::Gone(reason) => gone(req, state, reason),
+        Decision::Unsafe => {
+            o.gone.increment(1);
+            ("unsafe", pages::error(req, ApiError::new(StatusCode::GONE, "unsafe_destination", "this link's destination is not allowed"), "This link's destination is not allowed."))
+        }
+    }
+}
+
+fn gone(req: &HttpRequest, state: &State, reason: GoneReason) -> (&'static str, HttpResponse) {
+    state.outcomes.gone.increment(1);
+    let text = match reason {
+        GoneReason::Disabled => "This link has been disabled.",
+        GoneReason::Deleted => "This link has been deleted.",
+        GoneReason::Expired => "This link has expired.",
+        GoneReason::UsedUp => "This link has been used the maximum number of times.",
+    };
+    let err = ApiError::new(StatusCode::GONE, "gone", format!("link is gone: {}", reason.as_str()));
+    ("gone", pages::error(req, err, text))
+}
+
+fn unavailable(req: &HttpRequest, state: &State) -> (&'static str, HttpResponse) {
+    state.outcomes.unavailable.increment(1);
+    ("unavailable", pages::error(req, ApiError::unavailable("link storage is unavailable; try again shortly"), "Temporarily unavailable; try again shortly."))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    pages::error(&req, ApiError::not_found(format!("no route for {} {}", req.method(), req.path())), "Not found.")
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let err = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} is not allowed here; use GET or HEAD", req.method()));
+    let mut resp = pages::error(&req, err, "Method not allowed.");
+    resp.headers_mut().insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static("GET, HEAD"));
+    resp
+}

@@ -1,0 +1,92 @@
+//! The redirect service's configuration: shared blocks plus its own settings.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use ghostlink_config::{ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+
+/// GhostLink redirect: answers `GET /{code}` with a redirect.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ghostlink-redirect", version, about)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    /// Public listener (default 127.0.0.1:8080) and ops listener (default 127.0.0.1:9101).
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Status of a redirect: 302 (default, every click reaches us) or 301.
+    #[arg(long, env = "REDIRECT_STATUS", default_value_t = 302)]
+    pub redirect_status: u16,
+    /// Lifetime of the in-process cache, in milliseconds; at most 1000 so that a change made
+    /// through the shortener is seen within a second.
+    #[arg(long, env = "CACHE_TTL_MS", default_value_t = 1000)]
+    pub cache_ttl_ms: u64,
+    /// Entries in the in-process cache.
+    #[arg(long, env = "CACHE_CAPACITY", default_value_t = 200_000)]
+    pub cache_capacity: u64,
+    /// Lifetime of Redis entries for known links, in seconds (bounds staleness if an
+    /// invalidation is lost while Redis is down).
+    #[arg(long, env = "REDIS_TTL_SECS", default_value_t = 300)]
+    pub redis_ttl_secs: u64,
+    /// Secret salt for hashing client addresses; the same on every replica.
+    #[arg(long, env = "CLICK_SALT", default_value = "ghostlink-dev-salt", hide_env_values = true)]
+    pub click_salt: String,
+    /// Click events held in memory before new ones are dropped (and counted).
+    #[arg(long, env = "CLICK_QUEUE_CAPACITY", default_value_t = 65_536)]
+    pub click_queue_capacity: usize,
+    /// Click rows written per batch.
+    #[arg(long, env = "CLICK_BATCH_SIZE", default_value_t = 1000)]
+    pub click_batch_size: usize,
+    /// Take the client address from X-Forwarded-For / Forwarded (only behind a trusted proxy).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "HTTP_WORKERS")]
+    pub http_workers: Option<usize>,
+}
+
+/// The validated, resolved settings.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub public: SocketAddr,
+    pub ops: SocketAddr,
+}
+
+impl Config {
+    /// Validates every setting and resolves the listen addresses; nothing is bound yet.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        self.database.validate()?;
+        self.redis.validate()?;
+        if !matches!(self.redirect_status, 301 | 302) {
+            return Err(ConfigError::new("REDIRECT_STATUS (--redirect-status)", "must be 301 or 302"));
+        }
+        if !(1..=1000).contains(&self.cache_ttl_ms) {
+            return Err(ConfigError::new("CACHE_TTL_MS (--cache-ttl-ms)", "must be between 1 and 1000"));
+        }
+        if self.cache_capacity == 0 {
+            return Err(ConfigError::new("CACHE_CAPACITY (--cache-capacity)", "must be greater than 0"));
+        }
+        if self.redis_ttl_secs == 0 {
+            return Err(ConfigError::new("REDIS_TTL_SECS (--redis-ttl-secs)", "must be greater than 0"));
+        }
+        if self.click_salt.len() < 8 {
+            return Err(ConfigError::new("CLICK_SALT (--click-salt)", "must be at least 8 characters"));
+        }
+        if self.click_queue_capacity == 0 || self.click_batch_size == 0 {
+            return Err(ConfigError::new("CLICK_QUEUE_CAPACITY / CLICK_BATCH_SIZE", "must be greater than 0"));
+        }
+        if self.http_workers == Some(0) {
+            return Err(ConfigError::new("HTTP_WORKERS (--http-workers)", "must be greater than 0"));
+        }
+        Ok(Resolved { public: self.listen.public_or("127.0.0.1:8080")?, ops: self.listen.ops_or("127.0.0.1:9101")? })
+    }
+
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.cache_ttl_ms)
+    }
+}

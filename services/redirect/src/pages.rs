@@ -1,0 +1,76 @@
+//! The small bodies the redirect answers with: HTML for browsers, the JSON error shape for API
+//! clients (`Accept: application/json`).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+use ghostlink_web::ApiError;
+
+/// Escapes text for HTML element and attribute content.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+fn page(title: &str, body_html: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"robots\" content=\"noindex\">\
+         <title>{title}</title></head><body><h1>{title}</h1>{body_html}</body></html>"
+    )
+}
+
+/// An error page (404, 410, 503) in the shape the client asked for.
+pub fn error(req: &HttpRequest, err: ApiError, html_text: &str) -> HttpResponse {
+    if wants_json(req) {
+        return actix_web::ResponseError::error_response(&err);
+    }
+    let mut b = HttpResponse::build(err.status);
+    b.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(s) = err.retry_after {
+        b.insert_header((header::RETRY_AFTER, s.to_string()));
+    }
+    let title = err.status.canonical_reason().unwrap_or("Error");
+    b.content_type("text/html; charset=utf-8").body(page(title, &format!("<p>{}</p>", escape(html_text))))
+}
+
+/// The redirect itself.
+pub fn redirect(status: StatusCode, location: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=0"))
+        .insert_header((header::REFERRER_POLICY, "unsafe-url"))
+        .content_type("text/html; charset=utf-8")
+        .body(format!("<a href=\"{}\">Redirecting</a>", escape(location)))
+}
+
+/// The page shown instead of redirecting to a destination that keeps failing.
+pub fn quarantined(since: Option<chrono::DateTime<chrono::Utc>>, url: &str) -> HttpResponse {
+    let since = since.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "recently".into());
+    let body = format!(
+        "<p>This destination has been failing since {}. It may be down or gone.</p>\
+         <p>Destination: <code>{}</code></p><p><a href=\"{}\" rel=\"noopener noreferrer nofollow\">Continue anyway</a></p>",
+        escape(&since),
+        escape(url),
+        escape(url)
+    );
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("text/html; charset=utf-8")
+        .body(page("This link's destination is failing", &body))
+}

@@ -1,0 +1,178 @@
+use std::time::Duration;
+
+use chrono::Utc;
+use ghostlink_cache::{CacheSettings, RedisCache};
+use ghostlink_test_support::metric_value;
+
+use crate::{spawn, spawn_with};
+
+#[tokio::test]
+async fn redirects_and_answers_every_status() {
+    let app = spawn().await;
+    app.link("good1", "https://example.com/a?b=1", |_| {});
+    app.link("dis01", "https://example.com/d", |_| {});
+    app.link("exp01", "https://example.com/e", |l| l.expires_at = Some(Utc::now() - chrono::Duration::seconds(5)));
+    app.link("bad01", "javascript:alert(1)", |_| {});
+    ghostlink_db::links::update(
+        &mut app.db.conn(),
+        "dis01",
+        &ghostlink_db::links::LinkChanges { status: Some("disabled".into()), ..Default::default() },
+    )
+    .expect("disable");
+    app.link("del01", "https://example.com/x", |_| {});
+    ghostlink_db::links::soft_delete(&mut app.db.conn(), "del01").expect("delete");
+
+    let r = app.get("/good1").await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "https://example.com/a?b=1");
+    assert!(r.headers().contains_key("x-request-id"));
+
+    let r = app.client.head(app.url("/good1")).send().await.expect("head");
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "https://example.com/a?b=1");
+
+    for (path, status) in [
+        ("/nope404", 404),
+        ("/dis01", 410),
+        ("/exp01", 410),
+        ("/del01", 410),
+        ("/bad01", 410),
+        ("/has.dot", 404),
+        ("/", 404),
+        ("/a/b/c", 404),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), status, "{path}");
+        assert!(r.headers().get("location").is_none(), "{path} must not redirect");
+        assert!(r.headers()["content-type"].to_str().unwrap_or("").starts_with("text/html"), "{path}");
+    }
+    let long = format!("/{}", "a".repeat(300));
+    assert_eq!(app.get(&long).await.status(), 404);
+
+    // API clients get the JSON error shape.
+    let r = app.client.get(app.url("/nope404")).header("accept", "application/json").send().await.expect("get");
+    assert_eq!(r.status(), 404);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "not_found");
+
+    let r = app.client.post(app.url("/good1")).send().await.expect("post");
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, HEAD");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn permanent_redirects_are_selectable() {
+    let app = spawn_with(|c| c.redirect_status = 301).await;
+    app.link("perm1", "https://example.com/", |_| {});
+    assert_eq!(app.get("/perm1").await.status(), 301);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn max_clicks_holds_under_concurrency() {
+    let app = spawn().await;
+    app.link("limit5", "https://example.com/l", |l| l.max_clicks = Some(5));
+    let reqs = (0..40).map(|_| {
+        let c = app.client.clone();
+        let u = app.url("/limit5");
+        async move { c.get(u).send().await.expect("get").status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(reqs).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 302).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 410).count(), 35, "{statuses:?}");
+    let row = ghostlink_db::links::get(&mut app.db.conn(), "limit5").expect("get").expect("row");
+    assert_eq!(row.click_count, 5);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_takes_effect_within_one_second() {
+    let app = spawn().await;
+    app.link("chg01", "https://example.com/c", |_| {});
+    assert_eq!(app.get("/chg01").await.status(), 302);
+    assert_eq!(app.get("/chg01").await.status(), 302); // now in memory and in Redis
+    // What the shortener does on a change: update the row, then delete the Redis entry.
+    ghostlink_db::links::update(
+        &mut app.db.conn(),
+        "chg01",
+        &ghostlink_db::links::LinkChanges { status: Some("disabled".into()), ..Default::default() },
+    )
+    .expect("disable");
+    let cache = RedisCache::new(CacheSettings {
+        url: app.redis.redis_url.clone(),
+        timeout: Duration::from_millis(500),
+        key_prefix: app.redis.redis_key_prefix.clone(),
+        pool_size: 2,
+        ttl: Duration::from_secs(60),
+        negative_ttl: Duration::from_secs(2),
+        breaker_open: Duration::from_secs(1),
+    })
+    .expect("cache");
+    cache.invalidate("chg01").await.expect("invalidate");
+    let changed = std::time::Instant::now();
+    loop {
+        let s = app.get("/chg01").await.status();
+        if s == 410 {
+            break;
+        }
+        assert_eq!(s, 302);
+        assert!(changed.elapsed() < Duration::from_millis(1100), "still redirecting after {:?}", changed.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A link created after a miss was cached becomes visible within a second too.
+    assert_eq!(app.get("/late01").await.status(), 404);
+    app.link("late01", "https://example.com/late", |_| {});
+    cache.invalidate("late01").await.expect("invalidate");
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    assert_eq!(app.get("/late01").await.status(), 302);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn clicks_are_recorded_off_the_path_and_metrics_move() {
+    let app = spawn().await;
+    app.link("clk01", "https://example.com/k", |_| {});
+    let before = app.metrics().await;
+    for _ in 0..3 {
+        let r = app.client.get(app.url("/clk01")).header("user-agent", "test-agent/1").header("referer", "https://ref.example/").send().await.expect("get");
+        assert_eq!(r.status(), 302);
+    }
+    assert_eq!(app.get("/missing1").await.status(), 404);
+    let after = app.metrics().await;
+    let route = r#"route="/{code}""#;
+    // The recorder is process-wide and other tests run in parallel: at least our four.
+    assert!(
+        metric_value(&after, "http_requests_total", &[route]) - metric_value(&before, "http_requests_total", &[route])
+            >= 4.0
+    );
+    assert!(metric_value(&after, "redirect_responses_total", &[r#"outcome="redirect""#]) >= 3.0);
+    assert!(metric_value(&after, "cache_requests_total", &[r#"layer="memory""#]) >= 4.0);
+    assert!(after.contains("http_request_duration_seconds_bucket"));
+    assert!(after.contains("process_resident_memory_bytes"));
+    assert!(after.contains("db_pool_max_connections"));
+    let db = app.stop().await; // flushes the click queue
+    let clicks = ghostlink_db::clicks::for_code(&mut db.conn(), "clk01").expect("clicks");
+    assert_eq!(clicks.len(), 3);
+    assert!(clicks.iter().all(|c| c.outcome == "redirect" && c.method == "GET"));
+    assert_eq!(clicks[0].user_agent.as_deref(), Some("test-agent/1"));
+    assert_eq!(clicks[0].referrer.as_deref(), Some("https://ref.example/"));
+    assert_eq!(clicks[0].client_hash.len(), 32);
+    assert!(!clicks[0].client_hash.contains("127.0.0.1"));
+    let missing = ghostlink_db::clicks::for_code(&mut db.conn(), "missing1").expect("clicks");
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0].outcome, "not_found");
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn().await;
+    let r = app.client.get(format!("http://{}/healthz", app.ops)).send().await.expect("healthz");
+    assert_eq!(r.status(), 200);
+    let r = app.client.get(format!("http://{}/readyz", app.ops)).send().await.expect("readyz");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["dependencies"]["postgres"]["state"], "up");
+    assert_eq!(body["dependencies"]["redis"]["state"], "up");
+    app.stop().await;
+}

@@ -1,0 +1,91 @@
+//! Integration tests of the redirect service against real Postgres and Redis.
+
+mod follow;
+mod outages;
+mod process;
+
+use std::net::SocketAddr;
+
+use ghostlink_config::RedisArgs;
+use ghostlink_db::links::NewLink;
+use ghostlink_redirect::{App, Config};
+use ghostlink_test_support::{listen_any, log_args, redis_args, TestDb};
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub ops: SocketAddr,
+    pub db: TestDb,
+    pub redis: RedisArgs,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn config(db: &TestDb, redis: &RedisArgs) -> Config {
+    Config {
+        database: db.database_args(),
+        redis: redis.clone(),
+        listen: listen_any(),
+        log: log_args(),
+        redirect_status: 302,
+        cache_ttl_ms: 1000,
+        cache_capacity: 10_000,
+        redis_ttl_secs: 300,
+        click_salt: "test-salt-123".into(),
+        click_queue_capacity: 10_000,
+        click_batch_size: 100,
+        trust_forwarded_for: false,
+        http_workers: Some(2),
+    }
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new();
+    let redis = redis_args();
+    let mut cfg = config(&db, &redis);
+    f(&mut cfg);
+    let app = App::build(cfg).expect("build redirect");
+    let (addr, ops) = (app.public_addr(), app.ops_addr());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    TestApp { addr, ops, db, redis, client, stop: Some(tx), task: Some(task) }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.client.get(format!("http://{}/metrics", self.ops)).send().await.expect("metrics").text().await.expect("body")
+    }
+
+    pub fn link(&self, code: &str, url: &str, f: impl FnOnce(&mut NewLink)) {
+        let mut new = NewLink { code: code.into(), url: url.into(), owner_token_id: None, expires_at: None, max_clicks: None };
+        f(&mut new);
+        ghostlink_db::links::insert(&mut self.db.conn(), &new).expect("insert link");
+    }
+
+    /// Stops the service (draining clicks), waits for it, and hands back the database.
+    pub async fn stop(self) -> TestDb {
+        let TestApp { db, stop, task, .. } = self;
+        if let Some(tx) = stop {
+            let _ = tx.send(());
+        }
+        if let Some(t) = task {
+            t.await.expect("join").expect("run");
+        }
+        db
+    }
+}

@@ -1,0 +1,74 @@
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+
+use crate::spawn_with;
+
+/// A Redis address where nothing listens, and one that accepts and never answers.
+#[tokio::test]
+async fn redis_down_or_hanging_never_fails_a_redirect() {
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hang_url = format!("redis://{}", hang.local_addr().expect("addr"));
+    for url in ["redis://127.0.0.1:1".to_string(), hang_url] {
+        let app = spawn_with(|c| {
+            c.redis.redis_url = url.clone();
+            c.redis.redis_timeout_ms = 25;
+        })
+        .await;
+        app.link("rdown1", "https://example.com/r", |_| {});
+        let mut worst = Duration::ZERO;
+        for i in 0..30 {
+            // Distinct missing codes miss the memory layer, so each one asks Redis (or its breaker).
+            let t = Instant::now();
+            assert_eq!(app.get(&format!("/nope{i}")).await.status(), 404);
+            assert_eq!(app.get("/rdown1").await.status(), 302);
+            worst = worst.max(t.elapsed());
+        }
+        assert!(worst < Duration::from_millis(500), "a request stalled {worst:?} on {url}");
+        let metrics = app.metrics().await;
+        assert!(ghostlink_test_support::metric_value(&metrics, "redis_errors_total", &[]) >= 1.0);
+        let r = app.client.get(format!("http://{}/readyz", app.ops)).send().await.expect("readyz");
+        assert_eq!(r.status(), 200, "redis is optional for readiness");
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["dependencies"]["redis"]["state"], "down");
+        app.stop().await;
+    }
+    drop(hang);
+}
+
+/// Postgres unreachable: codes cached (in Redis) keep redirecting, others get 503, never 404.
+#[tokio::test]
+async fn postgres_down_serves_cached_codes_and_503s_the_rest() {
+    let app = spawn_with(|c| c.database.db_timeout_ms = 300).await;
+    app.link("cached1", "https://example.com/c", |_| {});
+    app.link("uncache", "https://example.com/u", |_| {});
+    assert_eq!(app.get("/cached1").await.status(), 302);
+    tokio::time::sleep(Duration::from_millis(100)).await; // Redis fill is asynchronous
+    let name = app.db.url.rsplit('/').next().expect("db name").to_string();
+    let mut admin = diesel::Connection::establish(&ghostlink_test_support::base_database_url()).expect("admin");
+    let cut = |c: &mut diesel::PgConnection| {
+        c.batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid();"
+        ))
+    };
+    cut(&mut admin).expect("cut postgres");
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the in-process TTL
+    assert_eq!(app.get("/cached1").await.status(), 302, "cached in Redis");
+    let r = app.get("/uncache").await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(app.get("/neverexisted").await.status(), 503, "unknown is not knowable: 503, not 404");
+    let r = app.client.get(format!("http://{}/readyz", app.ops)).send().await.expect("readyz");
+    assert_eq!(r.status(), 503);
+    admin.batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")).expect("restore");
+    let t = Instant::now();
+    loop {
+        if app.get("/uncache").await.status() == 302 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
