@@ -12,7 +12,7 @@ pub mod observe;
 pub mod ops;
 
 pub use error::{extractor_configs, not_found, ApiError};
-pub use observe::{observe, RequestId};
+pub use observe::{access_log, observe, AccessLog, RequestId};
 pub use ops::{OpsServer, ReadinessCheck};
 
 /// Resolves when SIGTERM or Ctrl-C arrives: the production shutdown signal handed to

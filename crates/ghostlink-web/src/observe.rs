@@ -48,3 +48,34 @@ pub async fn observe(
     }
     Ok(res)
 }
+
+/// The logger [`access_log`] writes to, registered as app data.
+#[derive(Clone)]
+pub struct AccessLog(pub slog::Logger);
+
+/// Middleware writing one log line per request (`http.method`, `http.route`, `http.status`,
+/// `duration_ms`, `request_id`). Not for the redirect hot path. Place it inside [`observe`] so
+/// the request id exists.
+pub async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let start = Instant::now();
+    let log = req.app_data::<actix_web::web::Data<AccessLog>>().map(|l| l.0.clone());
+    let res = next.call(req).await?;
+    if let Some(log) = log {
+        let r = res.request();
+        let id = r.extensions().get::<RequestId>().map(|i| i.0.clone()).unwrap_or_default();
+        let status = res.status().as_u16();
+        let route = r.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        let kv = slog::o!("http.method" => r.method().to_string(), "http.route" => route, "http.status" => status, "duration_ms" => ms, "request_id" => id);
+        let child = log.new(kv);
+        if status >= 500 {
+            slog::error!(child, "request failed");
+        } else {
+            slog::info!(child, "request");
+        }
+    }
+    Ok(res)
+}

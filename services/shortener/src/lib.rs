@@ -1,1 +1,231 @@
-//! GhostLink shortener service: the public create API and the admin API with its OpenAPI description.
+//! GhostLink shortener service: the public create API and the admin API, described by an
+//! OpenAPI document generated from the handlers (`/api/v1/openapi.json`).
+//!
+//! Every route authenticates a bearer token ([`auth`]); `user` tokens create links and see their
+//! own, `admin` tokens see and change all. A change invalidates the link's Redis entry so the
+//! redirect sees it within a second. [`App::build`] validates the config and binds the
+//! listeners; [`App::run`] serves until the shutdown future resolves.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{middleware, web, HttpResponse};
+use anyhow::Context;
+use ghostlink_cache::{CacheSettings, RedisCache};
+use ghostlink_db::{Db, DbError, DbSettings};
+use ghostlink_web::{AccessLog, ApiError, OpsServer, ReadinessCheck};
+use utoipa::OpenApi;
+
+pub use config::Config;
+
+const SERVICE: &str = "shortener";
+
+/// Maps a database error to its answer: unavailable → 503, anything else → 500 (logged by
+/// the access log as a failed request).
+pub fn db_error(e: DbError) -> ApiError {
+    match e {
+        DbError::Unavailable(_) => ApiError::unavailable("the database is unavailable; try again shortly"),
+        DbError::Conflict(m) => ApiError::conflict("conflict", m),
+        DbError::Query(_) => {
+            metrics::counter!("db_errors_total", "op" => "query").increment(1);
+            ApiError::internal()
+        }
+    }
+}
+
+/// State shared by the handlers.
+pub struct Shared {
+    pub db: Db,
+    pub redis: RedisCache,
+    pub base_url: String,
+    pub log: slog::Logger,
+}
+
+impl Shared {
+    /// Deletes a code's Redis entry, retrying once; a failure is counted and logged (the entry's
+    /// TTL bounds the staleness).
+    pub async fn invalidate(&self, code: &str) {
+        for attempt in 0..2 {
+            match self.redis.invalidate(code).await {
+                Ok(()) => {
+                    metrics::counter!("cache_invalidations_total", "result" => "ok").increment(1);
+                    return;
+                }
+                Err(e) if attempt == 1 => {
+                    metrics::counter!("cache_invalidations_total", "result" => "error").increment(1);
+                    slog::warn!(self.log, "cache invalidation failed"; "link.code" => code, "error" => %e);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+}
+
+/// The OpenAPI description of the public and admin API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "GhostLink API", description = "Create and manage short links."),
+    paths(api::create, api::get, api::list, api::update, api::delete),
+    components(schemas(api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// A built, bound, not yet running shortener.
+pub struct App {
+    public: actix_web::dev::Server,
+    ops: OpsServer,
+    public_addr: SocketAddr,
+    log: slog::Logger,
+}
+
+impl App {
+    /// Validates `config` and binds both listeners (port 0 picks free ports).
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let resolved = config.resolve()?;
+        let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        let handle = ghostlink_telemetry::metrics_handle(SERVICE);
+        let db = Db::new(&DbSettings {
+            url: config.database.database_url.clone(),
+            pool_size: config.database.db_pool_size,
+            acquire_timeout: config.database.timeout(),
+            statement_timeout: Duration::from_secs(10),
+        });
+        let redis = RedisCache::new(CacheSettings {
+            url: config.redis.redis_url.clone(),
+            timeout: config.redis.timeout().max(Duration::from_millis(200)),
+            key_prefix: config.redis.redis_key_prefix.clone(),
+            pool_size: 16,
+            ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(2),
+            breaker_open: Duration::from_millis(500),
+        })
+        .context("building the Redis pool")?;
+        let nz = |v: u32| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
+        let auth = web::Data::new(auth::Auth::new(
+            db.clone(),
+            Duration::from_millis(config.token_cache_ttl_ms),
+            nz(config.rate_limit_per_second),
+            nz(config.rate_limit_burst),
+        ));
+        let shared = web::Data::new(Shared { db: db.clone(), redis: redis.clone(), base_url: resolved.base_url.clone(), log: log.clone() });
+        let access = web::Data::new(AccessLog(log.clone()));
+        let (json_cfg, query_cfg, path_cfg) = ghostlink_web::extractor_configs(16 * 1024);
+
+        let listener = TcpListener::bind(resolved.public).with_context(|| format!("binding {}", resolved.public))?;
+        let public_addr = listener.local_addr()?;
+        let mut server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(auth.clone())
+                .app_data(shared.clone())
+                .app_data(access.clone())
+                .app_data(json_cfg.clone())
+                .app_data(query_cfg.clone())
+                .app_data(path_cfg.clone())
+                .wrap(middleware::from_fn(ghostlink_web::access_log))
+                .wrap(middleware::from_fn(ghostlink_web::observe))
+                .service(
+                    web::scope("/api/v1")
+                        .route("/openapi.json", web::get().to(openapi))
+                        .service(
+                            web::resource("/links")
+                                .route(web::post().to(api::create))
+                                .route(web::get().to(api::list))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/links/{code}")
+                                .route(web::get().to(api::get))
+                                .route(web::patch().to(api::update))
+                                .route(web::delete().to(api::delete))
+                                .default_service(web::to(method_not_allowed)),
+                        ),
+                )
+                .default_service(web::to(ghostlink_web::not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(10);
+        if let Some(w) = config.http_workers {
+            server = server.workers(w);
+        }
+        let public = server.listen(listener)?.run();
+
+        let (db_check, redis_check, pool_db) = (db.clone(), redis.clone(), db.clone());
+        let ops = OpsServer::bind(
+            resolved.ops,
+            SERVICE,
+            handle,
+            vec![
+                ReadinessCheck::new("postgres", true, move || {
+                    let db = db_check.clone();
+                    async move { db.ping().await.map_err(|e| e.to_string()) }
+                }),
+                ReadinessCheck::new("redis", false, move || {
+                    let r = redis_check.clone();
+                    async move { r.ping().await.map_err(|e| e.to_string()) }
+                }),
+            ],
+            vec![Arc::new(move || {
+                let s = pool_db.state();
+                metrics::gauge!("db_pool_connections", "state" => "idle").set(s.idle as f64);
+                metrics::gauge!("db_pool_connections", "state" => "in_use").set(s.in_use as f64);
+                metrics::gauge!("db_pool_max_connections").set(s.max as f64);
+            })],
+        )
+        .with_context(|| format!("binding ops listener {}", resolved.ops))?;
+        slog::info!(log, "shortener listening"; "public" => %public_addr, "ops" => %ops.addr);
+        Ok(Self { public, ops, public_addr, log })
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops.addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (ph, oh) = (self.public.handle(), self.ops.server.handle());
+        let public = tokio::spawn(self.public);
+        let ops = tokio::spawn(self.ops.server);
+        shutdown.await;
+        slog::info!(self.log, "shutting down: draining requests");
+        ph.stop(true).await;
+        oh.stop(true).await;
+        let _ = public.await;
+        let _ = ops.await;
+        slog::info!(self.log, "stopped");
+        Ok(())
+    }
+}
+
+async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
+}

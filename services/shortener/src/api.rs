@@ -1,0 +1,378 @@
+//! The link API: create, read, list, change, delete. Every handler is described in the OpenAPI
+//! document (`/api/v1/openapi.json`) by its `utoipa::path`, so the description cannot drift.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use ghostlink_db::links::{LinkChanges, LinkRow, ListFilter, NewLink};
+use ghostlink_domain::{generate_code, normalize_url, validate_alias, LinkStatus};
+use ghostlink_web::ApiError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::{db_error, Shared};
+
+/// Body of `POST /api/v1/links`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // the documented shape; requests are read field by field for precise errors
+pub struct CreateLinkRequest {
+    /// Destination: an absolute http(s) URL, at most 2048 bytes.
+    #[schema(example = "https://example.com/some/long/path")]
+    url: String,
+    /// Custom code: 3–64 of `[A-Za-z0-9_-]`, not a reserved word.
+    alias: Option<String>,
+    /// When the link stops redirecting (RFC 3339).
+    expires_at: Option<DateTime<Utc>>,
+    /// How many redirects the link gives before it is used up.
+    #[schema(minimum = 1)]
+    max_clicks: Option<i64>,
+}
+
+/// Body of `PATCH /api/v1/links/{code}`: absent fields are unchanged, `null` clears.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UpdateLinkRequest {
+    /// `active`, `disabled` or `quarantined`.
+    status: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    #[schema(minimum = 1)]
+    max_clicks: Option<i64>,
+}
+
+/// A link as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkView {
+    pub code: String,
+    pub short_url: String,
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_clicks: Option<i64>,
+    pub click_count: i64,
+    /// `active`, `disabled`, `quarantined` or `deleted`.
+    pub status: String,
+}
+
+/// A page of links, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkPage {
+    pub items: Vec<LinkView>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// The error body of every 4xx/5xx.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `url_scheme`.
+    pub code: String,
+    /// What is wrong, naming the field and the rule.
+    pub message: String,
+}
+
+/// Query of `GET /api/v1/links`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only links in this status (default: all but deleted).
+    status: Option<String>,
+    /// Substring of the destination URL or the code.
+    q: Option<String>,
+    /// Page size, 1–100 (default 20).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn view(row: LinkRow, base: &str) -> LinkView {
+    LinkView {
+        short_url: format!("{base}/{}", row.code),
+        status: row.status.clone(),
+        code: row.code,
+        url: row.url,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        expires_at: row.expires_at,
+        max_clicks: row.max_clicks,
+        click_count: row.click_count,
+    }
+}
+
+fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
+    match body {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::bad_request("malformed_json", "request body must be a JSON object")),
+    }
+}
+
+fn reject_unknown(m: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+    match m.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::unprocessable(
+            "unknown_field",
+            format!("unknown field '{k}'; expected one of: {}", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A field that may be absent (`None`), null (`Some(None)`) or set.
+fn field<T>(
+    m: &Map<String, Value>,
+    name: &str,
+    parse: impl Fn(&Value) -> Result<T, String>,
+) -> Result<Option<Option<T>>, ApiError> {
+    match m.get(name) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(v) => parse(v).map(|t| Some(Some(t))).map_err(|why| {
+            ApiError::unprocessable(
+                match name {
+                    "expires_at" => "invalid_expires_at",
+                    "max_clicks" => "invalid_max_clicks",
+                    "status" => "invalid_status",
+                    "alias" => "invalid_alias",
+                    _ => "invalid_field",
+                },
+                format!("{name}: {why}"),
+            )
+        }),
+    }
+}
+
+fn parse_time(v: &Value) -> Result<DateTime<Utc>, String> {
+    let s = v.as_str().ok_or("must be an RFC 3339 time string")?;
+    let t = DateTime::parse_from_rfc3339(s).map_err(|_| format!("'{s}' is not an RFC 3339 time"))?;
+    Ok(t.with_timezone(&Utc))
+}
+
+fn parse_future_time(v: &Value) -> Result<DateTime<Utc>, String> {
+    let t = parse_time(v)?;
+    if t <= Utc::now() {
+        return Err("must be in the future".into());
+    }
+    Ok(t)
+}
+
+fn parse_max_clicks(v: &Value) -> Result<i64, String> {
+    match v.as_i64() {
+        Some(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number of at least 1".into()),
+    }
+}
+
+fn parse_string(v: &Value) -> Result<String, String> {
+    v.as_str().map(str::to_owned).ok_or_else(|| "must be a string".to_string())
+}
+
+/// Create a short link.
+#[utoipa::path(
+    post, path = "/api/v1/links", tag = "links",
+    request_body = CreateLinkRequest,
+    responses(
+        (status = 201, description = "Created", body = LinkView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 409, description = "Alias taken", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(caller: Caller, body: web::Json<Value>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    let m = object(body.into_inner())?;
+    reject_unknown(&m, &["url", "alias", "expires_at", "max_clicks"])?;
+    let raw_url = match m.get("url") {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => return Err(ApiError::unprocessable("url_missing", "url: is required")),
+        Some(_) => return Err(ApiError::unprocessable("url_malformed", "url: must be a string")),
+    };
+    let url = normalize_url(&raw_url).map_err(|e| ApiError::unprocessable(e.code(), format!("url: {e}")))?;
+    let alias = field(&m, "alias", parse_string)?.flatten();
+    if let Some(a) = &alias {
+        validate_alias(a).map_err(|e| ApiError::unprocessable(e.code(), format!("alias: {e}")))?;
+    }
+    let expires_at = field(&m, "expires_at", parse_future_time)?.flatten();
+    let max_clicks = field(&m, "max_clicks", parse_max_clicks)?.flatten();
+
+    let mut attempts = 0;
+    let row = loop {
+        attempts += 1;
+        let code = alias.clone().unwrap_or_else(|| generate_code(&mut rand::rngs::OsRng));
+        let new = NewLink { code, url: url.clone(), owner_token_id: Some(caller.token_id), expires_at, max_clicks };
+        match shared.db.run(move |c| ghostlink_db::links::insert(c, &new)).await {
+            Ok(row) => break row,
+            Err(ghostlink_db::DbError::Conflict(_)) if alias.is_some() => {
+                return Err(ApiError::conflict("alias_taken", "alias: this code is already taken"));
+            }
+            Err(ghostlink_db::DbError::Conflict(_)) if attempts < 8 => continue,
+            Err(e) => return Err(db_error(e)),
+        }
+    };
+    // A negative cache entry may exist for this code (someone tried it before it existed).
+    shared.invalidate(&row.code).await;
+    metrics::counter!("links_created_total").increment(1);
+    slog::info!(shared.log, "link created"; "link.code" => &row.code, "token.name" => &caller.name);
+    let location = format!("/api/v1/links/{}", row.code);
+    Ok(HttpResponse::Created().insert_header(("location", location)).json(view(row, &shared.base_url)))
+}
+
+async fn load_visible(shared: &Shared, caller: &Caller, code: String) -> Result<LinkRow, ApiError> {
+    let row = shared.db.run(move |c| ghostlink_db::links::get(c, &code)).await.map_err(db_error)?;
+    match row {
+        Some(r) if caller.is_admin() || r.owner_token_id == Some(caller.token_id) => Ok(r),
+        // Another user's link is indistinguishable from a missing one.
+        _ => Err(ApiError::not_found("no link with this code")),
+    }
+}
+
+/// Read one link (users: their own; admins: any).
+#[utoipa::path(
+    get, path = "/api/v1/links/{code}", tag = "links",
+    params(("code" = String, Path, description = "The short code")),
+    responses(
+        (status = 200, description = "The link", body = LinkView),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 404, description = "No such link", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get(caller: Caller, path: web::Path<String>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    let row = load_visible(&shared, &caller, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view(row, &shared.base_url)))
+}
+
+/// List links, newest first (users: their own; admins: all).
+#[utoipa::path(
+    get, path = "/api/v1/links", tag = "links",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of links", body = LinkPage),
+        (status = 400, description = "Bad query parameter", body = ErrorBody),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(caller: Caller, query: web::Query<ListQuery>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", "limit: must be between 1 and 100"));
+    }
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<LinkStatus>().map_err(|e| ApiError::bad_request("invalid_query", format!("status: {e}")))?),
+    };
+    let before_id = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_query", "cursor: not a cursor from a previous page"))?),
+    };
+    if q.q.as_ref().is_some_and(|s| s.len() > 256) {
+        return Err(ApiError::bad_request("invalid_query", "q: at most 256 characters"));
+    }
+    let filter = ListFilter {
+        owner: (!caller.is_admin()).then_some(caller.token_id),
+        status,
+        search: q.q,
+        before_id,
+        limit: limit + 1,
+    };
+    let mut rows = shared.db.run(move |c| ghostlink_db::links::list(c, &filter)).await.map_err(db_error)?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    let items = rows.into_iter().map(|r| view(r, &shared.base_url)).collect();
+    Ok(HttpResponse::Ok().json(LinkPage { items, next_cursor }))
+}
+
+/// Change a link's status, expiry or click limit (admin).
+#[utoipa::path(
+    patch, path = "/api/v1/links/{code}", tag = "admin",
+    params(("code" = String, Path, description = "The short code")),
+    request_body = UpdateLinkRequest,
+    responses(
+        (status = 200, description = "The changed link", body = LinkView),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+        (status = 404, description = "No such link", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let code = path.into_inner();
+    let m = object(body.into_inner())?;
+    reject_unknown(&m, &["status", "expires_at", "max_clicks"])?;
+    let status = match field(&m, "status", parse_string)? {
+        None => None,
+        Some(None) => return Err(ApiError::unprocessable("invalid_status", "status: must not be null")),
+        Some(Some(s)) => match s.parse::<LinkStatus>() {
+            Ok(LinkStatus::Deleted) | Err(_) => {
+                return Err(ApiError::unprocessable(
+                    "invalid_status",
+                    "status: must be 'active', 'disabled' or 'quarantined' (use DELETE to delete)",
+                ))
+            }
+            Ok(s) => Some(s.as_str().to_string()),
+        },
+    };
+    let changes = LinkChanges {
+        status,
+        expires_at: field(&m, "expires_at", parse_time)?,
+        max_clicks: field(&m, "max_clicks", parse_max_clicks)?,
+    };
+    if changes.status.is_none() && changes.expires_at.is_none() && changes.max_clicks.is_none() {
+        return Err(ApiError::unprocessable("empty_change", "give at least one of status, expires_at, max_clicks"));
+    }
+    let c2 = code.clone();
+    let row = shared.db.run(move |c| ghostlink_db::links::update(c, &c2, &changes)).await.map_err(db_error)?;
+    let Some(row) = row else { return Err(ApiError::not_found("no link with this code")) };
+    shared.invalidate(&code).await;
+    metrics::counter!("link_changes_total", "op" => "update").increment(1);
+    slog::info!(shared.log, "link updated"; "link.code" => &code, "link.status" => &row.status, "token.name" => &caller.name);
+    Ok(HttpResponse::Ok().json(view(row, &shared.base_url)))
+}
+
+/// Delete a link (admin). Its code is never reissued.
+#[utoipa::path(
+    delete, path = "/api/v1/links/{code}", tag = "admin",
+    params(("code" = String, Path, description = "The short code")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+        (status = 404, description = "No such link", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(caller: Caller, path: web::Path<String>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let code = path.into_inner();
+    let c2 = code.clone();
+    let deleted = shared.db.run(move |c| ghostlink_db::links::soft_delete(c, &c2)).await.map_err(db_error)?;
+    if !deleted {
+        return Err(ApiError::not_found("no link with this code"));
+    }
+    shared.invalidate(&code).await;
+    metrics::counter!("link_changes_total", "op" => "delete").increment(1);
+    slog::info!(shared.log, "link deleted"; "link.code" => &code, "token.name" => &caller.name);
+    Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())
+}

@@ -1,0 +1,70 @@
+//! The shortener's configuration: shared blocks plus its own settings.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use ghostlink_config::{ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+
+/// GhostLink shortener: the link API and the admin API.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ghostlink-shortener", version, about)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    /// Public listener (default 127.0.0.1:8081) and ops listener (default 127.0.0.1:9102).
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Base of the short URLs handed out (where the redirect service is reachable).
+    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_base_url: String,
+    /// Sustained requests per second allowed to one token, on this replica.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 50)]
+    pub rate_limit_per_second: u32,
+    /// Requests one token may make in a burst.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 100)]
+    pub rate_limit_burst: u32,
+    /// How long a token lookup is cached, in milliseconds (a revocation takes effect within it).
+    #[arg(long, env = "TOKEN_CACHE_TTL_MS", default_value_t = 2000)]
+    pub token_cache_ttl_ms: u64,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "HTTP_WORKERS")]
+    pub http_workers: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub public: SocketAddr,
+    pub ops: SocketAddr,
+    pub base_url: String,
+}
+
+impl Config {
+    /// Validates every setting; nothing is bound yet.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        self.database.validate()?;
+        self.redis.validate()?;
+        let base = url::Url::parse(&self.public_base_url)
+            .map_err(|e| ConfigError::new("PUBLIC_BASE_URL (--public-base-url)", format!("not a URL ({e})")))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err(ConfigError::new("PUBLIC_BASE_URL (--public-base-url)", "must be an http(s) URL with a host"));
+        }
+        if self.rate_limit_per_second == 0 {
+            return Err(ConfigError::new("RATE_LIMIT_PER_SECOND (--rate-limit-per-second)", "must be greater than 0"));
+        }
+        if self.rate_limit_burst == 0 {
+            return Err(ConfigError::new("RATE_LIMIT_BURST (--rate-limit-burst)", "must be greater than 0"));
+        }
+        if self.http_workers == Some(0) {
+            return Err(ConfigError::new("HTTP_WORKERS (--http-workers)", "must be greater than 0"));
+        }
+        Ok(Resolved {
+            public: self.listen.public_or("127.0.0.1:8081")?,
+            ops: self.listen.ops_or("127.0.0.1:9102")?,
+            base_url: self.public_base_url.trim_end_matches('/').to_string(),
+        })
+    }
+}
