@@ -127,7 +127,7 @@ def strip_promql(expr: str) -> str:
     expr = re.sub(r"`[^`]*`", "``", expr)
     expr = re.sub(r"\{[^{}]*\}", "", expr)
     expr = re.sub(r"\[[^\[\]]*\]", "", expr)
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", r"\1", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", " ", expr)
     return expr
 
 
@@ -305,6 +305,8 @@ def alert_blocks(text: str) -> list[tuple[int, str, str]]:
 
 def check_runbook() -> list[str]:
     errors: list[str] = []
+    if not os.path.exists(RUNBOOK):
+        return [f"{RUNBOOK} does not exist"]
     anchors = runbook_anchors()
     alerts = alert_blocks(read(ALERTS))
     if not alerts:
@@ -368,8 +370,8 @@ def check_tests() -> list[str]:
         if not silent[n]:
             errors.append(f"alert {n} has no unit test where it stays silent")
     if not errors:
-        print(f"{len(names)} alerts, each with firing ({sum(fires.values())} checks) and "
-              f"silent ({sum(silent.values())} checks) unit tests")
+        print(f"{len(names)} alerts, each with a unit test where it fires "
+              f"({sum(fires.values())} firing and {sum(silent.values())} silent expectations)")
     return errors
 
 

@@ -136,6 +136,11 @@ impl Db {
         .map_err(|e| DbError::Query(format!("database task failed: {e}")))?
     }
 
+    /// A pooled connection on the calling thread (CLIs and tests; services use [`Db::run`]).
+    pub fn get(&self) -> Result<Conn, DbError> {
+        self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+
     /// `SELECT 1`, for readiness.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|c| c.batch_execute("SELECT 1").map_err(DbError::from)).await

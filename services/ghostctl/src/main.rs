@@ -1,1 +1,84 @@
-fn main() {}
+//! `ghostctl`: GhostLink's operator CLI — migrations, API tokens, and `up`, which starts the
+//! whole local system. Each subcommand lives in its own module; this file only parses and
+//! dispatches, and maps failures to exit codes (2 for bad input, 1 for everything else).
+
+mod tokens;
+mod up;
+
+use clap::{Parser, Subcommand};
+use ghostlink_config::{DatabaseArgs, Validate};
+
+/// GhostLink's operator CLI.
+#[derive(Debug, Parser)]
+#[command(name = "ghostctl", version, about)]
+struct Cli {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the database if it is missing and apply pending migrations.
+    Migrate,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// Migrate, then start every GhostLink service built beside this binary, print where they
+    /// listen, forward their logs, and stop them all on Ctrl-C / SIGTERM.
+    Up(up::UpArgs),
+}
+
+/// A failure with its exit code.
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad input: exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { code: 2, message: message.into() }
+    }
+    /// Anything else: exit 1.
+    pub fn other(message: impl Into<String>) -> Self {
+        Self { code: 1, message: message.into() }
+    }
+}
+
+impl From<ghostlink_db::DbError> for Failure {
+    fn from(e: ghostlink_db::DbError) -> Self {
+        Failure::other(e.to_string())
+    }
+}
+
+/// Creates the database when missing and migrates it; prints what it applied to stderr.
+pub fn migrate(url: &str) -> Result<(), Failure> {
+    if ghostlink_db::create_database_if_missing(url)? {
+        eprintln!("created database");
+    }
+    let applied = ghostlink_db::run_migrations(url)?;
+    if applied.is_empty() {
+        eprintln!("migrations: up to date");
+    } else {
+        eprintln!("migrations applied: {}", applied.join(", "));
+    }
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = cli.database.validate() {
+        ghostlink_config::exit_on_invalid(&e);
+    }
+    let result = match cli.command {
+        Command::Migrate => migrate(&cli.database.database_url),
+        Command::Token(cmd) => tokens::run(&cli.database.database_url, cmd),
+        Command::Up(args) => up::run(&cli.database, args),
+    };
+    if let Err(f) = result {
+        eprintln!("error: {}", f.message);
+        std::process::exit(f.code);
+    }
+}

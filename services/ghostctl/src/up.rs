@@ -1,0 +1,229 @@
+//! `ghostctl up`: the whole local system in one command.
+//!
+//! Migrates, creates an admin token on first run (printed once), starts every service binary
+//! found beside `ghostctl` as a child process with its ports, waits until each answers
+//! `/healthz`, prints where everything listens, and forwards the children's logs (they inherit
+//! stdout/stderr). Ctrl-C or SIGTERM stops them all with SIGTERM (drain), then SIGKILL after a
+//! grace period; if one child dies, the others are stopped too and `up` exits 1.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use ghostlink_config::DatabaseArgs;
+use ghostlink_domain::Role;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::Failure;
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Address every service listens on.
+    #[arg(long, env = "GHOSTLINK_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Redis URL handed to the services.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// RabbitMQ URL handed to the services.
+    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp_url: String,
+    /// Added to every default port (8080, 9101, …), to run a second system beside the first.
+    #[arg(long, env = "GHOSTLINK_PORT_OFFSET", default_value_t = 0)]
+    port_offset: u16,
+    /// Log level of the services.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    log_level: String,
+}
+
+/// A service `up` knows how to start: binary name, public port (if any), ops port.
+struct ServiceSpec {
+    name: &'static str,
+    binary: &'static str,
+    public_port: Option<u16>,
+    ops_port: u16,
+}
+
+const SERVICES: &[ServiceSpec] = &[
+    ServiceSpec { name: "redirect", binary: "ghostlink-redirect", public_port: Some(8080), ops_port: 9101 },
+    ServiceSpec { name: "shortener", binary: "ghostlink-shortener", public_port: Some(8081), ops_port: 9102 },
+    ServiceSpec { name: "canary", binary: "ghostlink-canary", public_port: None, ops_port: 9103 },
+    ServiceSpec { name: "risk-scorer", binary: "ghostlink-risk-scorer", public_port: None, ops_port: 9104 },
+    ServiceSpec { name: "ghost-probe", binary: "ghostlink-ghost-probe", public_port: None, ops_port: 9105 },
+    ServiceSpec { name: "click-recorder", binary: "ghostlink-click-recorder", public_port: None, ops_port: 9106 },
+];
+
+struct Running {
+    spec: &'static ServiceSpec,
+    child: Child,
+}
+
+pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .ok_or_else(|| Failure::other("cannot find the directory of ghostctl"))?;
+    crate::migrate(&db.database_url)?;
+
+    let first_run = {
+        let pool = ghostlink_db::Db::new(&ghostlink_db::DbSettings {
+            url: db.database_url.clone(),
+            pool_size: 1,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        });
+        !ghostlink_db::tokens::any(&mut *pool.get()?)?
+    };
+    let admin_token = if first_run { Some(crate::tokens::create(&db.database_url, "admin", Role::Admin)?) } else { None };
+
+    let port = |p: u16| -> Result<u16, Failure> {
+        p.checked_add(args.port_offset).ok_or_else(|| Failure::usage("--port-offset pushes a port past 65535"))
+    };
+    let redirect_port = port(8080)?;
+    let mut running: Vec<Running> = Vec::new();
+    for spec in SERVICES {
+        let bin = dir.join(spec.binary);
+        if !bin.exists() {
+            continue;
+        }
+        let mut cmd = Command::new(&bin);
+        cmd.env("DATABASE_URL", &db.database_url)
+            .env("DB_POOL_SIZE", db.db_pool_size.to_string())
+            .env("REDIS_URL", &args.redis_url)
+            .env("AMQP_URL", &args.amqp_url)
+            .env("LOG_LEVEL", &args.log_level)
+            .env("OPS_LISTEN_ADDR", format!("{}:{}", args.host, port(spec.ops_port)?))
+            .env("PUBLIC_BASE_URL", format!("http://{}:{redirect_port}", args.host));
+        if let Some(p) = spec.public_port {
+            cmd.env("LISTEN_ADDR", format!("{}:{}", args.host, port(p)?));
+        }
+        match cmd.spawn() {
+            Ok(child) => running.push(Running { spec, child }),
+            Err(e) => {
+                stop_all(&mut running);
+                return Err(Failure::other(format!("starting {}: {e}", bin.display())));
+            }
+        }
+    }
+    if running.is_empty() {
+        return Err(Failure::other(format!(
+            "no service binaries beside ghostctl in {}; run `cargo build --release` first",
+            dir.display()
+        )));
+    }
+
+    // Wait for every service to answer /healthz.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for r in &mut running {
+        let addr: SocketAddr = format!("{}:{}", args.host, port(r.spec.ops_port)?)
+            .parse()
+            .map_err(|_| Failure::usage(format!("--host '{}' is not an IP address", args.host)))?;
+        loop {
+            if healthy(addr) {
+                break;
+            }
+            if let Ok(Some(status)) = r.child.try_wait() {
+                let msg = format!("{} exited during start-up ({status}); see its log above", r.spec.name);
+                stop_all(&mut running);
+                return Err(Failure::other(msg));
+            }
+            if Instant::now() > deadline {
+                let msg = format!("{} did not become healthy within 60s", r.spec.name);
+                stop_all(&mut running);
+                return Err(Failure::other(msg));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    let mut banner = String::from("\nGhostLink is up:\n");
+    for r in &running {
+        let public = match r.spec.public_port {
+            Some(p) => format!("http://{}:{}", args.host, port(p)?),
+            None => "-".into(),
+        };
+        banner.push_str(&format!(
+            "  {:<15} public {:<26} ops http://{}:{}/metrics\n",
+            r.spec.name,
+            public,
+            args.host,
+            port(r.spec.ops_port)?
+        ));
+    }
+    match &admin_token {
+        Some(t) => banner.push_str(&format!("\nAdmin token (shown once; store it): {t}\n")),
+        None => banner.push_str("\nTokens exist already; create another with `ghostctl token create --name NAME --role admin`.\n"),
+    }
+    banner.push_str("Stop with Ctrl-C.\n\n");
+    eprint!("{banner}");
+    let _ = std::io::stderr().flush();
+
+    // Wait for a signal or for a child to die.
+    let signalled = wait_for_signal_or_exit(&mut running);
+    stop_all(&mut running);
+    match signalled {
+        Ok(()) => Ok(()),
+        Err(name) => Err(Failure::other(format!("{name} exited unexpectedly; stopped the others"))),
+    }
+}
+
+fn healthy(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"GET /healthz HTTP/1.0\r\nHost: ghostctl\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
+}
+
+fn wait_for_signal_or_exit(running: &mut [Running]) -> Result<(), &'static str> {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(_) => return Ok(()),
+    };
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => return Ok(()),
+                _ = tick.tick() => {
+                    for r in running.iter_mut() {
+                        if let Ok(Some(_)) = r.child.try_wait() {
+                            return Err(r.spec.name);
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// SIGTERM to every child, then SIGKILL to those still alive after 20 s.
+fn stop_all(running: &mut [Running]) {
+    for r in running.iter() {
+        if let Ok(pid) = i32::try_from(r.child.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for r in running.iter_mut() {
+        loop {
+            match r.child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = r.child.kill();
+                    let _ = r.child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+    eprintln!("all services stopped");
+}
