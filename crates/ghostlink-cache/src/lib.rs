@@ -72,7 +72,12 @@ impl RedisCache {
         });
         let pool = cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| CacheError::Redis(e.to_string()))?;
         metrics::gauge!("redis_fallback_active").set(0.0);
-        Ok(Self { pool, settings: Arc::new(settings), epoch: Instant::now(), skip_until: Arc::new(AtomicU64::new(0)) })
+        Ok(Self {
+            pool,
+            settings: Arc::new(settings),
+            epoch: Instant::now(),
+            skip_until: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     fn key(&self, code: &str) -> String {
@@ -134,7 +139,9 @@ impl RedisCache {
     pub async fn put(&self, code: &str, value: &Cached) -> Result<(), CacheError> {
         let key = self.key(code);
         let (payload, ttl) = match value {
-            Cached::Found(s) => (serde_json::to_string(s).map_err(|e| CacheError::Redis(e.to_string()))?, self.settings.ttl),
+            Cached::Found(s) => {
+                (serde_json::to_string(s).map_err(|e| CacheError::Redis(e.to_string()))?, self.settings.ttl)
+            }
             Cached::Missing => (NEGATIVE.to_string(), self.settings.negative_ttl),
         };
         let ms = ttl.as_millis().max(1) as u64;
@@ -152,8 +159,10 @@ impl RedisCache {
 
     /// `PING`, for readiness (ignores the breaker).
     pub async fn ping(&self) -> Result<(), CacheError> {
-        self.call("ping", false, |mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ()) })
-            .await
+        self.call("ping", false, |mut c| async move {
+            redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
+        })
+        .await
     }
 
     /// Deletes every key under this cache's prefix (tests and `ghostctl`).

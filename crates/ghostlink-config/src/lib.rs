@@ -40,7 +40,11 @@ pub fn exit_on_invalid(err: &ConfigError) -> ! {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// Postgres URL.
-    #[arg(long = "database-url", env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ghostlink")]
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/ghostlink"
+    )]
     pub database_url: String,
     /// Maximum connections in this process's pool.
     #[arg(long = "db-pool-size", env = "DB_POOL_SIZE", default_value_t = 16)]
@@ -94,10 +98,16 @@ impl Validate for RedisArgs {
     fn validate(&self) -> Result<(), ConfigError> {
         check_url("REDIS_URL (--redis-url)", &self.redis_url, &["redis", "rediss"])?;
         if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 10_000 {
-            return Err(ConfigError::new("REDIS_TIMEOUT_MS (--redis-timeout-ms)", "must be between 1 and 10000"));
+            return Err(ConfigError::new(
+                "REDIS_TIMEOUT_MS (--redis-timeout-ms)",
+                "must be between 1 and 10000",
+            ));
         }
         if self.redis_key_prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ConfigError::new("REDIS_KEY_PREFIX (--redis-key-prefix)", "must not contain whitespace"));
+            return Err(ConfigError::new(
+                "REDIS_KEY_PREFIX (--redis-key-prefix)",
+                "must not contain whitespace",
+            ));
         }
         Ok(())
     }
@@ -187,7 +197,11 @@ mod tests {
         assert!(err.to_string().contains("DATABASE_URL"), "{err}");
         let db = DatabaseArgs { database_url: "postgres://h/db".into(), db_pool_size: 0, db_timeout_ms: 10 };
         assert!(db.validate().expect_err("zero pool").to_string().contains("DB_POOL_SIZE"));
-        let r = RedisArgs { redis_url: "redis://127.0.0.1".into(), redis_timeout_ms: 0, redis_key_prefix: "x".into() };
+        let r = RedisArgs {
+            redis_url: "redis://127.0.0.1".into(),
+            redis_timeout_ms: 0,
+            redis_key_prefix: "x".into(),
+        };
         assert!(r.validate().expect_err("zero timeout").to_string().contains("REDIS_TIMEOUT_MS"));
         let l = ListenArgs::on("nope", "127.0.0.1:0");
         assert!(l.public_or("127.0.0.1:1").expect_err("bad addr").to_string().contains("LISTEN_ADDR"));

@@ -162,7 +162,8 @@ pub fn create_database_if_missing(url: &str) -> Result<bool, DbError> {
     }
     let mut admin_url = parsed.clone();
     admin_url.set_path("/postgres");
-    let mut conn = PgConnection::establish(admin_url.as_str()).map_err(|e| DbError::Unavailable(e.to_string()))?;
+    let mut conn =
+        PgConnection::establish(admin_url.as_str()).map_err(|e| DbError::Unavailable(e.to_string()))?;
     #[derive(QueryableByName)]
     struct Exists {
         #[diesel(sql_type = diesel::sql_types::Bool)]

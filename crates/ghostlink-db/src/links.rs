@@ -115,7 +115,11 @@ pub struct LinkChanges {
 }
 
 /// Applies `changes` to a live (not deleted) link; `None` when there is none.
-pub fn update(conn: &mut PgConnection, code: &str, changes: &LinkChanges) -> Result<Option<LinkRow>, DbError> {
+pub fn update(
+    conn: &mut PgConnection,
+    code: &str,
+    changes: &LinkChanges,
+) -> Result<Option<LinkRow>, DbError> {
     conn.transaction(|conn| {
         let current: Option<LinkRow> = links::table
             .filter(links::code.eq(code))

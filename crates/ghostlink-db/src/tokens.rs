@@ -28,7 +28,13 @@ struct NewToken<'a> {
 }
 
 /// Stores a token's hash. `Conflict` when the name is taken.
-pub fn insert(conn: &mut PgConnection, name: &str, role: &str, sha256: &str, prefix: &str) -> Result<TokenRow, DbError> {
+pub fn insert(
+    conn: &mut PgConnection,
+    name: &str,
+    role: &str,
+    sha256: &str,
+    prefix: &str,
+) -> Result<TokenRow, DbError> {
     Ok(diesel::insert_into(api_tokens::table)
         .values(NewToken { name, role, token_sha256: sha256, prefix })
         .returning(TokenRow::as_returning())

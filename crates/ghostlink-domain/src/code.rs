@@ -13,16 +13,29 @@ pub const ALIAS_MAX: usize = 64;
 
 /// Words that may never be an alias because they name, or may one day name, a route.
 pub const RESERVED: &[&str] = &[
-    "api", "admin", "healthz", "readyz", "livez", "metrics", "static", "assets", "favicon.ico",
-    "robots.txt", "login", "logout", "openapi", "docs", "swagger", "well-known", "ghostlink",
+    "api",
+    "admin",
+    "healthz",
+    "readyz",
+    "livez",
+    "metrics",
+    "static",
+    "assets",
+    "favicon.ico",
+    "robots.txt",
+    "login",
+    "logout",
+    "openapi",
+    "docs",
+    "swagger",
+    "well-known",
+    "ghostlink",
 ];
 
 /// A fresh code: [`CODE_LEN`] base62 characters drawn from a cryptographic RNG.
 /// Rejection sampling keeps every character equally likely.
 pub fn generate_code<R: RngCore + CryptoRng>(rng: &mut R) -> String {
-    (0..CODE_LEN)
-        .map(|_| CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())] as char)
-        .collect()
+    (0..CODE_LEN).map(|_| CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())] as char).collect()
 }
 
 /// Why an alias was refused.

@@ -86,7 +86,9 @@ impl GoneReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Redirect; when `counted` the link has a `max_clicks` and the atomic counter decides.
-    Redirect { counted: bool },
+    Redirect {
+        counted: bool,
+    },
     /// Show the quarantine page instead of redirecting.
     Quarantined,
     Gone(GoneReason),

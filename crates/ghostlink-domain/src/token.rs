@@ -39,9 +39,8 @@ impl std::str::FromStr for Role {
 
 /// A new secret token: the prefix and 40 base62 characters (about 238 bits).
 pub fn new_token<R: RngCore + CryptoRng>(rng: &mut R) -> String {
-    let body: String = (0..40)
-        .map(|_| crate::CODE_ALPHABET[rng.gen_range(0..crate::CODE_ALPHABET.len())] as char)
-        .collect();
+    let body: String =
+        (0..40).map(|_| crate::CODE_ALPHABET[rng.gen_range(0..crate::CODE_ALPHABET.len())] as char).collect();
     format!("{TOKEN_PREFIX}{body}")
 }
 

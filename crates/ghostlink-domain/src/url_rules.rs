@@ -92,10 +92,7 @@ pub fn normalize_url(raw: &str) -> Result<String, UrlError> {
 /// be: a row changed behind our back must not turn the redirect into a `javascript:` link or a
 /// header injection.
 pub fn safe_location(stored: &str) -> Option<&str> {
-    let lower_ok = stored
-        .get(..8)
-        .map(|p| p.eq_ignore_ascii_case("https://"))
-        .unwrap_or(false)
+    let lower_ok = stored.get(..8).map(|p| p.eq_ignore_ascii_case("https://")).unwrap_or(false)
         || stored.get(..7).map(|p| p.eq_ignore_ascii_case("http://")).unwrap_or(false);
     let clean = stored.bytes().all(|b| b > 0x20 && b != 0x7f);
     (lower_ok && clean && stored.len() <= MAX_URL_BYTES).then_some(stored)

@@ -71,7 +71,9 @@ pub fn metrics_handle(service: &'static str) -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .add_global_label("service", service)
                 .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds_hist".into()), LATENCY_BUCKETS));
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_seconds_hist".into()), LATENCY_BUCKETS)
+                });
             let recorder = match builder {
                 Ok(b) => b.build_recorder(),
                 Err(_) => PrometheusBuilder::new().build_recorder(),

@@ -10,7 +10,8 @@ use ghostlink_config::{DatabaseArgs, ListenArgs, LogArgs, RedisArgs};
 
 /// The server URL tests create their databases on.
 pub fn base_database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
 /// The Redis tests use.
@@ -45,6 +46,24 @@ impl TestDb {
         PgConnection::establish(&self.url).expect("connect to test database")
     }
 
+    /// Runs SQL on this database (arranging a test without the db crate's API).
+    pub fn execute(&self, sql: &str) {
+        self.conn().batch_execute(sql).expect("execute SQL on test database");
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs SQL on the server's `postgres` database (e.g. to cut this database off).
+    pub fn admin_execute(&self, sql: &str) {
+        PgConnection::establish(&self.admin_url)
+            .expect("connect as admin")
+            .batch_execute(sql)
+            .expect("admin SQL");
+    }
+
     pub fn database_args(&self) -> DatabaseArgs {
         DatabaseArgs { database_url: self.url.clone(), db_pool_size: 8, db_timeout_ms: 1000 }
     }
@@ -53,7 +72,8 @@ impl TestDb {
     pub fn token(&self, name: &str, role: &str) -> String {
         let secret = ghostlink_domain::new_token(&mut rand::rngs::OsRng);
         let hash = ghostlink_domain::hash_token(&secret);
-        ghostlink_db::tokens::insert(&mut self.conn(), name, role, &hash, &secret[..8]).expect("insert token");
+        ghostlink_db::tokens::insert(&mut self.conn(), name, role, &hash, &secret[..8])
+            .expect("insert token");
         secret
     }
 }
@@ -75,6 +95,15 @@ impl Drop for TestDb {
     }
 }
 
+/// Drops a database by name, on the server of `DATABASE_URL` (cleanup of tests that create one).
+pub fn drop_database(name: &str) {
+    let mut admin = url::Url::parse(&base_database_url()).expect("DATABASE_URL is a URL");
+    admin.set_path("/postgres");
+    if let Ok(mut c) = PgConnection::establish(admin.as_str()) {
+        let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+    }
+}
+
 /// Redis settings with a key prefix no other test uses.
 pub fn redis_args() -> RedisArgs {
     RedisArgs {
@@ -91,7 +120,13 @@ pub fn listen_any() -> ListenArgs {
 
 /// Silent unless `TEST_LOG` is set.
 pub fn log_args() -> LogArgs {
-    LogArgs { log_level: if std::env::var_os("TEST_LOG").is_some() { ghostlink_config::LogLevel::Debug } else { ghostlink_config::LogLevel::Off } }
+    LogArgs {
+        log_level: if std::env::var_os("TEST_LOG").is_some() {
+            ghostlink_config::LogLevel::Debug
+        } else {
+            ghostlink_config::LogLevel::Off
+        },
+    }
 }
 
 /// Sums the samples in Prometheus text whose name matches and whose labels contain every

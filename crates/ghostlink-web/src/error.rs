@@ -81,7 +81,9 @@ impl ResponseError for ApiError {
 
 /// JSON, query and path extractor configs that answer bad input in the JSON error shape:
 /// 400 for malformed JSON or parameters, 415 for a wrong content type, 413 when too large.
-pub fn extractor_configs(json_limit: usize) -> (web_cfg::JsonConfig, web_cfg::QueryConfig, web_cfg::PathConfig) {
+pub fn extractor_configs(
+    json_limit: usize,
+) -> (web_cfg::JsonConfig, web_cfg::QueryConfig, web_cfg::PathConfig) {
     let json = web_cfg::JsonConfig::default().limit(json_limit).error_handler(|err, _req| {
         let api = match &err {
             error::JsonPayloadError::ContentType => ApiError::new(
@@ -89,13 +91,17 @@ pub fn extractor_configs(json_limit: usize) -> (web_cfg::JsonConfig, web_cfg::Qu
                 "unsupported_media_type",
                 "request body must be JSON with Content-Type: application/json",
             ),
-            error::JsonPayloadError::OverflowKnownLength { .. } | error::JsonPayloadError::Overflow { .. } => {
+            error::JsonPayloadError::OverflowKnownLength { .. }
+            | error::JsonPayloadError::Overflow { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", err.to_string())
             }
-            error::JsonPayloadError::Deserialize(e) if e.is_data() => {
-                ApiError::unprocessable("invalid_field", format!("request body has a field of the wrong type or a missing field: {e}"))
+            error::JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::unprocessable(
+                "invalid_field",
+                format!("request body has a field of the wrong type or a missing field: {e}"),
+            ),
+            other => {
+                ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {other}"))
             }
-            other => ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {other}")),
         };
         api.into()
     });

@@ -39,7 +39,9 @@ pub fn create(url: &str, name: &str, role: Role) -> Result<String, Failure> {
     let mut conn = connect(url)?;
     match tokens::insert(&mut conn, name, role.as_str(), &hash_token(&secret), &secret[..10]) {
         Ok(_) => Ok(secret),
-        Err(ghostlink_db::DbError::Conflict(_)) => Err(Failure::usage(format!("a token named '{name}' already exists"))),
+        Err(ghostlink_db::DbError::Conflict(_)) => {
+            Err(Failure::usage(format!("a token named '{name}' already exists")))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -64,8 +66,17 @@ pub fn run(url: &str, cmd: TokenCommand) -> Result<(), Failure> {
             let rows = tokens::list(&mut *connect(url)?)?;
             println!("{:<24} {:<6} {:<12} {:<20} REVOKED", "NAME", "ROLE", "PREFIX", "CREATED");
             for r in rows {
-                let revoked = r.revoked_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into());
-                println!("{:<24} {:<6} {:<12} {:<20} {revoked}", r.name, r.role, r.prefix, r.created_at.format("%Y-%m-%d %H:%M:%S"));
+                let revoked = r
+                    .revoked_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<24} {:<6} {:<12} {:<20} {revoked}",
+                    r.name,
+                    r.role,
+                    r.prefix,
+                    r.created_at.format("%Y-%m-%d %H:%M:%S")
+                );
             }
         }
         TokenCommand::Revoke { name } => {

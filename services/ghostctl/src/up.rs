@@ -53,7 +53,12 @@ const SERVICES: &[ServiceSpec] = &[
     ServiceSpec { name: "canary", binary: "ghostlink-canary", public_port: None, ops_port: 9103 },
     ServiceSpec { name: "risk-scorer", binary: "ghostlink-risk-scorer", public_port: None, ops_port: 9104 },
     ServiceSpec { name: "ghost-probe", binary: "ghostlink-ghost-probe", public_port: None, ops_port: 9105 },
-    ServiceSpec { name: "click-recorder", binary: "ghostlink-click-recorder", public_port: None, ops_port: 9106 },
+    ServiceSpec {
+        name: "click-recorder",
+        binary: "ghostlink-click-recorder",
+        public_port: None,
+        ops_port: 9106,
+    },
 ];
 
 struct Running {
@@ -77,10 +82,12 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
         });
         !ghostlink_db::tokens::any(&mut *pool.get()?)?
     };
-    let admin_token = if first_run { Some(crate::tokens::create(&db.database_url, "admin", Role::Admin)?) } else { None };
+    let admin_token =
+        if first_run { Some(crate::tokens::create(&db.database_url, "admin", Role::Admin)?) } else { None };
 
     let port = |p: u16| -> Result<u16, Failure> {
-        p.checked_add(args.port_offset).ok_or_else(|| Failure::usage("--port-offset pushes a port past 65535"))
+        p.checked_add(args.port_offset)
+            .ok_or_else(|| Failure::usage("--port-offset pushes a port past 65535"))
     };
     let redirect_port = port(8080)?;
     let mut running: Vec<Running> = Vec::new();
@@ -155,7 +162,9 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
     }
     match &admin_token {
         Some(t) => banner.push_str(&format!("\nAdmin token (shown once; store it): {t}\n")),
-        None => banner.push_str("\nTokens exist already; create another with `ghostctl token create --name NAME --role admin`.\n"),
+        None => banner.push_str(
+            "\nTokens exist already; create another with `ghostctl token create --name NAME --role admin`.\n",
+        ),
     }
     banner.push_str("Stop with Ctrl-C.\n\n");
     eprint!("{banner}");

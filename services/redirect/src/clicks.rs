@@ -89,7 +89,7 @@ async fn write_with_retry(
             Err(e) => {
                 attempts += 1;
                 metrics::counter!("db_errors_total", "op" => "insert_clicks").increment(1);
-                if attempts == 1 || attempts % 50 == 0 {
+                if attempts == 1 || attempts.is_multiple_of(50) {
                     slog::warn!(log, "click batch write failed; retrying"; "error" => %e, "clicks" => n, "attempts" => attempts);
                 }
                 if closing && attempts >= 5 {

@@ -78,12 +78,18 @@ impl Config {
             return Err(ConfigError::new("CLICK_SALT (--click-salt)", "must be at least 8 characters"));
         }
         if self.click_queue_capacity == 0 || self.click_batch_size == 0 {
-            return Err(ConfigError::new("CLICK_QUEUE_CAPACITY / CLICK_BATCH_SIZE", "must be greater than 0"));
+            return Err(ConfigError::new(
+                "CLICK_QUEUE_CAPACITY / CLICK_BATCH_SIZE",
+                "must be greater than 0",
+            ));
         }
         if self.http_workers == Some(0) {
             return Err(ConfigError::new("HTTP_WORKERS (--http-workers)", "must be greater than 0"));
         }
-        Ok(Resolved { public: self.listen.public_or("127.0.0.1:8080")?, ops: self.listen.ops_or("127.0.0.1:9101")? })
+        Ok(Resolved {
+            public: self.listen.public_or("127.0.0.1:8080")?,
+            ops: self.listen.ops_or("127.0.0.1:9101")?,
+        })
     }
 
     pub fn cache_ttl(&self) -> Duration {

@@ -112,7 +112,8 @@ impl App {
             outcomes: Outcomes::new(),
         });
 
-        let listener = TcpListener::bind(resolved.public).with_context(|| format!("binding {}", resolved.public))?;
+        let listener =
+            TcpListener::bind(resolved.public).with_context(|| format!("binding {}", resolved.public))?;
         let public_addr = listener.local_addr()?;
         let data = web::Data::from(state);
         let mut server = actix_web::HttpServer::new(move || {
@@ -239,7 +240,10 @@ async fn answer(req: &HttpRequest, code: &str, state: &State) -> (&'static str, 
     let o = &state.outcomes;
     if !is_plausible_code(code) {
         o.not_found.increment(1);
-        return ("not_found", pages::error(req, ApiError::not_found("no link with this code"), "No link with this code."));
+        return (
+            "not_found",
+            pages::error(req, ApiError::not_found("no link with this code"), "No link with this code."),
+        );
     }
     let found = match state.resolver.resolve(code).await {
         Ok(f) => f,
@@ -247,7 +251,10 @@ async fn answer(req: &HttpRequest, code: &str, state: &State) -> (&'static str, 
     };
     let Some(link) = found else {
         o.not_found.increment(1);
-        return ("not_found", pages::error(req, ApiError::not_found("no link with this code"), "No link with this code."));
+        return (
+            "not_found",
+            pages::error(req, ApiError::not_found("no link with this code"), "No link with this code."),
+        );
     };
     match link.decide(Utc::now()) {
         Decision::Redirect { counted } => {
@@ -275,7 +282,18 @@ async fn answer(req: &HttpRequest, code: &str, state: &State) -> (&'static str, 
         Decision::Gone(reason) => gone(req, state, reason),
         Decision::Unsafe => {
             o.gone.increment(1);
-            ("unsafe", pages::error(req, ApiError::new(StatusCode::GONE, "unsafe_destination", "this link's destination is not allowed"), "This link's destination is not allowed."))
+            (
+                "unsafe",
+                pages::error(
+                    req,
+                    ApiError::new(
+                        StatusCode::GONE,
+                        "unsafe_destination",
+                        "this link's destination is not allowed",
+                    ),
+                    "This link's destination is not allowed.",
+                ),
+            )
         }
     }
 }
@@ -294,16 +312,34 @@ fn gone(req: &HttpRequest, state: &State, reason: GoneReason) -> (&'static str, 
 
 fn unavailable(req: &HttpRequest, state: &State) -> (&'static str, HttpResponse) {
     state.outcomes.unavailable.increment(1);
-    ("unavailable", pages::error(req, ApiError::unavailable("link storage is unavailable; try again shortly"), "Temporarily unavailable; try again shortly."))
+    (
+        "unavailable",
+        pages::error(
+            req,
+            ApiError::unavailable("link storage is unavailable; try again shortly"),
+            "Temporarily unavailable; try again shortly.",
+        ),
+    )
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    pages::error(&req, ApiError::not_found(format!("no route for {} {}", req.method(), req.path())), "Not found.")
+    pages::error(
+        &req,
+        ApiError::not_found(format!("no route for {} {}", req.method(), req.path())),
+        "Not found.",
+    )
 }
 
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    let err = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} is not allowed here; use GET or HEAD", req.method()));
+    let err = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed here; use GET or HEAD", req.method()),
+    );
     let mut resp = pages::error(&req, err, "Method not allowed.");
-    resp.headers_mut().insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static("GET, HEAD"));
+    resp.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static("GET, HEAD"),
+    );
     resp
 }

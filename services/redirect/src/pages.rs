@@ -61,7 +61,8 @@ pub fn redirect(status: StatusCode, location: &str) -> HttpResponse {
 
 /// The page shown instead of redirecting to a destination that keeps failing.
 pub fn quarantined(since: Option<chrono::DateTime<chrono::Utc>>, url: &str) -> HttpResponse {
-    let since = since.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "recently".into());
+    let since =
+        since.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "recently".into());
     let body = format!(
         "<p>This destination has been failing since {}. It may be down or gone.</p>\
          <p>Destination: <code>{}</code></p><p><a href=\"{}\" rel=\"noopener noreferrer nofollow\">Continue anyway</a></p>",

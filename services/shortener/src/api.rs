@@ -188,7 +188,11 @@ fn parse_string(v: &Value) -> Result<String, String> {
     ),
     security(("bearer" = []))
 )]
-pub async fn create(caller: Caller, body: web::Json<Value>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    caller: Caller,
+    body: web::Json<Value>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
     let m = object(body.into_inner())?;
     reject_unknown(&m, &["url", "alias", "expires_at", "max_clicks"])?;
     let raw_url = match m.get("url") {
@@ -208,7 +212,8 @@ pub async fn create(caller: Caller, body: web::Json<Value>, shared: web::Data<Sh
     let row = loop {
         attempts += 1;
         let code = alias.clone().unwrap_or_else(|| generate_code(&mut rand::rngs::OsRng));
-        let new = NewLink { code, url: url.clone(), owner_token_id: Some(caller.token_id), expires_at, max_clicks };
+        let new =
+            NewLink { code, url: url.clone(), owner_token_id: Some(caller.token_id), expires_at, max_clicks };
         match shared.db.run(move |c| ghostlink_db::links::insert(c, &new)).await {
             Ok(row) => break row,
             Err(ghostlink_db::DbError::Conflict(_)) if alias.is_some() => {
@@ -246,7 +251,11 @@ async fn load_visible(shared: &Shared, caller: &Caller, code: String) -> Result<
     ),
     security(("bearer" = []))
 )]
-pub async fn get(caller: Caller, path: web::Path<String>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    caller: Caller,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
     let row = load_visible(&shared, &caller, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view(row, &shared.base_url)))
 }
@@ -262,7 +271,11 @@ pub async fn get(caller: Caller, path: web::Path<String>, shared: web::Data<Shar
     ),
     security(("bearer" = []))
 )]
-pub async fn list(caller: Caller, query: web::Query<ListQuery>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    caller: Caller,
+    query: web::Query<ListQuery>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
@@ -270,11 +283,16 @@ pub async fn list(caller: Caller, query: web::Query<ListQuery>, shared: web::Dat
     }
     let status = match q.status.as_deref() {
         None | Some("") => None,
-        Some(s) => Some(s.parse::<LinkStatus>().map_err(|e| ApiError::bad_request("invalid_query", format!("status: {e}")))?),
+        Some(s) => Some(
+            s.parse::<LinkStatus>()
+                .map_err(|e| ApiError::bad_request("invalid_query", format!("status: {e}")))?,
+        ),
     };
     let before_id = match q.cursor.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_query", "cursor: not a cursor from a previous page"))?),
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            ApiError::bad_request("invalid_query", "cursor: not a cursor from a previous page")
+        })?),
     };
     if q.q.as_ref().is_some_and(|s| s.len() > 256) {
         return Err(ApiError::bad_request("invalid_query", "q: at most 256 characters"));
@@ -340,10 +358,14 @@ pub async fn update(
         max_clicks: field(&m, "max_clicks", parse_max_clicks)?,
     };
     if changes.status.is_none() && changes.expires_at.is_none() && changes.max_clicks.is_none() {
-        return Err(ApiError::unprocessable("empty_change", "give at least one of status, expires_at, max_clicks"));
+        return Err(ApiError::unprocessable(
+            "empty_change",
+            "give at least one of status, expires_at, max_clicks",
+        ));
     }
     let c2 = code.clone();
-    let row = shared.db.run(move |c| ghostlink_db::links::update(c, &c2, &changes)).await.map_err(db_error)?;
+    let row =
+        shared.db.run(move |c| ghostlink_db::links::update(c, &c2, &changes)).await.map_err(db_error)?;
     let Some(row) = row else { return Err(ApiError::not_found("no link with this code")) };
     shared.invalidate(&code).await;
     metrics::counter!("link_changes_total", "op" => "update").increment(1);
@@ -363,7 +385,11 @@ pub async fn update(
     ),
     security(("bearer" = []))
 )]
-pub async fn delete(caller: Caller, path: web::Path<String>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    caller: Caller,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let code = path.into_inner();
     let c2 = code.clone();

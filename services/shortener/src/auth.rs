@@ -78,7 +78,11 @@ impl Auth {
             Some(f) => f,
             None => {
                 let h = hash.clone();
-                let row = self.db.run(move |c| ghostlink_db::tokens::find_by_hash(c, &h)).await.map_err(crate::db_error)?;
+                let row = self
+                    .db
+                    .run(move |c| ghostlink_db::tokens::find_by_hash(c, &h))
+                    .await
+                    .map_err(crate::db_error)?;
                 let found = row.map(|r| {
                     Arc::new(CachedToken {
                         revoked: r.revoked_at.is_some(),
@@ -120,7 +124,8 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let auth = req.app_data::<web::Data<Auth>>().cloned();
-        let header = req.headers().get(actix_web::http::header::AUTHORIZATION).map(|v| v.to_str().map(str::to_owned));
+        let header =
+            req.headers().get(actix_web::http::header::AUTHORIZATION).map(|v| v.to_str().map(str::to_owned));
         Box::pin(async move {
             let auth = auth.ok_or_else(ApiError::internal)?;
             let header = match header {

@@ -47,13 +47,20 @@ impl Config {
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
         self.database.validate()?;
         self.redis.validate()?;
-        let base = url::Url::parse(&self.public_base_url)
-            .map_err(|e| ConfigError::new("PUBLIC_BASE_URL (--public-base-url)", format!("not a URL ({e})")))?;
+        let base = url::Url::parse(&self.public_base_url).map_err(|e| {
+            ConfigError::new("PUBLIC_BASE_URL (--public-base-url)", format!("not a URL ({e})"))
+        })?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
-            return Err(ConfigError::new("PUBLIC_BASE_URL (--public-base-url)", "must be an http(s) URL with a host"));
+            return Err(ConfigError::new(
+                "PUBLIC_BASE_URL (--public-base-url)",
+                "must be an http(s) URL with a host",
+            ));
         }
         if self.rate_limit_per_second == 0 {
-            return Err(ConfigError::new("RATE_LIMIT_PER_SECOND (--rate-limit-per-second)", "must be greater than 0"));
+            return Err(ConfigError::new(
+                "RATE_LIMIT_PER_SECOND (--rate-limit-per-second)",
+                "must be greater than 0",
+            ));
         }
         if self.rate_limit_burst == 0 {
             return Err(ConfigError::new("RATE_LIMIT_BURST (--rate-limit-burst)", "must be greater than 0"));

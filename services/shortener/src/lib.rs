@@ -84,7 +84,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -129,11 +132,17 @@ impl App {
             nz(config.rate_limit_per_second),
             nz(config.rate_limit_burst),
         ));
-        let shared = web::Data::new(Shared { db: db.clone(), redis: redis.clone(), base_url: resolved.base_url.clone(), log: log.clone() });
+        let shared = web::Data::new(Shared {
+            db: db.clone(),
+            redis: redis.clone(),
+            base_url: resolved.base_url.clone(),
+            log: log.clone(),
+        });
         let access = web::Data::new(AccessLog(log.clone()));
         let (json_cfg, query_cfg, path_cfg) = ghostlink_web::extractor_configs(16 * 1024);
 
-        let listener = TcpListener::bind(resolved.public).with_context(|| format!("binding {}", resolved.public))?;
+        let listener =
+            TcpListener::bind(resolved.public).with_context(|| format!("binding {}", resolved.public))?;
         let public_addr = listener.local_addr()?;
         let mut server = actix_web::HttpServer::new(move || {
             actix_web::App::new()

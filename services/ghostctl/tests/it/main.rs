@@ -25,10 +25,7 @@ fn migrate_creates_the_database_and_is_idempotent() {
     let out = ghostctl(url.as_str(), &["migrate"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("up to date"));
-    let mut admin = url_of(&base);
-    admin.set_path("/postgres");
-    let mut c = <diesel::PgConnection as diesel::Connection>::establish(admin.as_str()).expect("admin");
-    diesel::connection::SimpleConnection::batch_execute(&mut c, &format!("DROP DATABASE \"{name}\" WITH (FORCE)")).expect("drop");
+    ghostlink_test_support::drop_database(&name);
 }
 
 fn url_of(s: &str) -> url::Url {
@@ -45,7 +42,9 @@ fn tokens_create_list_revoke() {
     assert_eq!(lines.len(), 1, "the token alone on stdout: {stdout:?}");
     let token = lines[0];
     assert!(token.starts_with("glk_") && token.len() == 44);
-    let row = ghostlink_db::tokens::find_by_hash(&mut db.conn(), &ghostlink_domain::hash_token(token)).expect("db").expect("stored");
+    let row = ghostlink_db::tokens::find_by_hash(&mut db.conn(), &ghostlink_domain::hash_token(token))
+        .expect("db")
+        .expect("stored");
     assert_eq!(row.role, "admin");
     assert_ne!(row.token_sha256, token, "only the hash is stored");
     assert!(token.starts_with(&row.prefix));
@@ -113,7 +112,8 @@ async fn up_starts_the_system_and_the_walkthrough_works() {
     assert!(banner.contains(&format!("http://127.0.0.1:{redirect}")), "{banner}");
     assert!(banner.contains(&format!("http://127.0.0.1:{}/metrics", 9102 + offset)), "{banner}");
 
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let resp = client
         .post(format!("http://127.0.0.1:{shortener}/api/v1/links"))
         .bearer_auth(&token)

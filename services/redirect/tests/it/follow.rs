@@ -11,7 +11,9 @@ async fn redirects_and_answers_every_status() {
     let app = spawn().await;
     app.link("good1", "https://example.com/a?b=1", |_| {});
     app.link("dis01", "https://example.com/d", |_| {});
-    app.link("exp01", "https://example.com/e", |l| l.expires_at = Some(Utc::now() - chrono::Duration::seconds(5)));
+    app.link("exp01", "https://example.com/e", |l| {
+        l.expires_at = Some(Utc::now() - chrono::Duration::seconds(5))
+    });
     app.link("bad01", "javascript:alert(1)", |_| {});
     ghostlink_db::links::update(
         &mut app.db.conn(),
@@ -50,7 +52,8 @@ async fn redirects_and_answers_every_status() {
     assert_eq!(app.get(&long).await.status(), 404);
 
     // API clients get the JSON error shape.
-    let r = app.client.get(app.url("/nope404")).header("accept", "application/json").send().await.expect("get");
+    let r =
+        app.client.get(app.url("/nope404")).header("accept", "application/json").send().await.expect("get");
     assert_eq!(r.status(), 404);
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"]["code"], "not_found");
@@ -92,7 +95,7 @@ async fn a_change_takes_effect_within_one_second() {
     app.link("chg01", "https://example.com/c", |_| {});
     assert_eq!(app.get("/chg01").await.status(), 302);
     assert_eq!(app.get("/chg01").await.status(), 302); // now in memory and in Redis
-    // What the shortener does on a change: update the row, then delete the Redis entry.
+                                                       // What the shortener does on a change: update the row, then delete the Redis entry.
     ghostlink_db::links::update(
         &mut app.db.conn(),
         "chg01",
@@ -117,7 +120,11 @@ async fn a_change_takes_effect_within_one_second() {
             break;
         }
         assert_eq!(s, 302);
-        assert!(changed.elapsed() < Duration::from_millis(1100), "still redirecting after {:?}", changed.elapsed());
+        assert!(
+            changed.elapsed() < Duration::from_millis(1100),
+            "still redirecting after {:?}",
+            changed.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A link created after a miss was cached becomes visible within a second too.
@@ -135,7 +142,14 @@ async fn clicks_are_recorded_off_the_path_and_metrics_move() {
     app.link("clk01", "https://example.com/k", |_| {});
     let before = app.metrics().await;
     for _ in 0..3 {
-        let r = app.client.get(app.url("/clk01")).header("user-agent", "test-agent/1").header("referer", "https://ref.example/").send().await.expect("get");
+        let r = app
+            .client
+            .get(app.url("/clk01"))
+            .header("user-agent", "test-agent/1")
+            .header("referer", "https://ref.example/")
+            .send()
+            .await
+            .expect("get");
         assert_eq!(r.status(), 302);
     }
     assert_eq!(app.get("/missing1").await.status(), 404);
@@ -143,7 +157,8 @@ async fn clicks_are_recorded_off_the_path_and_metrics_move() {
     let route = r#"route="/{code}""#;
     // The recorder is process-wide and other tests run in parallel: at least our four.
     assert!(
-        metric_value(&after, "http_requests_total", &[route]) - metric_value(&before, "http_requests_total", &[route])
+        metric_value(&after, "http_requests_total", &[route])
+            - metric_value(&before, "http_requests_total", &[route])
             >= 4.0
     );
     assert!(metric_value(&after, "redirect_responses_total", &[r#"outcome="redirect""#]) >= 3.0);

@@ -54,7 +54,8 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     TestApp { addr, ops, db, redis, client, stop: Some(tx), task: Some(task) }
 }
 
@@ -68,11 +69,24 @@ impl TestApp {
     }
 
     pub async fn metrics(&self) -> String {
-        self.client.get(format!("http://{}/metrics", self.ops)).send().await.expect("metrics").text().await.expect("body")
+        self.client
+            .get(format!("http://{}/metrics", self.ops))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body")
     }
 
     pub fn link(&self, code: &str, url: &str, f: impl FnOnce(&mut NewLink)) {
-        let mut new = NewLink { code: code.into(), url: url.into(), owner_token_id: None, expires_at: None, max_clicks: None };
+        let mut new = NewLink {
+            code: code.into(),
+            url: url.into(),
+            owner_token_id: None,
+            expires_at: None,
+            max_clicks: None,
+        };
         f(&mut new);
         ghostlink_db::links::insert(&mut self.db.conn(), &new).expect("insert link");
     }

@@ -1,7 +1,5 @@
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
-
 use crate::spawn_with;
 
 /// A Redis address where nothing listens, and one that accepts and never answers.
@@ -44,15 +42,11 @@ async fn postgres_down_serves_cached_codes_and_503s_the_rest() {
     app.link("uncache", "https://example.com/u", |_| {});
     assert_eq!(app.get("/cached1").await.status(), 302);
     tokio::time::sleep(Duration::from_millis(100)).await; // Redis fill is asynchronous
-    let name = app.db.url.rsplit('/').next().expect("db name").to_string();
-    let mut admin = diesel::Connection::establish(&ghostlink_test_support::base_database_url()).expect("admin");
-    let cut = |c: &mut diesel::PgConnection| {
-        c.batch_execute(&format!(
-            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid();"
-        ))
-    };
-    cut(&mut admin).expect("cut postgres");
+    let name = app.db.name().to_string();
+    app.db.admin_execute(&format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid();"
+    ));
     tokio::time::sleep(Duration::from_millis(1100)).await; // past the in-process TTL
     assert_eq!(app.get("/cached1").await.status(), 302, "cached in Redis");
     let r = app.get("/uncache").await;
@@ -61,7 +55,7 @@ async fn postgres_down_serves_cached_codes_and_503s_the_rest() {
     assert_eq!(app.get("/neverexisted").await.status(), 503, "unknown is not knowable: 503, not 404");
     let r = app.client.get(format!("http://{}/readyz", app.ops)).send().await.expect("readyz");
     assert_eq!(r.status(), 503);
-    admin.batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")).expect("restore");
+    app.db.admin_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"));
     let t = Instant::now();
     loop {
         if app.get("/uncache").await.status() == 302 {

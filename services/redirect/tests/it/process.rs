@@ -28,7 +28,16 @@ fn bad_config_exits_2_naming_the_setting() {
 fn sigterm_drains_and_exits_0() {
     let db = TestDb::new();
     let mut child = Command::new(BIN)
-        .args(["--database-url", &db.url, "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--log-level", "info"])
+        .args([
+            "--database-url",
+            &db.url,
+            "--listen",
+            "127.0.0.1:0",
+            "--ops-listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "info",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

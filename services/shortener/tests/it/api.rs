@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use ghostlink_cache::{Cached, CacheSettings, RedisCache};
+use ghostlink_cache::{CacheSettings, Cached, RedisCache};
 use ghostlink_test_support::metric_value;
 use serde_json::json;
 
@@ -29,7 +29,8 @@ async fn create_read_list_update_delete() {
     assert_eq!(aliased["code"], "my-alias_1");
     assert_eq!(aliased["url"], "https://xn--bcher-kva.example/");
     assert_eq!(aliased["max_clicks"], 3);
-    let (s, body) = app.create(&app.admin, json!({"url": "https://example.org/", "alias": "my-alias_1"})).await;
+    let (s, body) =
+        app.create(&app.admin, json!({"url": "https://example.org/", "alias": "my-alias_1"})).await;
     assert_eq!((s, error_code(&body).as_str()), (409, "alias_taken"));
 
     let (s, got) = app.call("GET", &format!("/api/v1/links/{code}"), Some(&app.user), None).await;
@@ -49,7 +50,8 @@ async fn create_read_list_update_delete() {
     let (_, page) = app.call("GET", "/api/v1/links?limit=2", Some(&app.admin), None).await;
     assert_eq!(page["items"].as_array().expect("items").len(), 2);
     let cursor = page["next_cursor"].as_str().expect("cursor").to_string();
-    let (_, page2) = app.call("GET", &format!("/api/v1/links?limit=2&cursor={cursor}"), Some(&app.admin), None).await;
+    let (_, page2) =
+        app.call("GET", &format!("/api/v1/links?limit=2&cursor={cursor}"), Some(&app.admin), None).await;
     assert_eq!(page2["items"].as_array().expect("items").len(), 1);
     assert!(page2["next_cursor"].is_null());
     let (s, body) = app.call("GET", "/api/v1/links?limit=0", Some(&app.admin), None).await;
@@ -58,13 +60,25 @@ async fn create_read_list_update_delete() {
     assert_eq!((s, error_code(&body).as_str()), (400, "invalid_query"));
 
     // Disable, filter by status, re-enable, clear expiry.
-    let (s, changed) = app.call("PATCH", &format!("/api/v1/links/{code}"), Some(&app.admin), Some(json!({"status": "disabled"}))).await;
+    let (s, changed) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/links/{code}"),
+            Some(&app.admin),
+            Some(json!({"status": "disabled"})),
+        )
+        .await;
     assert_eq!(s, 200, "{changed}");
     assert_eq!(changed["status"], "disabled");
     let (_, page) = app.call("GET", "/api/v1/links?status=disabled", Some(&app.admin), None).await;
     assert_eq!(page["items"].as_array().expect("items").len(), 1);
     let (s, changed) = app
-        .call("PATCH", "/api/v1/links/my-alias_1", Some(&app.admin), Some(json!({"expires_at": null, "max_clicks": 10})))
+        .call(
+            "PATCH",
+            "/api/v1/links/my-alias_1",
+            Some(&app.admin),
+            Some(json!({"expires_at": null, "max_clicks": 10})),
+        )
         .await;
     assert_eq!(s, 200, "{changed}");
     assert!(changed["expires_at"].is_null());
@@ -77,14 +91,23 @@ async fn create_read_list_update_delete() {
         (json!({}), "empty_change"),
         (json!({"owner": 1}), "unknown_field"),
     ] {
-        let (s, b) = app.call("PATCH", &format!("/api/v1/links/{code}"), Some(&app.admin), Some(body.clone())).await;
+        let (s, b) =
+            app.call("PATCH", &format!("/api/v1/links/{code}"), Some(&app.admin), Some(body.clone())).await;
         assert_eq!((s, error_code(&b).as_str()), (422, want), "{body}");
     }
-    let (s, _) = app.call("PATCH", "/api/v1/links/nosuchcode", Some(&app.admin), Some(json!({"status": "active"}))).await;
+    let (s, _) = app
+        .call("PATCH", "/api/v1/links/nosuchcode", Some(&app.admin), Some(json!({"status": "active"})))
+        .await;
     assert_eq!(s, 404);
 
     // Delete: gone from lists, code never reissued.
-    let resp = app.client.delete(app.url(&format!("/api/v1/links/{code}"))).bearer_auth(&app.admin).send().await.expect("delete");
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/v1/links/{code}")))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(resp.status(), 204);
     let (s, _) = app.call("DELETE", &format!("/api/v1/links/{code}"), Some(&app.admin), None).await;
     assert_eq!(s, 404);
@@ -96,7 +119,10 @@ async fn create_read_list_update_delete() {
     assert_eq!(got["status"], "deleted");
 
     let after = app.metrics().await;
-    assert!(metric_value(&after, "links_created_total", &[]) - metric_value(&before, "links_created_total", &[]) >= 3.0);
+    assert!(
+        metric_value(&after, "links_created_total", &[]) - metric_value(&before, "links_created_total", &[])
+            >= 3.0
+    );
     assert!(metric_value(&after, "http_requests_total", &[r#"route="/api/v1/links""#]) >= 3.0);
     assert!(after.contains("db_pool_max_connections"));
     app.stop().await;
@@ -139,14 +165,44 @@ async fn url_and_alias_rules_are_enforced_with_named_errors() {
         assert_eq!(error_code(&b), want, "{body}");
     }
     // Malformed JSON is 400, a wrong content type 415, an oversized body 413.
-    let r = app.client.post(app.url("/api/v1/links")).bearer_auth(&app.user).header("content-type", "application/json").body("{\"url\": ").send().await.expect("post");
+    let r = app
+        .client
+        .post(app.url("/api/v1/links"))
+        .bearer_auth(&app.user)
+        .header("content-type", "application/json")
+        .body("{\"url\": ")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(&r.json().await.expect("json")), "malformed_json");
-    let r = app.client.post(app.url("/api/v1/links")).bearer_auth(&app.user).header("content-type", "text/plain").body("https://x.example").send().await.expect("post");
+    let r = app
+        .client
+        .post(app.url("/api/v1/links"))
+        .bearer_auth(&app.user)
+        .header("content-type", "text/plain")
+        .body("https://x.example")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 415);
-    let r = app.client.post(app.url("/api/v1/links")).bearer_auth(&app.user).json(&json!({"url": "x".repeat(20_000)})).send().await.expect("post");
+    let r = app
+        .client
+        .post(app.url("/api/v1/links"))
+        .bearer_auth(&app.user)
+        .json(&json!({"url": "x".repeat(20_000)}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 413);
-    let r = app.client.post(app.url("/api/v1/links")).bearer_auth(&app.user).json(&json!([1, 2])).send().await.expect("post");
+    let r = app
+        .client
+        .post(app.url("/api/v1/links"))
+        .bearer_auth(&app.user)
+        .json(&json!([1, 2]))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 400);
     // Nothing was written by any of that.
     let (_, page) = app.call("GET", "/api/v1/links", Some(&app.admin), None).await;
@@ -179,7 +235,9 @@ async fn changes_invalidate_the_redis_entry() {
     assert_eq!(cache.get("soon-here").await.expect("get"), None, "create clears the negative entry");
     let snap = ghostlink_db::links::snapshot(&mut app.db.conn(), "soon-here").expect("db").expect("row");
     cache.put("soon-here", &Cached::Found(snap)).await.expect("put");
-    let (s, _) = app.call("PATCH", "/api/v1/links/soon-here", Some(&app.admin), Some(json!({"status": "disabled"}))).await;
+    let (s, _) = app
+        .call("PATCH", "/api/v1/links/soon-here", Some(&app.admin), Some(json!({"status": "disabled"})))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(cache.get("soon-here").await.expect("get"), None, "update clears the entry");
     assert_eq!(link["code"], "soon-here");
@@ -194,12 +252,19 @@ async fn generated_codes_do_not_collide_under_load() {
         let u = app.url("/api/v1/links");
         let t = app.user.clone();
         async move {
-            let r = c.post(u).bearer_auth(t).json(&json!({"url": format!("https://e.example/{i}")})).send().await.expect("post");
+            let r = c
+                .post(u)
+                .bearer_auth(t)
+                .json(&json!({"url": format!("https://e.example/{i}")}))
+                .send()
+                .await
+                .expect("post");
             assert_eq!(r.status(), 201);
             r.json::<serde_json::Value>().await.expect("json")["code"].as_str().expect("code").to_string()
         }
     });
-    let codes: std::collections::HashSet<String> = futures_util::future::join_all(reqs).await.into_iter().collect();
+    let codes: std::collections::HashSet<String> =
+        futures_util::future::join_all(reqs).await.into_iter().collect();
     assert_eq!(codes.len(), 60);
     app.stop().await;
 }
@@ -211,7 +276,9 @@ async fn openapi_describes_every_route() {
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
     let paths = doc["paths"].as_object().expect("paths");
-    for (p, methods) in [("/api/v1/links", vec!["get", "post"]), ("/api/v1/links/{code}", vec!["get", "patch", "delete"])] {
+    for (p, methods) in
+        [("/api/v1/links", vec!["get", "post"]), ("/api/v1/links/{code}", vec!["get", "patch", "delete"])]
+    {
         for m in methods {
             assert!(paths[p].get(m).is_some(), "{m} {p} missing from the OpenAPI document");
         }

@@ -11,7 +11,13 @@ async fn tokens_and_roles() {
     assert_eq!((s, error_code(&b).as_str()), (401, "unauthorized"));
     let (s, _) = app.call("GET", "/api/v1/links", Some("glk_not_a_real_token"), None).await;
     assert_eq!(s, 401);
-    let r = app.client.get(app.url("/api/v1/links")).header("authorization", "Basic abc").send().await.expect("get");
+    let r = app
+        .client
+        .get(app.url("/api/v1/links"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 401);
 
     let (_, link) = app.create(&app.admin, json!({"url": "https://admin-only.example/"})).await;
@@ -19,7 +25,9 @@ async fn tokens_and_roles() {
     // A user cannot see another's link, nor change or delete any.
     let (s, _) = app.call("GET", &format!("/api/v1/links/{code}"), Some(&app.user), None).await;
     assert_eq!(s, 404);
-    let (s, b) = app.call("PATCH", &format!("/api/v1/links/{code}"), Some(&app.user), Some(json!({"status": "disabled"}))).await;
+    let (s, b) = app
+        .call("PATCH", &format!("/api/v1/links/{code}"), Some(&app.user), Some(json!({"status": "disabled"})))
+        .await;
     assert_eq!((s, error_code(&b).as_str()), (403, "forbidden"));
     let (s, _) = app.call("DELETE", &format!("/api/v1/links/{code}"), Some(&app.user), None).await;
     assert_eq!(s, 403);

@@ -49,7 +49,17 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    TestApp { addr, ops, db, redis, client: reqwest::Client::new(), admin, user, stop: Some(tx), task: Some(task) }
+    TestApp {
+        addr,
+        ops,
+        db,
+        redis,
+        client: reqwest::Client::new(),
+        admin,
+        user,
+        stop: Some(tx),
+        task: Some(task),
+    }
 }
 
 impl TestApp {
@@ -58,7 +68,13 @@ impl TestApp {
     }
 
     /// Sends a request with an optional bearer token and JSON body; returns status and body.
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self.client.request(method.parse().expect("method"), self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -77,7 +93,14 @@ impl TestApp {
     }
 
     pub async fn metrics(&self) -> String {
-        self.client.get(format!("http://{}/metrics", self.ops)).send().await.expect("metrics").text().await.expect("body")
+        self.client
+            .get(format!("http://{}/metrics", self.ops))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body")
     }
 
     pub async fn stop(self) {
