@@ -43,15 +43,20 @@ fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
   # Keep Debian's packages from starting their daemons (prometheus, alertmanager, nginx) here.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
     $SUDO chmod +x /usr/sbin/policy-rc.d
     policy_rc_d_created=1
   fi
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_env=(env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1)
+  if ! { $SUDO "${apt_env[@]}" apt-get update -qq &&
+         $SUDO "${apt_env[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+       >"$WORK/apt.log" 2>&1; then
+    cat "$WORK/apt.log"
+    echo "FAIL  installing ${missing[*]} with apt-get"
+    exit 1
+  fi
   if [ "${#COMPOSE[@]}" -eq 0 ]; then COMPOSE=(docker-compose); fi
 fi
 

@@ -334,9 +334,14 @@ def check_runbook() -> list[str]:
         elif anchor != github_anchor(name):
             errors.append(f"{where}: anchor #{anchor} should be the alert's own section "
                           f"#{github_anchor(name)}")
+    # Links inside the runbook must land on a heading too.
+    for n, line in enumerate(read(RUNBOOK).splitlines(), 1):
+        for target in re.findall(r"\]\(#([^)\s]+)\)", line):
+            if target not in anchors:
+                errors.append(f"{RUNBOOK}:{n}: link #{target} matches no heading")
     if not errors:
         print(f"{len(alerts)} alerts, every runbook_url anchor is one of {len(anchors)} "
-              f"headings in {RUNBOOK}")
+              f"headings in {RUNBOOK}; internal links resolve")
     return errors
 
 

@@ -98,8 +98,14 @@ for c in 50 200; do
 done
 sleep 2
 M=$(curl -s "http://127.0.0.1:$PORT_OPS/metrics")
-metric() { echo "$M" | awk -v n="$1" '$1 ~ "^"n"({|$)" {s+=$2} END {printf "%d", s}'; }
+# metric NAME [LABEL-FRAGMENT...]: sum of the samples of NAME whose labels contain every fragment
+metric() {
+  local name=$1; shift
+  echo "$M" | grep -v '^#' | grep -E "^${name}(\{| )" | { for f in "$@"; do grep -F -- "$f" || true; done; [ $# -eq 0 ] && cat; } \
+    | awk '{s+=$NF} END {printf "%d", s}'
+}
 echo
 echo "clicks enqueued $(metric clicks_enqueued_total), written $(metric clicks_written_total), dropped $(metric clicks_dropped_total)"
+echo "lookups: memory hit $(metric cache_requests_total 'layer="memory",result="hit"') miss $(metric cache_requests_total 'layer="memory",result="miss"'), redis hit $(metric cache_requests_total 'layer="redis",result="hit"') error $(metric cache_requests_total 'layer="redis",result="error"'), postgres $(metric cache_requests_total 'layer="postgres"'); invalidation channel up: $(metric cache_invalidation_channel_up)"
 echo "redirect RSS $(( $(metric process_resident_memory_bytes) / 1048576 )) MiB"
 python3 -c "print('redirect/nginx ratio at 200 connections: %.2f' % (${RPS[redirect-200]} / ${RPS[nginx-200]}))"
