@@ -83,7 +83,9 @@ print(f"{rps:.0f} {ms('50%'):.2f} {ms('99%'):.2f} {bad.group(1) if bad else 0} {
 PY
 }
 
-echo "== warm-up (${SECS}s against the redirect: fills Redis)"
+echo "== warm-up: every code once (fills Redis and the in-process cache), then ${SECS}s of random codes"
+warm_secs=$(( LINKS / 5000 + 2 ))
+wrk -t2 -c20 -d"${warm_secs}s" -s "$ROOT/ops/bench/sequential-code.lua" "http://127.0.0.1:$PORT_R" >/dev/null
 run warm "$PORT_R" 50 >/dev/null
 
 printf '\n%-10s %6s %10s %9s %9s %8s\n' target conns req/s p50_ms p99_ms non3xx
@@ -108,4 +110,5 @@ echo
 echo "clicks enqueued $(metric clicks_enqueued_total), written $(metric clicks_written_total), dropped $(metric clicks_dropped_total)"
 echo "lookups: memory hit $(metric cache_requests_total 'layer="memory",result="hit"') miss $(metric cache_requests_total 'layer="memory",result="miss"'), redis hit $(metric cache_requests_total 'layer="redis",result="hit"') error $(metric cache_requests_total 'layer="redis",result="error"'), postgres $(metric cache_requests_total 'layer="postgres"'); invalidation channel up: $(metric cache_invalidation_channel_up)"
 echo "redirect RSS $(( $(metric process_resident_memory_bytes) / 1048576 )) MiB"
+echo "redirect warnings during the run: $(grep -c '"level":"warn"' "$WORK/redirect.log" || true) $(grep -o '"msg":"[^"]*"' "$WORK/redirect.log" | sort | uniq -c | sort -rn | head -3 | tr '\n' ' ')"
 python3 -c "print('redirect/nginx ratio at 200 connections: %.2f' % (${RPS[redirect-200]} / ${RPS[nginx-200]}))"

@@ -6,7 +6,7 @@
 //! Redis costs the request path nothing (lookups fall through to Postgres). Values are the JSON
 //! of a [`LinkSnapshot`], or a short-lived negative marker for unknown codes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,7 +58,13 @@ pub struct RedisCache {
     epoch: Instant,
     /// Milliseconds since `epoch` until which Redis is skipped.
     skip_until: Arc<AtomicU64>,
+    /// Failures in a row; the breaker opens at [`BREAKER_THRESHOLD`].
+    failures: Arc<AtomicU32>,
 }
+
+/// Consecutive failures that open the breaker: one slow answer under a CPU spike must not
+/// send all traffic to Postgres, but a dead Redis is skipped after a handful of fast errors.
+pub const BREAKER_THRESHOLD: u32 = 3;
 
 impl RedisCache {
     /// Builds the pool without connecting.
@@ -77,6 +83,7 @@ impl RedisCache {
             settings: Arc::new(settings),
             epoch: Instant::now(),
             skip_until: Arc::new(AtomicU64::new(0)),
+            failures: Arc::new(AtomicU32::new(0)),
         })
     }
 
@@ -98,10 +105,24 @@ impl RedisCache {
         F: FnOnce(deadpool_redis::Connection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
+        self.call_within(op, honour_breaker, self.settings.timeout, f).await
+    }
+
+    async fn call_within<T, F, Fut>(
+        &self,
+        op: &'static str,
+        honour_breaker: bool,
+        timeout: Duration,
+        f: F,
+    ) -> Result<T, CacheError>
+    where
+        F: FnOnce(deadpool_redis::Connection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         if honour_breaker && self.is_open() {
             return Err(CacheError::Skipped);
         }
-        let res = tokio::time::timeout(self.settings.timeout, async {
+        let res = tokio::time::timeout(timeout, async {
             let conn = self.pool.get().await.map_err(|e| CacheError::Redis(e.to_string()))?;
             f(conn).await.map_err(|e| CacheError::Redis(e.to_string()))
         })
@@ -109,15 +130,18 @@ impl RedisCache {
         .unwrap_or(Err(CacheError::Timeout));
         match &res {
             Ok(_) => {
+                self.failures.store(0, Ordering::Relaxed);
                 if self.skip_until.swap(0, Ordering::Relaxed) != 0 {
                     metrics::gauge!("redis_fallback_active").set(0.0);
                 }
             }
             Err(_) => {
                 metrics::counter!("redis_errors_total", "op" => op).increment(1);
-                let until = self.now_ms() + self.settings.breaker_open.as_millis() as u64;
-                self.skip_until.store(until, Ordering::Relaxed);
-                metrics::gauge!("redis_fallback_active").set(1.0);
+                if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= BREAKER_THRESHOLD {
+                    let until = self.now_ms() + self.settings.breaker_open.as_millis() as u64;
+                    self.skip_until.store(until, Ordering::Relaxed);
+                    metrics::gauge!("redis_fallback_active").set(1.0);
+                }
             }
         }
         res
@@ -157,6 +181,57 @@ impl RedisCache {
         self.call("del", false, |mut c| async move { c.del::<_, ()>(key).await }).await
     }
 
+    /// The pub/sub channel carrying invalidated codes to every redirect replica.
+    pub fn invalidation_channel(&self) -> String {
+        format!("{}invalidate", self.settings.key_prefix)
+    }
+
+    /// Drops a code's entry and tells every subscribed replica to forget it too. Ignores the
+    /// breaker: an invalidation is worth a try.
+    pub async fn invalidate_and_publish(&self, code: &str) -> Result<(), CacheError> {
+        let key = self.key(code);
+        let channel = self.invalidation_channel();
+        let code = code.to_owned();
+        self.call("invalidate", false, |mut c| async move {
+            redis::pipe().del(key).ignore().publish(channel, code).ignore().query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
+    /// Subscribes to invalidations on a connection of its own (bounded by the call timeout
+    /// for the connect and subscribe). The stream ends when the connection drops.
+    pub async fn subscribe_invalidations(
+        &self,
+    ) -> Result<impl futures_util::Stream<Item = String> + Send + 'static, CacheError> {
+        use futures_util::StreamExt;
+        let client =
+            redis::Client::open(self.settings.url.as_str()).map_err(|e| CacheError::Redis(e.to_string()))?;
+        let channel = self.invalidation_channel();
+        let connect = async move {
+            let mut ps = client.get_async_pubsub().await?;
+            ps.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(ps)
+        };
+        let ps = tokio::time::timeout(self.settings.timeout.max(Duration::from_millis(500)), connect)
+            .await
+            .map_err(|_| CacheError::Timeout)?
+            .map_err(|e| CacheError::Redis(e.to_string()))?;
+        Ok(ps.into_on_message().filter_map(|m| async move { m.get_payload::<String>().ok() }))
+    }
+
+    /// A dedicated connection for heartbeats, outside the pool: "is Redis there at all", as
+    /// opposed to "is it fast enough for the request path" (a busy pool must not look like a
+    /// dead Redis).
+    pub async fn heartbeat(&self) -> Result<Heartbeat, CacheError> {
+        let client =
+            redis::Client::open(self.settings.url.as_str()).map_err(|e| CacheError::Redis(e.to_string()))?;
+        let conn = tokio::time::timeout(Duration::from_secs(1), client.get_multiplexed_async_connection())
+            .await
+            .map_err(|_| CacheError::Timeout)?
+            .map_err(|e| CacheError::Redis(e.to_string()))?;
+        Ok(Heartbeat { conn })
+    }
+
     /// `PING`, for readiness (ignores the breaker).
     pub async fn ping(&self) -> Result<(), CacheError> {
         self.call("ping", false, |mut c| async move {
@@ -177,5 +252,21 @@ impl RedisCache {
             Ok(n)
         })
         .await
+    }
+}
+
+/// See [`RedisCache::heartbeat`].
+pub struct Heartbeat {
+    conn: redis::aio::MultiplexedConnection,
+}
+
+impl Heartbeat {
+    /// `PING`, bounded by one second.
+    pub async fn ping(&mut self) -> Result<(), CacheError> {
+        tokio::time::timeout(Duration::from_secs(1), redis::cmd("PING").query_async::<String>(&mut self.conn))
+            .await
+            .map_err(|_| CacheError::Timeout)?
+            .map(|_| ())
+            .map_err(|e| CacheError::Redis(e.to_string()))
     }
 }

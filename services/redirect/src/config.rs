@@ -22,10 +22,14 @@ pub struct Config {
     /// Status of a redirect: 302 (default, every click reaches us) or 301.
     #[arg(long, env = "REDIRECT_STATUS", default_value_t = 302)]
     pub redirect_status: u16,
-    /// Lifetime of the in-process cache, in milliseconds; at most 1000 so that a change made
-    /// through the shortener is seen within a second.
+    /// Lifetime of in-process entries while invalidations cannot be trusted, in milliseconds;
+    /// at most 1000 so that a change made through the shortener is seen within a second.
     #[arg(long, env = "CACHE_TTL_MS", default_value_t = 1000)]
     pub cache_ttl_ms: u64,
+    /// Lifetime of in-process entries while the invalidation channel is healthy, in seconds
+    /// (0: always use CACHE_TTL_MS).
+    #[arg(long, env = "CACHE_LONG_TTL_SECS", default_value_t = 300)]
+    pub cache_long_ttl_secs: u64,
     /// Entries in the in-process cache.
     #[arg(long, env = "CACHE_CAPACITY", default_value_t = 200_000)]
     pub cache_capacity: u64,

@@ -68,6 +68,7 @@ pub struct App {
     ops: OpsServer,
     public_addr: SocketAddr,
     drain: tokio::task::JoinHandle<()>,
+    watcher: tokio::task::JoinHandle<()>,
     log: slog::Logger,
 }
 
@@ -95,15 +96,31 @@ impl App {
             breaker_open: Duration::from_secs(1),
         })
         .context("building the Redis pool")?;
-        let memory = moka::sync::Cache::builder()
-            .max_capacity(config.cache_capacity)
-            .time_to_live(config.cache_ttl())
-            .build();
+        let memory = lookup::memory(
+            config.cache_capacity,
+            lookup::Lifetimes {
+                short: config.cache_ttl(),
+                long: Duration::from_secs(config.cache_long_ttl_secs),
+            },
+        );
+        let freshness = Arc::new(lookup::Freshness::default());
+        let watcher = tokio::spawn(lookup::watch_invalidations(
+            memory.clone(),
+            freshness.clone(),
+            redis.clone(),
+            log.clone(),
+        ));
         let (sink, rx) = clicks::channel(config.click_queue_capacity);
         let drain = tokio::spawn(clicks::drain(rx, db.clone(), config.click_batch_size, log.clone()));
 
         let state = Arc::new(State {
-            resolver: lookup::Resolver::new(memory, redis.clone(), db.clone()),
+            resolver: lookup::Resolver::new(
+                memory,
+                freshness,
+                config.cache_long_ttl_secs > 0,
+                redis.clone(),
+                db.clone(),
+            ),
             db: db.clone(),
             clicks: sink.clone(),
             redirect_status: StatusCode::from_u16(config.redirect_status).unwrap_or(StatusCode::FOUND),
@@ -168,7 +185,7 @@ impl App {
             slog::warn!(log, "CLICK_SALT is the development default; set a secret in production");
         }
         slog::info!(log, "redirect listening"; "public" => %public_addr, "ops" => %ops.addr);
-        Ok(Self { public, ops, public_addr, drain, log })
+        Ok(Self { public, ops, public_addr, drain, watcher, log })
     }
 
     pub fn public_addr(&self) -> SocketAddr {
@@ -192,6 +209,7 @@ impl App {
         ops_handle.stop(true).await;
         let _ = public.await;
         let _ = ops.await;
+        self.watcher.abort();
         // Every sender lived in the servers' app data; with them gone the drain flushes and ends.
         if tokio::time::timeout(Duration::from_secs(15), self.drain).await.is_err() {
             slog::error!(self.log, "click drain did not finish in 15s");

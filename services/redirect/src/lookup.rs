@@ -1,11 +1,20 @@
 //! Finding a link: in-process cache → Redis → Postgres.
 //!
-//! The in-process layer lives at most `CACHE_TTL_MS` (≤ 1 s), so a change made through the
-//! shortener (which also deletes the Redis entry) is visible within a second. Redis calls are
-//! bounded and skipped by a breaker after failures; Postgres is the source of truth, and when it
-//! is unreachable an uncached code is `Unavailable` (503), never "not found".
+//! A change made through the shortener must be visible within a second. The shortener deletes
+//! the Redis entry and publishes the code on the invalidation channel; every replica's
+//! [`watch_invalidations`] task evicts it from memory. While that channel is known to work
+//! (subscribed, and Redis answers a heartbeat every 250 ms within a second), memory entries live
+//! `CACHE_LONG_TTL_SECS`; whenever it is not, the whole in-process cache is dropped and new
+//! entries live at most `CACHE_TTL_MS` (≤ 1 s), so the one-second promise never rests on a
+//! channel that might be silently broken. (Measured: with only the 1 s TTL, 100,000 random codes
+//! mostly missed memory and the redirect reached 0.10× nginx; see docs/performance.md.)
+//!
+//! Redis calls are bounded and skipped by a breaker after failures; Postgres is the source of
+//! truth, and when it is unreachable an uncached code is `Unavailable` (503), never "not found".
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ghostlink_cache::{Cached, RedisCache};
 use ghostlink_db::Db;
@@ -32,9 +41,46 @@ impl LayerCounters {
     }
 }
 
+/// An in-process cache entry: what was found, and whether it may live long.
+#[derive(Clone)]
+pub struct Entry {
+    found: Found,
+    long: bool,
+}
+
+/// Per-entry lifetime: long while invalidations are trusted, short otherwise.
+pub struct Lifetimes {
+    pub short: Duration,
+    pub long: Duration,
+}
+
+impl moka::Expiry<String, Entry> for Lifetimes {
+    fn expire_after_create(&self, _key: &String, value: &Entry, _now: Instant) -> Option<Duration> {
+        Some(if value.long { self.long } else { self.short })
+    }
+}
+
+/// The in-process cache type.
+pub type Memory = moka::sync::Cache<String, Entry>;
+
+/// Builds the in-process cache.
+pub fn memory(capacity: u64, lifetimes: Lifetimes) -> Memory {
+    moka::sync::Cache::builder().max_capacity(capacity).expire_after(lifetimes).build()
+}
+
+/// Whether invalidations are trusted now, and a counter of every invalidation seen (a lookup
+/// that overlapped one stores its result with the short lifetime only).
+#[derive(Default)]
+pub struct Freshness {
+    healthy: AtomicBool,
+    epoch: AtomicU64,
+}
+
 /// The three-layer lookup.
 pub struct Resolver {
-    memory: moka::sync::Cache<String, Found>,
+    memory: Memory,
+    freshness: Arc<Freshness>,
+    long_enabled: bool,
     redis: RedisCache,
     db: Db,
     mem_c: LayerCounters,
@@ -43,9 +89,17 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub fn new(memory: moka::sync::Cache<String, Found>, redis: RedisCache, db: Db) -> Self {
+    pub fn new(
+        memory: Memory,
+        freshness: Arc<Freshness>,
+        long_enabled: bool,
+        redis: RedisCache,
+        db: Db,
+    ) -> Self {
         Self {
             memory,
+            freshness,
+            long_enabled,
             redis,
             db,
             mem_c: LayerCounters::new("memory"),
@@ -54,22 +108,30 @@ impl Resolver {
         }
     }
 
+    fn remember(&self, code: &str, found: Found, epoch: u64) {
+        let long = self.long_enabled
+            && self.freshness.healthy.load(Ordering::Acquire)
+            && self.freshness.epoch.load(Ordering::Acquire) == epoch;
+        self.memory.insert(code.to_owned(), Entry { found, long });
+    }
+
     pub async fn resolve(&self, code: &str) -> Result<Found, Unavailable> {
-        if let Some(found) = self.memory.get(code) {
+        if let Some(entry) = self.memory.get(code) {
             self.mem_c.hit.increment(1);
-            return Ok(found);
+            return Ok(entry.found);
         }
         self.mem_c.miss.increment(1);
+        let epoch = self.freshness.epoch.load(Ordering::Acquire);
         match self.redis.get(code).await {
             Ok(Some(Cached::Found(s))) => {
                 self.redis_c.hit.increment(1);
                 let found = Some(Arc::new(s));
-                self.memory.insert(code.to_owned(), found.clone());
+                self.remember(code, found.clone(), epoch);
                 return Ok(found);
             }
             Ok(Some(Cached::Missing)) => {
                 self.redis_c.hit.increment(1);
-                self.memory.insert(code.to_owned(), None);
+                self.remember(code, None, epoch);
                 return Ok(None);
             }
             Ok(None) => self.redis_c.miss.increment(1),
@@ -92,7 +154,7 @@ impl Resolver {
                 return Err(Unavailable);
             }
         };
-        self.memory.insert(code.to_owned(), found.clone());
+        self.remember(code, found.clone(), epoch);
         // Fill Redis in the background: the answer does not wait for it.
         if !self.redis.is_open() {
             let redis = self.redis.clone();
@@ -111,5 +173,65 @@ impl Resolver {
     /// Forgets a code in this process (after a used-up `max_clicks`, for instance).
     pub fn forget(&self, code: &str) {
         self.memory.invalidate(code);
+    }
+}
+
+/// Keeps the in-process cache honest: subscribes to invalidations, evicts what they name, and
+/// heartbeats Redis. Any failure drops the whole in-process cache and marks invalidations
+/// untrusted (short lifetimes) until subscribed again. Runs until the process ends.
+pub async fn watch_invalidations(
+    memory: Memory,
+    freshness: Arc<Freshness>,
+    redis: RedisCache,
+    log: slog::Logger,
+) {
+    use futures_util::StreamExt;
+    let gauge = metrics::gauge!("cache_invalidation_channel_up");
+    let untrust = |why: &str| {
+        if freshness.healthy.swap(false, Ordering::AcqRel) {
+            slog::warn!(log, "invalidation channel lost; in-process cache dropped, short lifetimes until it is back"; "reason" => why);
+        }
+        freshness.epoch.fetch_add(1, Ordering::AcqRel);
+        memory.invalidate_all();
+        gauge.set(0.0);
+    };
+    loop {
+        let subscribed = async {
+            Ok::<_, ghostlink_cache::CacheError>((
+                redis.subscribe_invalidations().await?,
+                redis.heartbeat().await?,
+            ))
+        };
+        match subscribed.await {
+            Ok((stream, mut heartbeat)) => {
+                let mut stream = Box::pin(stream);
+                // Anything published before the subscription is lost: start from empty.
+                freshness.epoch.fetch_add(1, Ordering::AcqRel);
+                memory.invalidate_all();
+                freshness.healthy.store(true, Ordering::Release);
+                gauge.set(1.0);
+                slog::info!(log, "invalidation channel subscribed");
+                let mut beat = tokio::time::interval(Duration::from_millis(250));
+                let reason = loop {
+                    tokio::select! {
+                        msg = stream.next() => match msg {
+                            Some(code) => {
+                                freshness.epoch.fetch_add(1, Ordering::AcqRel);
+                                memory.invalidate(&code);
+                            }
+                            None => break "subscription closed",
+                        },
+                        _ = beat.tick() => {
+                            if heartbeat.ping().await.is_err() {
+                                break "heartbeat failed";
+                            }
+                        }
+                    }
+                };
+                untrust(reason);
+            }
+            Err(_) => untrust("subscribe failed"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -49,21 +49,33 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Deletes a code's Redis entry, retrying once; a failure is counted and logged (the entry's
-    /// TTL bounds the staleness).
+    /// Deletes a code's Redis entry and tells every redirect replica to forget it, retrying
+    /// once; a failure is counted and logged (the redirect then cannot hear the channel either
+    /// and falls back to one-second lifetimes; the Redis TTL bounds the rest). Repeated two
+    /// seconds later in the background, to beat a redirect that read the old row just before the
+    /// change committed and wrote it back to Redis just after the first invalidation.
     pub async fn invalidate(&self, code: &str) {
-        for attempt in 0..2 {
-            match self.redis.invalidate(code).await {
-                Ok(()) => {
-                    metrics::counter!("cache_invalidations_total", "result" => "ok").increment(1);
-                    return;
-                }
-                Err(e) if attempt == 1 => {
-                    metrics::counter!("cache_invalidations_total", "result" => "error").increment(1);
-                    slog::warn!(self.log, "cache invalidation failed"; "link.code" => code, "error" => %e);
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        invalidate_once(&self.redis, &self.log, code).await;
+        let (redis, log, code) = (self.redis.clone(), self.log.clone(), code.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            invalidate_once(&redis, &log, &code).await;
+        });
+    }
+}
+
+async fn invalidate_once(redis: &RedisCache, log: &slog::Logger, code: &str) {
+    for attempt in 0..2 {
+        match redis.invalidate_and_publish(code).await {
+            Ok(()) => {
+                metrics::counter!("cache_invalidations_total", "result" => "ok").increment(1);
+                return;
             }
+            Err(e) if attempt == 1 => {
+                metrics::counter!("cache_invalidations_total", "result" => "error").increment(1);
+                slog::warn!(log, "cache invalidation failed"; "link.code" => code, "error" => %e);
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
 }

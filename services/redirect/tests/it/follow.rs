@@ -95,7 +95,8 @@ async fn a_change_takes_effect_within_one_second() {
     app.link("chg01", "https://example.com/c", |_| {});
     assert_eq!(app.get("/chg01").await.status(), 302);
     assert_eq!(app.get("/chg01").await.status(), 302); // now in memory and in Redis
-                                                       // What the shortener does on a change: update the row, then delete the Redis entry.
+                                                       // What the shortener does on a change: update the row, then delete the Redis entry and
+                                                       // publish the code on the invalidation channel.
     ghostlink_db::links::update(
         &mut app.db.conn(),
         "chg01",
@@ -112,7 +113,7 @@ async fn a_change_takes_effect_within_one_second() {
         breaker_open: Duration::from_secs(1),
     })
     .expect("cache");
-    cache.invalidate("chg01").await.expect("invalidate");
+    cache.invalidate_and_publish("chg01").await.expect("invalidate");
     let changed = std::time::Instant::now();
     loop {
         let s = app.get("/chg01").await.status();
@@ -130,9 +131,16 @@ async fn a_change_takes_effect_within_one_second() {
     // A link created after a miss was cached becomes visible within a second too.
     assert_eq!(app.get("/late01").await.status(), 404);
     app.link("late01", "https://example.com/late", |_| {});
-    cache.invalidate("late01").await.expect("invalidate");
-    tokio::time::sleep(Duration::from_millis(1050)).await;
-    assert_eq!(app.get("/late01").await.status(), 302);
+    cache.invalidate_and_publish("late01").await.expect("invalidate");
+    let created = std::time::Instant::now();
+    while app.get("/late01").await.status() != 302 {
+        assert!(
+            created.elapsed() < Duration::from_millis(1100),
+            "new link invisible after {:?}",
+            created.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     app.stop().await;
 }
 

@@ -29,6 +29,7 @@ pub fn config(db: &TestDb, redis: &RedisArgs) -> Config {
         log: log_args(),
         redirect_status: 302,
         cache_ttl_ms: 1000,
+        cache_long_ttl_secs: 300,
         cache_capacity: 10_000,
         redis_ttl_secs: 300,
         click_salt: "test-salt-123".into(),

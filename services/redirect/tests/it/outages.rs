@@ -23,6 +23,19 @@ async fn redis_down_or_hanging_never_fails_a_redirect() {
             worst = worst.max(t.elapsed());
         }
         assert!(worst < Duration::from_millis(500), "a request stalled {worst:?} on {url}");
+        // With no invalidation channel, in-process entries live at most CACHE_TTL_MS: a change
+        // made in Postgres is still seen within a second.
+        ghostlink_db::links::update(
+            &mut app.db.conn(),
+            "rdown1",
+            &ghostlink_db::links::LinkChanges { status: Some("disabled".into()), ..Default::default() },
+        )
+        .expect("disable");
+        let changed = Instant::now();
+        while app.get("/rdown1").await.status() != 410 {
+            assert!(changed.elapsed() < Duration::from_millis(1100), "stale after {:?}", changed.elapsed());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let metrics = app.metrics().await;
         assert!(ghostlink_test_support::metric_value(&metrics, "redis_errors_total", &[]) >= 1.0);
         let r = app.client.get(format!("http://{}/readyz", app.ops)).send().await.expect("readyz");
