@@ -1,0 +1,190 @@
+//! GhostLink's versioned event contracts.
+//!
+//! Every event travels in an [`Envelope`] (`id` UUIDv7, `type`, `version`, `occurred_at`,
+//! `source`, `correlation_id`, `data`) as JSON; the `type` is also the RabbitMQ routing key.
+//! The JSON Schemas in `proto/events/` are the contract other teams read; this crate is the
+//! Rust side of it, and its tests validate every type against its schema file so the two cannot
+//! drift. A new version of an event is a new type here and a new schema file, never an edit.
+
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The common envelope of every event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub version: u32,
+    pub occurred_at: DateTime<Utc>,
+    pub source: String,
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    pub data: T,
+}
+
+/// An event payload: knows its type name and version.
+pub trait EventData: Serialize + DeserializeOwned {
+    const TYPE: &'static str;
+    const VERSION: u32;
+}
+
+impl<T: EventData> Envelope<T> {
+    /// Wraps `data` in a fresh envelope (new UUIDv7 id).
+    pub fn new(source: &str, correlation_id: Option<String>, occurred_at: DateTime<Utc>, data: T) -> Self {
+        Self::with_id(Uuid::now_v7(), source, correlation_id, occurred_at, data)
+    }
+
+    /// Wraps `data` with a given id (an id decided before publishing, e.g. a click's).
+    pub fn with_id(id: Uuid, source: &str, correlation_id: Option<String>, occurred_at: DateTime<Utc>, data: T) -> Self {
+        Self {
+            id,
+            kind: T::TYPE.to_string(),
+            version: T::VERSION,
+            occurred_at,
+            source: source.to_string(),
+            correlation_id,
+            data,
+        }
+    }
+
+    /// The JSON bytes sent on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serialising these plain structs cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Why bytes could not be read as an event.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a JSON event envelope: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("unknown event type {kind} v{version}")]
+    Unknown { kind: String, version: u32 },
+}
+
+/// `link.created` v1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkCreated {
+    pub code: String,
+    pub url: String,
+    pub status: String,
+    #[serde(default)]
+    pub owner_token_id: Option<i64>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub max_clicks: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+impl EventData for LinkCreated {
+    const TYPE: &'static str = "link.created";
+    const VERSION: u32 = 1;
+}
+
+/// `link.updated` v1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkUpdated {
+    pub code: String,
+    pub url: String,
+    pub status: String,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub max_clicks: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+}
+impl EventData for LinkUpdated {
+    const TYPE: &'static str = "link.updated";
+    const VERSION: u32 = 1;
+}
+
+/// `link.deleted` v1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkDeleted {
+    pub code: String,
+    pub deleted_at: DateTime<Utc>,
+}
+impl EventData for LinkDeleted {
+    const TYPE: &'static str = "link.deleted";
+    const VERSION: u32 = 1;
+}
+
+/// `click.recorded` v1: one request to the redirect, whatever it answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickRecorded {
+    pub code: String,
+    pub outcome: String,
+    pub method: String,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub referrer: Option<String>,
+    pub client_hash: String,
+}
+impl EventData for ClickRecorded {
+    const TYPE: &'static str = "click.recorded";
+    const VERSION: u32 = 1;
+}
+
+/// Any event this crate knows, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    LinkCreated(Envelope<LinkCreated>),
+    LinkUpdated(Envelope<LinkUpdated>),
+    LinkDeleted(Envelope<LinkDeleted>),
+    ClickRecorded(Envelope<ClickRecorded>),
+}
+
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "type")]
+    kind: String,
+    version: u32,
+}
+
+impl Event {
+    /// Decodes bytes by their `type` and `version`.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let head: Head = serde_json::from_slice(bytes)?;
+        Ok(match (head.kind.as_str(), head.version) {
+            ("link.created", 1) => Event::LinkCreated(serde_json::from_slice(bytes)?),
+            ("link.updated", 1) => Event::LinkUpdated(serde_json::from_slice(bytes)?),
+            ("link.deleted", 1) => Event::LinkDeleted(serde_json::from_slice(bytes)?),
+            ("click.recorded", 1) => Event::ClickRecorded(serde_json::from_slice(bytes)?),
+            _ => return Err(DecodeError::Unknown { kind: head.kind, version: head.version }),
+        })
+    }
+
+    pub fn id(&self) -> Uuid {
+        match self {
+            Event::LinkCreated(e) => e.id,
+            Event::LinkUpdated(e) => e.id,
+            Event::LinkDeleted(e) => e.id,
+            Event::ClickRecorded(e) => e.id,
+        }
+    }
+
+    pub fn kind(&self) -> &str {
+        match self {
+            Event::LinkCreated(e) => &e.kind,
+            Event::LinkUpdated(e) => &e.kind,
+            Event::LinkDeleted(e) => &e.kind,
+            Event::ClickRecorded(e) => &e.kind,
+        }
+    }
+}
+
+/// Every event type and version this crate knows, as `(type, version)`.
+pub const KNOWN: &[(&str, u32)] = &[
+    (LinkCreated::TYPE, LinkCreated::VERSION),
+    (LinkUpdated::TYPE, LinkUpdated::VERSION),
+    (LinkDeleted::TYPE, LinkDeleted::VERSION),
+    (ClickRecorded::TYPE, ClickRecorded::VERSION),
+];

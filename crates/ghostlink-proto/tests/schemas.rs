@@ -1,0 +1,132 @@
+//! Code and contract cannot drift: every event type, serialised, validates against its schema
+//! file in `proto/events/`, and bad payloads do not.
+
+use std::path::PathBuf;
+
+use chrono::Utc;
+use ghostlink_proto::*;
+use serde_json::Value;
+
+fn schema_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto/events")
+}
+
+fn load(name: &str) -> Value {
+    let p = schema_dir().join(format!("{name}.v1.schema.json"));
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).expect("schema JSON")
+}
+
+/// A validator for an event schema, with the envelope schema resolvable by its relative $ref.
+fn validator(name: &str) -> jsonschema::Validator {
+    let envelope = load("envelope");
+    let resource = jsonschema::Resource::from_contents(envelope).expect("envelope resource");
+    jsonschema::options()
+        .should_validate_formats(true)
+        .with_resource("https://ghostlink.invalid/proto/events/envelope.v1.schema.json", resource)
+        .build(&load(name))
+        .expect("valid schema")
+}
+
+fn samples() -> Vec<(&'static str, Value)> {
+    let now = Utc::now();
+    let j = |v: Vec<u8>| serde_json::from_slice::<Value>(&v).expect("json");
+    vec![
+        (
+            LinkCreated::TYPE,
+            j(Envelope::new(
+                "shortener",
+                Some("req-1".into()),
+                now,
+                LinkCreated {
+                    code: "abc1234".into(),
+                    url: "https://example.com/".into(),
+                    status: "active".into(),
+                    owner_token_id: Some(3),
+                    expires_at: Some(now),
+                    max_clicks: Some(5),
+                    created_at: now,
+                },
+            )
+            .to_bytes()),
+        ),
+        (
+            LinkUpdated::TYPE,
+            j(Envelope::new(
+                "shortener",
+                None,
+                now,
+                LinkUpdated {
+                    code: "abc1234".into(),
+                    url: "https://example.com/".into(),
+                    status: "disabled".into(),
+                    expires_at: None,
+                    max_clicks: None,
+                    updated_at: now,
+                },
+            )
+            .to_bytes()),
+        ),
+        (
+            LinkDeleted::TYPE,
+            j(Envelope::new("shortener", None, now, LinkDeleted { code: "abc1234".into(), deleted_at: now }).to_bytes()),
+        ),
+        (
+            ClickRecorded::TYPE,
+            j(Envelope::new(
+                "redirect",
+                Some("0192-req".into()),
+                now,
+                ClickRecorded {
+                    code: "abc1234".into(),
+                    outcome: "redirect".into(),
+                    method: "GET".into(),
+                    user_agent: Some("curl/8".into()),
+                    referrer: None,
+                    client_hash: "0123456789abcdef0123456789abcdef".into(),
+                },
+            )
+            .to_bytes()),
+        ),
+    ]
+}
+
+#[test]
+fn every_type_validates_against_its_schema_and_round_trips() {
+    let samples = samples();
+    assert_eq!(samples.len(), KNOWN.len(), "a sample per known type");
+    for (kind, value) in samples {
+        let v = validator(kind);
+        let errors: Vec<String> = v.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{kind}: {errors:?}");
+        let bytes = serde_json::to_vec(&value).expect("bytes");
+        let decoded = Event::decode(&bytes).expect("decode");
+        assert_eq!(decoded.kind(), kind);
+        // The other schemas refuse it (type is a const).
+        for (other, _) in KNOWN.iter().filter(|(k, _)| *k != kind) {
+            assert!(!validator(other).is_valid(&value), "{kind} must not validate as {other}");
+        }
+    }
+}
+
+#[test]
+fn schemas_refuse_what_the_code_refuses() {
+    let (_, mut click) = samples().pop().expect("click");
+    let v = validator(ClickRecorded::TYPE);
+    click["data"]["client_hash"] = Value::String("not-hex".into());
+    assert!(!v.is_valid(&click));
+    click["data"]["client_hash"] = Value::String("0123456789abcdef0123456789abcdef".into());
+    click["data"]["surprise"] = Value::Bool(true);
+    assert!(!v.is_valid(&click));
+    assert!(Event::decode(&serde_json::to_vec(&click).expect("bytes")).is_err(), "unknown field refused by code too");
+    assert!(matches!(Event::decode(br#"{"type":"link.created","version":9}"#), Err(DecodeError::Unknown { .. })));
+    assert!(Event::decode(b"not json").is_err());
+}
+
+#[test]
+fn every_schema_file_is_a_known_type() {
+    for entry in std::fs::read_dir(schema_dir()).expect("proto/events") {
+        let name = entry.expect("entry").file_name().to_string_lossy().to_string();
+        let Some(kind) = name.strip_suffix(".v1.schema.json") else { panic!("unexpected file {name}") };
+        assert!(kind == "envelope" || KNOWN.iter().any(|(k, _)| *k == kind), "{name} has no Rust type");
+    }
+}
