@@ -1,1 +1,48 @@
-//! placeholder
+//! The only GhostLink crate that knows lapin (RabbitMQ): topology, the confirming publisher,
+//! the batch consumer helper and the stream reader used for replay.
+//!
+//! Topology (declared idempotently by every publisher and consumer on connect; see
+//! `proto/topology.md`): a topic exchange `<prefix>.events` receiving every event with its type
+//! as routing key; a stream `<prefix>.events.log` bound to `#`, the replay log (7 days); per
+//! consumer a quorum queue `<prefix>.<consumer>` with a delivery limit, dead-lettering through
+//! `<prefix>.dlx` into `<prefix>.<consumer>.dlq`. lapin does not reconnect by itself: the
+//! publisher reconnects lazily on its next call, the consumer loop reconnects with backoff, and
+//! both re-declare the topology each time.
+
+pub mod consumer;
+pub mod publisher;
+pub mod spool;
+pub mod stream;
+pub mod topology;
+
+pub use consumer::{run_consumer, ConsumerSettings, Incoming, Verdict};
+pub use publisher::{Outgoing, Publisher};
+pub use spool::{Spool, SpoolError};
+pub use stream::{read_stream, StreamStart};
+pub use topology::{ConsumerSpec, Topology, CONSUMERS};
+
+/// What went wrong talking to RabbitMQ.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// No connection, or it broke: retry later (the publisher spools meanwhile).
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    /// The broker answered, but did not take every message (nack, or returned as unroutable).
+    #[error("broker did not confirm {failed} of {total} messages ({returned} returned, {nacked} nacked)")]
+    NotConfirmed { total: usize, failed: usize, returned: usize, nacked: usize },
+}
+
+impl From<lapin::Error> for BusError {
+    fn from(e: lapin::Error) -> Self {
+        BusError::Unavailable(e.to_string())
+    }
+}
+
+/// Opens a connection within `timeout`.
+pub async fn connect(url: &str, timeout: std::time::Duration) -> Result<lapin::Connection, BusError> {
+    let props = lapin::ConnectionProperties::default().with_connection_name("ghostlink".into());
+    tokio::time::timeout(timeout, lapin::Connection::connect(url, props))
+        .await
+        .map_err(|_| BusError::Unavailable("connect timed out".into()))?
+        .map_err(BusError::from)
+}

@@ -119,11 +119,21 @@ pub struct AmqpArgs {
     /// AMQP URL of RabbitMQ.
     #[arg(long = "amqp-url", env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     pub amqp_url: String,
+    /// Prefix of every exchange and queue name (one deployment per prefix on a shared broker).
+    #[arg(long = "bus-prefix", env = "BUS_PREFIX", default_value = "ghostlink")]
+    pub bus_prefix: String,
 }
 
 impl Validate for AmqpArgs {
     fn validate(&self) -> Result<(), ConfigError> {
-        check_url("AMQP_URL (--amqp-url)", &self.amqp_url, &["amqp", "amqps"])
+        check_url("AMQP_URL (--amqp-url)", &self.amqp_url, &["amqp", "amqps"])?;
+        if self.bus_prefix.is_empty()
+            || self.bus_prefix.len() > 100
+            || !self.bus_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(ConfigError::new("BUS_PREFIX (--bus-prefix)", "must be 1-100 of [A-Za-z0-9._-]"));
+        }
+        Ok(())
     }
 }
 

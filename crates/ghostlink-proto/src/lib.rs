@@ -37,7 +37,13 @@ impl<T: EventData> Envelope<T> {
     }
 
     /// Wraps `data` with a given id (an id decided before publishing, e.g. a click's).
-    pub fn with_id(id: Uuid, source: &str, correlation_id: Option<String>, occurred_at: DateTime<Utc>, data: T) -> Self {
+    pub fn with_id(
+        id: Uuid,
+        source: &str,
+        correlation_id: Option<String>,
+        occurred_at: DateTime<Utc>,
+        data: T,
+    ) -> Self {
         Self {
             id,
             kind: T::TYPE.to_string(),

@@ -13,7 +13,8 @@ fn schema_dir() -> PathBuf {
 
 fn load(name: &str) -> Value {
     let p = schema_dir().join(format!("{name}.v1.schema.json"));
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).expect("schema JSON")
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .expect("schema JSON")
 }
 
 /// A validator for an event schema, with the envelope schema resolvable by its relative $ref.
@@ -68,7 +69,8 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         (
             LinkDeleted::TYPE,
-            j(Envelope::new("shortener", None, now, LinkDeleted { code: "abc1234".into(), deleted_at: now }).to_bytes()),
+            j(Envelope::new("shortener", None, now, LinkDeleted { code: "abc1234".into(), deleted_at: now })
+                .to_bytes()),
         ),
         (
             ClickRecorded::TYPE,
@@ -117,8 +119,14 @@ fn schemas_refuse_what_the_code_refuses() {
     click["data"]["client_hash"] = Value::String("0123456789abcdef0123456789abcdef".into());
     click["data"]["surprise"] = Value::Bool(true);
     assert!(!v.is_valid(&click));
-    assert!(Event::decode(&serde_json::to_vec(&click).expect("bytes")).is_err(), "unknown field refused by code too");
-    assert!(matches!(Event::decode(br#"{"type":"link.created","version":9}"#), Err(DecodeError::Unknown { .. })));
+    assert!(
+        Event::decode(&serde_json::to_vec(&click).expect("bytes")).is_err(),
+        "unknown field refused by code too"
+    );
+    assert!(matches!(
+        Event::decode(br#"{"type":"link.created","version":9}"#),
+        Err(DecodeError::Unknown { .. })
+    ));
     assert!(Event::decode(b"not json").is_err());
 }
 

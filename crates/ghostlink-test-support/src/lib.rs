@@ -139,3 +139,92 @@ pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// The RabbitMQ tests use.
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string())
+}
+
+/// RabbitMQ settings with an exchange/queue prefix no other test uses.
+pub fn amqp_args() -> ghostlink_config::AmqpArgs {
+    ghostlink_config::AmqpArgs {
+        amqp_url: amqp_url(),
+        bus_prefix: format!("gltest-{}", uuid::Uuid::new_v4().simple()),
+    }
+}
+
+/// Deletes a test's exchanges and queues.
+pub async fn delete_topology(prefix: &str) {
+    let Ok(conn) = ghostlink_bus::connect(&amqp_url(), std::time::Duration::from_secs(5)).await else {
+        return;
+    };
+    if let Ok(ch) = conn.create_channel().await {
+        let _ = ghostlink_bus::Topology::new(prefix).delete(&ch).await;
+    }
+    let _ = conn.close(200, "test done").await;
+}
+
+/// A TCP proxy in front of a real server, to cut the network for real: `cut` drops every open
+/// connection and refuses new ones until `restore`.
+pub struct CutProxy {
+    pub addr: std::net::SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl CutProxy {
+    /// Listens on a free loopback port, forwarding to `target`.
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c2, k2) = (cut.clone(), conns.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                if let Ok(mut v) = k2.lock() {
+                    v.push(task.abort_handle());
+                }
+            }
+        });
+        Self { addr, cut, conns, accept }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut v) = self.conns.lock() {
+            for h in v.drain(..) {
+                h.abort();
+            }
+        }
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// An AMQP URL through this proxy.
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.addr)
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}

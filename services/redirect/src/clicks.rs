@@ -1,26 +1,53 @@
-//! Click recording off the request path.
+//! Click events, off the request path.
 //!
 //! The handler only `try_send`s an event into a bounded channel (never awaits, never blocks);
-//! a drain task writes batches to Postgres. When the channel is full the event is dropped and
-//! counted in `clicks_dropped_total`, so a slow database can never slow redirects.
+//! when the channel is full the event is dropped and counted (`clicks_dropped_total`). The
+//! publisher task sends batches to RabbitMQ with publisher confirms. When the broker is down (or
+//! a batch is not confirmed) the batch goes to the local append-only spool, and while the spool
+//! holds anything new events are appended behind it, so order is kept; the spool is drained in
+//! chunks once the broker answers again. At shutdown what is left is published or spooled, so a
+//! restart loses nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use ghostlink_db::clicks::NewClick;
-use ghostlink_db::Db;
+use chrono::{DateTime, Utc};
+use ghostlink_bus::{Outgoing, Publisher, Spool};
+use ghostlink_proto::{ClickRecorded, Envelope, EventData};
 use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// One click, as the request path hands it over.
+#[derive(Debug, Clone)]
+pub struct ClickEvent {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub request_id: Option<String>,
+    pub data: ClickRecorded,
+}
+
+impl ClickEvent {
+    fn encode(self) -> Outgoing {
+        let env = Envelope::with_id(self.id, "redirect", self.request_id, self.at, self.data);
+        Outgoing {
+            routing_key: ClickRecorded::TYPE.to_string(),
+            message_id: self.id.to_string(),
+            payload: env.to_bytes(),
+        }
+    }
+}
 
 /// The request path's handle on the click queue.
 #[derive(Clone)]
 pub struct ClickSink {
-    tx: mpsc::Sender<NewClick>,
+    tx: mpsc::Sender<ClickEvent>,
     enqueued: metrics::Counter,
     dropped: metrics::Counter,
 }
 
 impl ClickSink {
     /// Queues an event; drops and counts it when the queue is full.
-    pub fn record(&self, click: NewClick) {
+    pub fn record(&self, click: ClickEvent) {
         match self.tx.try_send(click) {
             Ok(()) => self.enqueued.increment(1),
             Err(_) => self.dropped.increment(1),
@@ -33,8 +60,8 @@ impl ClickSink {
     }
 }
 
-/// Creates the queue; run the returned drain until the senders are gone.
-pub fn channel(capacity: usize) -> (ClickSink, mpsc::Receiver<NewClick>) {
+/// Creates the queue.
+pub fn channel(capacity: usize) -> (ClickSink, mpsc::Receiver<ClickEvent>) {
     let (tx, rx) = mpsc::channel(capacity);
     let sink = ClickSink {
         tx,
@@ -44,62 +71,92 @@ pub fn channel(capacity: usize) -> (ClickSink, mpsc::Receiver<NewClick>) {
     (sink, rx)
 }
 
-/// Writes batches until every sender is dropped, then flushes what is left and returns.
-/// A failed batch is retried with backoff while new events wait in the channel.
-pub async fn drain(mut rx: mpsc::Receiver<NewClick>, db: Db, batch_size: usize, log: slog::Logger) {
-    let written = metrics::counter!("clicks_written_total");
-    let mut batch: Vec<NewClick> = Vec::with_capacity(batch_size);
-    loop {
-        if rx.recv_many(&mut batch, batch_size).await == 0 {
-            break;
+/// Spooled events published per drain step.
+const DRAIN_CHUNK: usize = 1000;
+
+/// Publishes until every sender is dropped, then publishes or spools what is left and returns.
+pub async fn publish_loop(
+    mut rx: mpsc::Receiver<ClickEvent>,
+    publisher: Arc<Publisher>,
+    mut spool: Spool,
+    batch_size: usize,
+    log: slog::Logger,
+) {
+    let published = metrics::counter!("clicks_published_total");
+    let spooled = metrics::counter!("clicks_spooled_total");
+    let up = metrics::gauge!("bus_publisher_up");
+    let mut broker_ok = true;
+    let mut batch: Vec<ClickEvent> = Vec::with_capacity(batch_size);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut closed = false;
+    while !closed {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, batch_size) => closed = n == 0,
+            _ = tick.tick() => {}
         }
-        // Give a busy stream a moment to fill the batch: fewer, larger inserts.
-        if batch.len() < batch_size {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            while batch.len() < batch_size {
-                match rx.try_recv() {
-                    Ok(c) => batch.push(c),
-                    Err(_) => break,
+        if !batch.is_empty() {
+            let out: Vec<Outgoing> = batch.drain(..).map(ClickEvent::encode).collect();
+            let n = out.len() as u64;
+            let sent = if broker_ok && spool.is_empty() {
+                match publisher.publish(&out).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        if broker_ok {
+                            slog::warn!(log, "publishing clicks failed; spooling to disk"; "error" => %e);
+                        }
+                        broker_ok = false;
+                        false
+                    }
+                }
+            } else {
+                false
+            };
+            if sent {
+                published.increment(n);
+            } else {
+                match spool.append(&out) {
+                    Ok(()) => spooled.increment(n),
+                    Err(e) => {
+                        metrics::counter!("clicks_dropped_total", "reason" => "spool").increment(n);
+                        slog::error!(log, "spool refused click events; dropped"; "error" => %e, "clicks" => n);
+                    }
                 }
             }
         }
-        write_with_retry(&db, &mut batch, &written, &log, rx.is_closed()).await;
+        // Drain the spool: a bounded number of chunks per round, so new events keep flowing.
+        if !spool.is_empty() {
+            for _ in 0..if closed { 1000 } else { 20 } {
+                match drain_chunk(&publisher, &mut spool).await {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        published.increment(n as u64);
+                        if !broker_ok {
+                            slog::info!(log, "broker is back; draining the spool");
+                        }
+                        broker_ok = true;
+                    }
+                    Err(_) => {
+                        broker_ok = false;
+                        break;
+                    }
+                }
+            }
+        } else if !broker_ok {
+            // Nothing spooled yet the broker was down: probe with the next batch.
+            broker_ok = true;
+        }
+        up.set(if broker_ok && spool.is_empty() { 1.0 } else { 0.0 });
     }
-    slog::debug!(log, "click drain finished");
+    slog::debug!(log, "click publisher finished"; "spooled_bytes" => spool.pending_bytes());
 }
 
-async fn write_with_retry(
-    db: &Db,
-    batch: &mut Vec<NewClick>,
-    written: &metrics::Counter,
-    log: &slog::Logger,
-    closing: bool,
-) {
-    let rows = std::sync::Arc::new(std::mem::take(batch));
-    let n = rows.len();
-    let mut backoff = Duration::from_millis(100);
-    let mut attempts = 0u32;
-    loop {
-        let attempt = rows.clone();
-        match db.run(move |c| ghostlink_db::clicks::insert_batch(c, &attempt)).await {
-            Ok(w) => {
-                written.increment(w as u64);
-                return;
-            }
-            Err(e) => {
-                attempts += 1;
-                metrics::counter!("db_errors_total", "op" => "insert_clicks").increment(1);
-                if attempts == 1 || attempts.is_multiple_of(50) {
-                    slog::warn!(log, "click batch write failed; retrying"; "error" => %e, "clicks" => n, "attempts" => attempts);
-                }
-                if closing && attempts >= 5 {
-                    metrics::counter!("clicks_dropped_total", "reason" => "write_failed").increment(n as u64);
-                    slog::error!(log, "dropping click batch at shutdown"; "clicks" => n);
-                    return;
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
+async fn drain_chunk(publisher: &Publisher, spool: &mut Spool) -> Result<usize, ()> {
+    let (msgs, pos) = spool.peek(DRAIN_CHUNK).map_err(|_| ())?;
+    if msgs.is_empty() {
+        return Ok(0);
     }
+    publisher.publish(&msgs).await.map_err(|_| ())?;
+    spool.commit(pos).map_err(|_| ())?;
+    Ok(msgs.len())
 }

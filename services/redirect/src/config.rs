@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use ghostlink_config::{ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
 
 /// GhostLink redirect: answers `GET /{code}` with a redirect.
 #[derive(Debug, Clone, Parser)]
@@ -14,6 +14,8 @@ pub struct Config {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
     /// Public listener (default 127.0.0.1:8080) and ops listener (default 127.0.0.1:9101).
     #[command(flatten)]
     pub listen: ListenArgs,
@@ -43,9 +45,16 @@ pub struct Config {
     /// Click events held in memory before new ones are dropped (and counted).
     #[arg(long, env = "CLICK_QUEUE_CAPACITY", default_value_t = 65_536)]
     pub click_queue_capacity: usize,
-    /// Click rows written per batch.
+    /// Click events published per batch (one confirm round-trip each).
     #[arg(long, env = "CLICK_BATCH_SIZE", default_value_t = 1000)]
     pub click_batch_size: usize,
+    /// Directory of this replica's spool of click events not yet published (broker down);
+    /// one directory per replica (it is locked).
+    #[arg(long, env = "SPOOL_DIR", default_value = ".ghostlink/spool/redirect")]
+    pub spool_dir: std::path::PathBuf,
+    /// Largest spool before new events are dropped (and counted), in bytes.
+    #[arg(long, env = "SPOOL_MAX_BYTES", default_value_t = 1 << 30)]
+    pub spool_max_bytes: u64,
     /// Take the client address from X-Forwarded-For / Forwarded (only behind a trusted proxy).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
@@ -66,6 +75,10 @@ impl Config {
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
         self.database.validate()?;
         self.redis.validate()?;
+        self.amqp.validate()?;
+        if self.spool_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("SPOOL_DIR (--spool-dir)", "must not be empty"));
+        }
         if !matches!(self.redirect_status, 301 | 302) {
             return Err(ConfigError::new("REDIRECT_STATUS (--redirect-status)", "must be 301 or 302"));
         }

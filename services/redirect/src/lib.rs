@@ -1,8 +1,8 @@
 //! GhostLink redirect service: the public hot path `GET /{code}` (and `HEAD`).
 //!
 //! The request path does a lookup (memory → Redis → Postgres, see [`lookup`]), decides with the
-//! domain rules, answers, and queues a click event ([`clicks`]); it never waits on a click
-//! write, logs nothing per request, and writes to Postgres only for the atomic counter of a
+//! domain rules, answers, and queues a click event ([`clicks`], published to RabbitMQ off the
+//! path, spooled to disk while the broker is down); it never waits on a click write, logs nothing per request, and writes to Postgres only for the atomic counter of a
 //! `max_clicks` link. [`App::build`] validates the config and binds both listeners; [`App::run`]
 //! serves until the shutdown future resolves, then drains HTTP and flushes queued clicks.
 
@@ -17,13 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode};
-use actix_web::{middleware, web, HttpRequest, HttpResponse};
+use actix_web::{middleware, web, HttpMessage, HttpRequest, HttpResponse};
 use anyhow::Context;
 use chrono::Utc;
+use ghostlink_bus::{Publisher, Spool, Topology};
 use ghostlink_cache::{CacheSettings, RedisCache};
-use ghostlink_db::clicks::NewClick;
 use ghostlink_db::{Db, DbSettings};
 use ghostlink_domain::{code::is_plausible_code, hash_client, Decision, GoneReason};
+use ghostlink_proto::ClickRecorded;
 use ghostlink_web::{ApiError, OpsServer, ReadinessCheck};
 
 pub use config::Config;
@@ -110,8 +111,26 @@ impl App {
             redis.clone(),
             log.clone(),
         ));
+        let spool = Spool::open(&config.spool_dir, config.spool_max_bytes).map_err(|e| match e {
+            ghostlink_bus::SpoolError::Locked(_) => anyhow::Error::new(ghostlink_config::ConfigError::new(
+                "SPOOL_DIR (--spool-dir)",
+                e.to_string(),
+            )),
+            other => anyhow::Error::new(other)
+                .context(format!("opening the spool in {}", config.spool_dir.display())),
+        })?;
+        let publisher = Arc::new(Publisher::new(
+            config.amqp.amqp_url.clone(),
+            Topology::new(config.amqp.bus_prefix.clone()),
+        ));
         let (sink, rx) = clicks::channel(config.click_queue_capacity);
-        let drain = tokio::spawn(clicks::drain(rx, db.clone(), config.click_batch_size, log.clone()));
+        let drain = tokio::spawn(clicks::publish_loop(
+            rx,
+            publisher.clone(),
+            spool,
+            config.click_batch_size,
+            log.clone(),
+        ));
 
         let state = Arc::new(State {
             resolver: lookup::Resolver::new(
@@ -169,6 +188,16 @@ impl App {
                     let r = redis_check.clone();
                     async move { r.ping().await.map_err(|e| e.to_string()) }
                 }),
+                ReadinessCheck::new("rabbitmq", false, move || {
+                    let p = publisher.clone();
+                    async move {
+                        if p.is_connected().await {
+                            Ok(())
+                        } else {
+                            Err("not connected; click events go to the spool".to_string())
+                        }
+                    }
+                }),
             ],
             vec![
                 Arc::new(move || {
@@ -211,8 +240,8 @@ impl App {
         let _ = ops.await;
         self.watcher.abort();
         // Every sender lived in the servers' app data; with them gone the drain flushes and ends.
-        if tokio::time::timeout(Duration::from_secs(15), self.drain).await.is_err() {
-            slog::error!(self.log, "click drain did not finish in 15s");
+        if tokio::time::timeout(Duration::from_secs(30), self.drain).await.is_err() {
+            slog::error!(self.log, "click publisher did not finish in 30s");
         }
         slog::info!(self.log, "stopped");
         Ok(())
@@ -241,15 +270,26 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
     let code = path.into_inner();
     let (outcome, resp) = answer(&req, &code, &state).await;
     let method = if req.method() == Method::HEAD { "HEAD" } else { "GET" };
-    state.clicks.record(NewClick {
-        event_id: uuid::Uuid::now_v7(),
-        code,
-        occurred_at: Utc::now(),
-        outcome: outcome.to_owned(),
-        method: method.to_owned(),
-        user_agent: header_string(&req, actix_web::http::header::USER_AGENT, 512),
-        referrer: header_string(&req, actix_web::http::header::REFERER, 1024),
-        client_hash: hash_client(&state.salt, &client_addr(&req, state.trust_forwarded)),
+    let mut code = code;
+    if code.len() > 128 {
+        let mut end = 128;
+        while !code.is_char_boundary(end) {
+            end -= 1;
+        }
+        code.truncate(end);
+    }
+    state.clicks.record(clicks::ClickEvent {
+        id: uuid::Uuid::now_v7(),
+        at: Utc::now(),
+        request_id: req.extensions().get::<ghostlink_web::RequestId>().map(|r| r.0.clone()),
+        data: ClickRecorded {
+            code,
+            outcome: outcome.to_owned(),
+            method: method.to_owned(),
+            user_agent: header_string(&req, actix_web::http::header::USER_AGENT, 512),
+            referrer: header_string(&req, actix_web::http::header::REFERER, 1024),
+            client_hash: hash_client(&state.salt, &client_addr(&req, state.trust_forwarded)),
+        },
     });
     resp
 }

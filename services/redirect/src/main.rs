@@ -9,6 +9,12 @@ async fn main() -> anyhow::Result<()> {
     if let Err(e) = config.resolve() {
         ghostlink_config::exit_on_invalid(&e);
     }
-    let app = App::build(config)?;
+    let app = match App::build(config) {
+        Ok(app) => app,
+        Err(e) => match e.downcast_ref::<ghostlink_config::ConfigError>() {
+            Some(c) => ghostlink_config::exit_on_invalid(c),
+            None => return Err(e),
+        },
+    };
     app.run(ghostlink_web::shutdown_signal()).await
 }

@@ -174,17 +174,25 @@ async fn clicks_are_recorded_off_the_path_and_metrics_move() {
     assert!(after.contains("http_request_duration_seconds_bucket"));
     assert!(after.contains("process_resident_memory_bytes"));
     assert!(after.contains("db_pool_max_connections"));
-    let db = app.stop().await; // flushes the click queue
-    let clicks = ghostlink_db::clicks::for_code(&mut db.conn(), "clk01").expect("clicks");
+    let (_db, amqp) = app.stop_keep_bus().await; // flushes the click queue
+    let events = crate::published_clicks(&amqp).await;
+    let clicks: Vec<_> = events.iter().filter(|e| e.data.code == "clk01").collect();
     assert_eq!(clicks.len(), 3);
-    assert!(clicks.iter().all(|c| c.outcome == "redirect" && c.method == "GET"));
-    assert_eq!(clicks[0].user_agent.as_deref(), Some("test-agent/1"));
-    assert_eq!(clicks[0].referrer.as_deref(), Some("https://ref.example/"));
-    assert_eq!(clicks[0].client_hash.len(), 32);
-    assert!(!clicks[0].client_hash.contains("127.0.0.1"));
-    let missing = ghostlink_db::clicks::for_code(&mut db.conn(), "missing1").expect("clicks");
+    assert!(clicks
+        .iter()
+        .all(|c| c.data.outcome == "redirect" && c.data.method == "GET" && c.source == "redirect"));
+    assert_eq!(clicks[0].data.user_agent.as_deref(), Some("test-agent/1"));
+    assert_eq!(clicks[0].data.referrer.as_deref(), Some("https://ref.example/"));
+    assert_eq!(clicks[0].data.client_hash.len(), 32);
+    assert!(!clicks[0].data.client_hash.contains("127.0.0.1"));
+    assert!(
+        clicks[0].correlation_id.as_deref().is_some_and(|r| !r.is_empty()),
+        "the request id travels with the event"
+    );
+    let missing: Vec<_> = events.iter().filter(|e| e.data.code == "missing1").collect();
     assert_eq!(missing.len(), 1);
-    assert_eq!(missing[0].outcome, "not_found");
+    assert_eq!(missing[0].data.outcome, "not_found");
+    ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
 }
 
 #[tokio::test]

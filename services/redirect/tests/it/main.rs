@@ -6,7 +6,7 @@ mod process;
 
 use std::net::SocketAddr;
 
-use ghostlink_config::RedisArgs;
+use ghostlink_config::{AmqpArgs, RedisArgs};
 use ghostlink_db::links::NewLink;
 use ghostlink_redirect::{App, Config};
 use ghostlink_test_support::{listen_any, log_args, redis_args, TestDb};
@@ -16,15 +16,19 @@ pub struct TestApp {
     pub ops: SocketAddr,
     pub db: TestDb,
     pub redis: RedisArgs,
+    pub amqp: AmqpArgs,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-pub fn config(db: &TestDb, redis: &RedisArgs) -> Config {
+pub fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs) -> Config {
     Config {
         database: db.database_args(),
         redis: redis.clone(),
+        amqp: amqp.clone(),
+        spool_dir: std::env::temp_dir().join(format!("gl-spool-{}", amqp.bus_prefix)),
+        spool_max_bytes: 1 << 30,
         listen: listen_any(),
         log: log_args(),
         redirect_status: 302,
@@ -47,7 +51,8 @@ pub async fn spawn() -> TestApp {
 pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
     let db = TestDb::new();
     let redis = redis_args();
-    let mut cfg = config(&db, &redis);
+    let amqp = ghostlink_test_support::amqp_args();
+    let mut cfg = config(&db, &redis, &amqp);
     f(&mut cfg);
     let app = App::build(cfg).expect("build redirect");
     let (addr, ops) = (app.public_addr(), app.ops_addr());
@@ -57,7 +62,7 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
     }));
     let client =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    TestApp { addr, ops, db, redis, client, stop: Some(tx), task: Some(task) }
+    TestApp { addr, ops, db, redis, amqp, client, stop: Some(tx), task: Some(task) }
 }
 
 impl TestApp {
@@ -92,15 +97,57 @@ impl TestApp {
         ghostlink_db::links::insert(&mut self.db.conn(), &new).expect("insert link");
     }
 
-    /// Stops the service (draining clicks), waits for it, and hands back the database.
+    /// Stops the service (flushing clicks), waits for it, and hands back the database.
     pub async fn stop(self) -> TestDb {
-        let TestApp { db, stop, task, .. } = self;
+        let TestApp { db, stop, task, amqp, .. } = self;
         if let Some(tx) = stop {
             let _ = tx.send(());
         }
         if let Some(t) = task {
             t.await.expect("join").expect("run");
         }
+        ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("gl-spool-{}", amqp.bus_prefix)));
         db
     }
+
+    /// Stops the service but keeps its broker topology, for reading what it published.
+    pub async fn stop_keep_bus(self) -> (TestDb, AmqpArgs) {
+        let TestApp { db, stop, task, amqp, .. } = self;
+        if let Some(tx) = stop {
+            let _ = tx.send(());
+        }
+        if let Some(t) = task {
+            t.await.expect("join").expect("run");
+        }
+        (db, amqp)
+    }
+}
+
+/// Every click event in the test's stream.
+pub async fn published_clicks(
+    amqp: &AmqpArgs,
+) -> Vec<ghostlink_proto::Envelope<ghostlink_proto::ClickRecorded>> {
+    let topo = ghostlink_bus::Topology::new(amqp.bus_prefix.clone());
+    let mut out = Vec::new();
+    ghostlink_bus::read_stream(
+        &amqp.amqp_url,
+        &topo,
+        ghostlink_bus::StreamStart::First,
+        1000,
+        std::time::Duration::from_secs(2),
+        |msgs| {
+            for m in msgs {
+                if let Ok(ghostlink_proto::Event::ClickRecorded(e)) =
+                    ghostlink_proto::Event::decode(&m.payload)
+                {
+                    out.push(e);
+                }
+            }
+            async { true }
+        },
+    )
+    .await
+    .expect("read stream");
+    out
 }

@@ -79,3 +79,49 @@ async fn postgres_down_serves_cached_codes_and_503s_the_rest() {
     }
     app.stop().await;
 }
+
+/// RabbitMQ cut off for real (a proxy drops every connection): redirects do not notice, click
+/// events go to the spool, and once the broker is back every event is published.
+#[tokio::test]
+async fn broker_outage_spools_and_loses_no_click() {
+    let target: std::net::SocketAddr = "127.0.0.1:5672".parse().expect("addr");
+    let proxy = ghostlink_test_support::CutProxy::start(target).await;
+    let url = proxy.amqp_url();
+    let app = spawn_with(|c| c.amqp.amqp_url = url.clone()).await;
+    app.link("bk01", "https://example.com/b", |_| {});
+    for _ in 0..10 {
+        assert_eq!(app.get("/bk01").await.status(), 302);
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.cut();
+    let mut worst = Duration::ZERO;
+    for _ in 0..100 {
+        let t = Instant::now();
+        assert_eq!(app.get("/bk01").await.status(), 302);
+        worst = worst.max(t.elapsed());
+    }
+    assert!(worst < Duration::from_millis(250), "a redirect waited on the broker: {worst:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // (The spool_bytes gauge is process-wide and other tests run beside this one: read the file.)
+    let spool_file =
+        std::env::temp_dir().join(format!("gl-spool-{}", app.amqp.bus_prefix)).join("events.spool");
+    let spooled = || std::fs::metadata(&spool_file).map(|m| m.len()).unwrap_or(0);
+    assert!(spooled() > 0, "events went to the spool");
+    let r = app.client.get(format!("http://{}/readyz", app.ops)).send().await.expect("readyz");
+    assert_eq!(r.status(), 200, "the broker is optional for readiness");
+    proxy.restore();
+    let t = Instant::now();
+    loop {
+        if spooled() == 0 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "spool not drained");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_db, amqp) = app.stop_keep_bus().await;
+    let events = crate::published_clicks(&amqp).await;
+    let ids: std::collections::HashSet<_> =
+        events.iter().filter(|e| e.data.code == "bk01").map(|e| e.id).collect();
+    assert_eq!(ids.len(), 110, "every answered click reached the broker");
+    ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
+}

@@ -14,6 +14,8 @@ fn bad_config_exits_2_naming_the_setting() {
         (vec!["--database-url", "mysql://x/y"], "DATABASE_URL"),
         (vec!["--listen", "not-an-address"], "LISTEN_ADDR"),
         (vec!["--redirect-status", "307"], "REDIRECT_STATUS"),
+        (vec!["--bus-prefix", "bad prefix"], "BUS_PREFIX"),
+        (vec!["--amqp-url", "http://x"], "AMQP_URL"),
     ] {
         let out = Command::new(BIN).args(&args).env_remove("LISTEN_ADDR").output().expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -27,6 +29,8 @@ fn bad_config_exits_2_naming_the_setting() {
 #[test]
 fn sigterm_drains_and_exits_0() {
     let db = TestDb::new();
+    let spool = std::env::temp_dir().join(format!("gl-spool-proc-{}", std::process::id()));
+    let prefix = format!("gltest-proc-{}", std::process::id());
     let mut child = Command::new(BIN)
         .args([
             "--database-url",
@@ -37,7 +41,11 @@ fn sigterm_drains_and_exits_0() {
             "127.0.0.1:0",
             "--log-level",
             "info",
+            "--bus-prefix",
+            &prefix,
         ])
+        .arg("--spool-dir")
+        .arg(&spool)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -66,4 +74,5 @@ fn sigterm_drains_and_exits_0() {
         assert!(t.elapsed() < Duration::from_secs(20), "did not exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = std::fs::remove_dir_all(&spool);
 }

@@ -1,0 +1,153 @@
+//! The batch consumer: a quorum work queue, manual acks only after the handler's work
+//! committed, poison messages dead-lettered, reconnection with backoff.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+
+use crate::{BusError, Topology};
+
+/// One delivered message.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub routing_key: String,
+    pub redelivered: bool,
+    pub payload: Vec<u8>,
+}
+
+/// What the handler decided for one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Done (committed or a known duplicate): ack.
+    Ack,
+    /// Failed this time: requeue; after the queue's delivery limit it is dead-lettered.
+    Retry,
+    /// Can never succeed (undecodable): dead-letter now.
+    Reject,
+}
+
+/// Consumer settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub url: String,
+    pub topology: Topology,
+    /// The consumer's name; its queue is `<prefix>.<name>`.
+    pub name: String,
+    pub prefetch: u16,
+    /// Largest batch handed to the handler.
+    pub batch_size: usize,
+    /// How long to wait for more messages to fill a batch.
+    pub batch_wait: Duration,
+}
+
+/// Consumes until `shutdown` resolves, reconnecting with backoff. The handler gets a batch and
+/// returns one verdict per message, in order. The batch in hand when shutdown comes is finished
+/// and acknowledged before returning.
+pub async fn run_consumer<H, Fut>(
+    settings: ConsumerSettings,
+    mut handler: H,
+    shutdown: impl Future<Output = ()>,
+    on_state: impl Fn(bool),
+) where
+    H: FnMut(Vec<Incoming>) -> Fut,
+    Fut: Future<Output = Vec<Verdict>>,
+{
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let session = consume_session(&settings, &mut handler, shutdown.as_mut(), &on_state);
+        match session.await {
+            Ok(()) => return,
+            Err(_) => {
+                on_state(false);
+                metrics::counter!("bus_consumer_reconnects_total", "consumer" => settings.name.clone())
+                    .increment(1);
+                tokio::select! {
+                    _ = shutdown.as_mut() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn consume_session<H, Fut>(
+    s: &ConsumerSettings,
+    handler: &mut H,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    on_state: &impl Fn(bool),
+) -> Result<(), BusError>
+where
+    H: FnMut(Vec<Incoming>) -> Fut,
+    Fut: Future<Output = Vec<Verdict>>,
+{
+    let conn = crate::connect(&s.url, Duration::from_secs(3)).await?;
+    let ch = conn.create_channel().await?;
+    s.topology.declare(&ch).await?;
+    ch.basic_qos(s.prefetch, BasicQosOptions::default()).await?;
+    let queue = s.topology.queue(&s.name);
+    let mut consumer = ch
+        .basic_consume(
+            &queue,
+            &format!("{}-{}", s.name, std::process::id()),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    on_state(true);
+    let name = s.name.clone();
+    let consumed = metrics::counter!("bus_consumed_total", "consumer" => name.clone());
+    let acked = metrics::counter!("bus_acked_total", "consumer" => name.clone());
+    let failed = metrics::counter!("bus_failed_total", "consumer" => name.clone());
+    let dead = metrics::counter!("bus_dead_lettered_total", "consumer" => name.clone());
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.as_mut() => {
+                let _ = ch.close(200, "shutdown").await;
+                let _ = conn.close(200, "shutdown").await;
+                return Ok(());
+            }
+            d = consumer.next() => d,
+        };
+        let Some(first) = first else { return Err(BusError::Unavailable("consumer cancelled".into())) };
+        let mut deliveries = vec![first?];
+        let deadline = tokio::time::Instant::now() + s.batch_wait;
+        while deliveries.len() < s.batch_size {
+            match tokio::time::timeout_at(deadline, consumer.next()).await {
+                Ok(Some(d)) => deliveries.push(d?),
+                Ok(None) => break,
+                Err(_) => break,
+            }
+        }
+        consumed.increment(deliveries.len() as u64);
+        let batch = deliveries
+            .iter()
+            .map(|d| Incoming {
+                routing_key: d.routing_key.to_string(),
+                redelivered: d.redelivered,
+                payload: d.data.clone(),
+            })
+            .collect();
+        let verdicts = handler(batch).await;
+        for (i, d) in deliveries.iter().enumerate() {
+            match verdicts.get(i).copied().unwrap_or(Verdict::Retry) {
+                Verdict::Ack => {
+                    d.acker.ack(BasicAckOptions::default()).await?;
+                    acked.increment(1);
+                }
+                Verdict::Retry => {
+                    d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+                    failed.increment(1);
+                }
+                Verdict::Reject => {
+                    d.acker.nack(BasicNackOptions { requeue: false, ..Default::default() }).await?;
+                    dead.increment(1);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The confirming publisher: persistent, `mandatory`, with publisher confirms. A batch counts as
+//! published only when the broker acked every message and returned none.
+
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::{BasicProperties, Channel, Connection};
+use tokio::sync::Mutex;
+
+use crate::{BusError, Topology};
+
+/// One message to publish.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The event type, e.g. `click.recorded`.
+    pub routing_key: String,
+    /// The event id (for broker-side tracing and consumer dedup).
+    pub message_id: String,
+    pub payload: Vec<u8>,
+}
+
+/// A publisher that (re)connects lazily: each call uses the open channel, or opens a new
+/// connection and channel, switches on confirms and re-declares the topology.
+pub struct Publisher {
+    url: String,
+    topology: Topology,
+    state: Mutex<Option<(Connection, Channel)>>,
+    connect_timeout: Duration,
+    confirm_timeout: Duration,
+}
+
+impl Publisher {
+    pub fn new(url: impl Into<String>, topology: Topology) -> Self {
+        Self {
+            url: url.into(),
+            topology,
+            state: Mutex::new(None),
+            connect_timeout: Duration::from_secs(3),
+            confirm_timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    async fn channel(&self) -> Result<Channel, BusError> {
+        let mut state = self.state.lock().await;
+        if let Some((conn, ch)) = state.as_ref() {
+            if conn.status().connected() && ch.status().connected() {
+                return Ok(ch.clone());
+            }
+        }
+        if let Some((conn, _)) = state.take() {
+            let _ = conn.close(200, "reconnecting").await;
+        }
+        let conn = crate::connect(&self.url, self.connect_timeout).await?;
+        let ch = conn.create_channel().await?;
+        ch.confirm_select(ConfirmSelectOptions::default()).await?;
+        self.topology.declare(&ch).await?;
+        metrics::counter!("bus_connects_total").increment(1);
+        *state = Some((conn, ch.clone()));
+        Ok(ch)
+    }
+
+    /// Whether a connection is open now (no I/O).
+    pub async fn is_connected(&self) -> bool {
+        matches!(self.state.lock().await.as_ref(), Some((c, ch)) if c.status().connected() && ch.status().connected())
+    }
+
+    /// Forgets the connection (after a failure, so the next call reconnects).
+    pub async fn reset(&self) {
+        if let Some((conn, _)) = self.state.lock().await.take() {
+            let _ = conn.close(200, "reset").await;
+        }
+    }
+
+    /// Publishes a batch and waits for every confirm. `Ok` means the broker has every message.
+    pub async fn publish(&self, batch: &[Outgoing]) -> Result<(), BusError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let result = self.publish_inner(batch).await;
+        if let Err(BusError::Unavailable(_)) = &result {
+            self.reset().await;
+        }
+        result
+    }
+
+    async fn publish_inner(&self, batch: &[Outgoing]) -> Result<(), BusError> {
+        let ch = self.channel().await?;
+        let exchange = self.topology.exchange();
+        let mut confirms = Vec::with_capacity(batch.len());
+        for m in batch {
+            let props = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into())
+                .with_message_id(m.message_id.as_str().into())
+                .with_type(m.routing_key.as_str().into());
+            let c = ch
+                .basic_publish(
+                    &exchange,
+                    &m.routing_key,
+                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                    &m.payload,
+                    props,
+                )
+                .await?;
+            confirms.push(c);
+        }
+        metrics::counter!("bus_published_total").increment(batch.len() as u64);
+        let (mut returned, mut nacked) = (0usize, 0usize);
+        let waited = tokio::time::timeout(self.confirm_timeout, async {
+            for c in confirms {
+                match c.await? {
+                    Confirmation::Ack(None) => {}
+                    Confirmation::Ack(Some(_)) => returned += 1,
+                    Confirmation::Nack(_) => nacked += 1,
+                    Confirmation::NotRequested => nacked += 1,
+                }
+            }
+            Ok::<(), lapin::Error>(())
+        })
+        .await;
+        match waited {
+            Err(_) => return Err(BusError::Unavailable("timed out waiting for confirms".into())),
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(())) => {}
+        }
+        let failed = returned + nacked;
+        metrics::counter!("bus_confirmed_total").increment((batch.len() - failed) as u64);
+        metrics::counter!("bus_returned_total").increment(returned as u64);
+        metrics::counter!("bus_nacked_total").increment(nacked as u64);
+        if failed > 0 {
+            return Err(BusError::NotConfirmed { total: batch.len(), failed, returned, nacked });
+        }
+        Ok(())
+    }
+
+    /// Publishes to an exact exchange and routing key (dead-letter replay), with confirms.
+    pub async fn publish_raw(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+    ) -> Result<(), BusError> {
+        let ch = self.channel().await?;
+        let c = ch
+            .basic_publish(
+                exchange,
+                routing_key,
+                BasicPublishOptions { mandatory: true, ..Default::default() },
+                payload,
+                BasicProperties::default().with_delivery_mode(2).with_type(routing_key.into()),
+            )
+            .await?
+            .await?;
+        match c {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_)) => {
+                Err(BusError::NotConfirmed { total: 1, failed: 1, returned: 1, nacked: 0 })
+            }
+            _ => Err(BusError::NotConfirmed { total: 1, failed: 1, returned: 0, nacked: 1 }),
+        }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(&self) {
+        self.reset().await;
+    }
+}

@@ -1,0 +1,174 @@
+//! GhostLink click recorder: consumes `click.recorded` events from its quorum work queue and
+//! writes them to Postgres in batches, idempotently by event id, acknowledging a batch only
+//! after its insert committed.
+//!
+//! Several replicas share the queue (competing consumers), so the recorder scales out by adding
+//! replicas. A Postgres outage holds the batch in hand (unacknowledged, retried with backoff),
+//! never dead-letters it; an undecodable event goes to the dead-letter queue at once; a row
+//! that keeps failing goes there after the queue's delivery limit. (The stream, not this queue,
+//! is the replay log: `ghostctl replay clicks` applies it with the same handler.)
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use ghostlink_bus::{ConsumerSettings, Topology};
+use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, Validate};
+use ghostlink_db::{Db, DbSettings};
+use ghostlink_web::{OpsServer, ReadinessCheck};
+
+const SERVICE: &str = "click-recorder";
+
+/// GhostLink click recorder.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ghostlink-click-recorder", version, about)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
+    /// Ops listener (default 127.0.0.1:9106); `--listen` is unused (no public API).
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Messages delivered ahead of acknowledgement.
+    #[arg(long, env = "RECORDER_PREFETCH", default_value_t = 4000)]
+    pub prefetch: u16,
+    /// Largest batch written in one insert.
+    #[arg(long, env = "RECORDER_BATCH_SIZE", default_value_t = 2000)]
+    pub batch_size: usize,
+    /// How long to wait to fill a batch, in milliseconds.
+    #[arg(long, env = "RECORDER_BATCH_WAIT_MS", default_value_t = 50)]
+    pub batch_wait_ms: u64,
+}
+
+impl Config {
+    pub fn resolve(&self) -> Result<SocketAddr, ConfigError> {
+        self.database.validate()?;
+        self.amqp.validate()?;
+        if self.prefetch == 0 {
+            return Err(ConfigError::new("RECORDER_PREFETCH (--prefetch)", "must be greater than 0"));
+        }
+        if self.batch_size == 0 || self.batch_size > 10_000 {
+            return Err(ConfigError::new(
+                "RECORDER_BATCH_SIZE (--batch-size)",
+                "must be between 1 and 10000",
+            ));
+        }
+        self.listen.ops_or("127.0.0.1:9106")
+    }
+}
+
+/// A built, bound recorder.
+pub struct App {
+    config: Config,
+    db: Db,
+    ops: OpsServer,
+    connected: Arc<AtomicBool>,
+    log: slog::Logger,
+}
+
+impl App {
+    /// Validates the config and binds the ops listener; connects to nothing yet.
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let ops_addr = config.resolve()?;
+        let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        let handle = ghostlink_telemetry::metrics_handle(SERVICE);
+        let db = Db::new(&DbSettings {
+            url: config.database.database_url.clone(),
+            pool_size: config.database.db_pool_size,
+            acquire_timeout: config.database.timeout(),
+            statement_timeout: Duration::from_secs(30),
+        });
+        let connected = Arc::new(AtomicBool::new(false));
+        let (db_check, pool_db, conn_check) = (db.clone(), db.clone(), connected.clone());
+        let ops = OpsServer::bind(
+            ops_addr,
+            SERVICE,
+            handle,
+            vec![
+                ReadinessCheck::new("postgres", true, move || {
+                    let db = db_check.clone();
+                    async move { db.ping().await.map_err(|e| e.to_string()) }
+                }),
+                ReadinessCheck::new("rabbitmq", true, move || {
+                    let up = conn_check.load(Ordering::Relaxed);
+                    async move {
+                        if up {
+                            Ok(())
+                        } else {
+                            Err("consumer not connected".to_string())
+                        }
+                    }
+                }),
+            ],
+            vec![Arc::new(move || {
+                let s = pool_db.state();
+                metrics::gauge!("db_pool_connections", "state" => "idle").set(s.idle as f64);
+                metrics::gauge!("db_pool_connections", "state" => "in_use").set(s.in_use as f64);
+                metrics::gauge!("db_pool_max_connections").set(s.max as f64);
+            })],
+        )?;
+        slog::info!(log, "click recorder listening"; "ops" => %ops.addr);
+        Ok(Self { config, db, ops, connected, log })
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops.addr
+    }
+
+    /// Consumes until `shutdown` resolves; the batch in hand is finished and acknowledged first.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let ops_handle = self.ops.server.handle();
+        let ops = tokio::spawn(self.ops.server);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let settings = ConsumerSettings {
+            url: self.config.amqp.amqp_url.clone(),
+            topology: Topology::new(self.config.amqp.bus_prefix.clone()),
+            name: SERVICE.to_string(),
+            prefetch: self.config.prefetch,
+            batch_size: self.config.batch_size,
+            batch_wait: Duration::from_millis(self.config.batch_wait_ms),
+        };
+        let (db, log, stop_flag, conn) =
+            (self.db.clone(), self.log.clone(), stopping.clone(), self.connected.clone());
+        let log2 = self.log.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.store(true, Ordering::Relaxed);
+        };
+        ghostlink_bus::run_consumer(
+            settings,
+            move |batch| {
+                let (db, log, stop_flag) = (db.clone(), log.clone(), stop_flag.clone());
+                async move {
+                    let payloads: Vec<Vec<u8>> = batch.into_iter().map(|m| m.payload).collect();
+                    let (verdicts, _) =
+                        ghostlink_recorder::apply(&db, &payloads, &log, || stop_flag.load(Ordering::Relaxed))
+                            .await;
+                    verdicts
+                }
+            },
+            shutdown,
+            move |up| {
+                if conn.swap(up, Ordering::Relaxed) != up {
+                    if up {
+                        slog::info!(log2, "consuming click events");
+                    } else {
+                        slog::warn!(log2, "broker connection lost; reconnecting");
+                    }
+                }
+                metrics::gauge!("bus_consumer_up").set(if up { 1.0 } else { 0.0 });
+            },
+        )
+        .await;
+        ops_handle.stop(true).await;
+        let _ = ops.await;
+        slog::info!(self.log, "stopped");
+        Ok(())
+    }
+}
