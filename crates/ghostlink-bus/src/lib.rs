@@ -46,3 +46,18 @@ pub async fn connect(url: &str, timeout: std::time::Duration) -> Result<lapin::C
         .map_err(|_| BusError::Unavailable("connect timed out".into()))?
         .map_err(BusError::from)
 }
+
+/// Messages ready in a queue (passive declare; fails if the queue does not exist).
+pub async fn queue_depth(url: &str, queue: &str) -> Result<u32, BusError> {
+    let conn = connect(url, std::time::Duration::from_secs(5)).await?;
+    let ch = conn.create_channel().await?;
+    let q = ch
+        .queue_declare(
+            queue,
+            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+            lapin::types::FieldTable::default(),
+        )
+        .await?;
+    let _ = conn.close(200, "done").await;
+    Ok(q.message_count())
+}
