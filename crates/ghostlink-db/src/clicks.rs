@@ -47,3 +47,90 @@ pub fn for_code(conn: &mut PgConnection, code: &str) -> Result<Vec<NewClick>, Db
 pub fn count(conn: &mut PgConnection) -> Result<i64, DbError> {
     Ok(clicks::table.count().get_result(conn)?)
 }
+
+/// How a request is told apart as automated until stored classification exists: a HEAD, no
+/// user agent, or a user agent naming a crawler or link-preview fetcher.
+const BOT_SQL: &str = "(method = 'HEAD' OR user_agent IS NULL OR user_agent ~* \
+    '(bot|crawl|spider|slurp|preview|facebookexternalhit|embedly|curl|wget|python-requests|go-http-client|headless)')";
+
+/// Aggregates of one code's clicks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    pub total: i64,
+    pub bots: i64,
+    /// (UTC day, clicks), oldest first.
+    pub by_day: Vec<(chrono::NaiveDate, i64)>,
+    /// (referrer, clicks), most first, at most 10.
+    pub top_referrers: Vec<(String, i64)>,
+    /// (outcome, clicks).
+    pub outcomes: Vec<(String, i64)>,
+}
+
+#[derive(QueryableByName)]
+struct Totals {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    total: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    bots: i64,
+}
+
+#[derive(QueryableByName)]
+struct DayCount {
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    day: chrono::NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct KeyCount {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    key: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Stats of one code over the last `days` days (by_day) and all time (the rest).
+pub fn stats(conn: &mut PgConnection, code: &str, days: i32) -> Result<LinkStats, DbError> {
+    use diesel::sql_types::{Integer, Text};
+    let t: Totals = diesel::sql_query(format!(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE {BOT_SQL}) AS bots FROM clicks WHERE code = $1"
+    ))
+    .bind::<Text, _>(code)
+    .get_result(conn)?;
+    let by_day: Vec<DayCount> = diesel::sql_query(
+        "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM clicks \
+         WHERE code = $1 AND occurred_at > now() - make_interval(days => $2) GROUP BY 1 ORDER BY 1",
+    )
+    .bind::<Text, _>(code)
+    .bind::<Integer, _>(days)
+    .load(conn)?;
+    let refs: Vec<KeyCount> = diesel::sql_query(
+        "SELECT referrer AS key, count(*) AS n FROM clicks WHERE code = $1 AND referrer IS NOT NULL \
+         GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
+    )
+    .bind::<Text, _>(code)
+    .load(conn)?;
+    let outcomes: Vec<KeyCount> = diesel::sql_query(
+        "SELECT outcome AS key, count(*) AS n FROM clicks WHERE code = $1 GROUP BY 1 ORDER BY 1",
+    )
+    .bind::<Text, _>(code)
+    .load(conn)?;
+    Ok(LinkStats {
+        total: t.total,
+        bots: t.bots,
+        by_day: by_day.into_iter().map(|d| (d.day, d.n)).collect(),
+        top_referrers: refs.into_iter().map(|k| (k.key, k.n)).collect(),
+        outcomes: outcomes.into_iter().map(|k| (k.key, k.n)).collect(),
+    })
+}
+
+/// Deletes clicks in `[from, to)` (an operator repairing data before a replay).
+pub fn delete_window(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    Ok(diesel::delete(clicks::table.filter(clicks::occurred_at.ge(from)).filter(clicks::occurred_at.lt(to)))
+        .execute(conn)?)
+}

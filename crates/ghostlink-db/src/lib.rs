@@ -7,6 +7,7 @@
 
 pub mod clicks;
 pub mod links;
+pub mod outbox;
 pub mod schema;
 pub mod tokens;
 

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use ghostlink_domain::{LinkSnapshot, LinkStatus};
 
+use crate::outbox::OutboxEvent;
 use crate::schema::links;
 use crate::DbError;
 
@@ -55,6 +56,49 @@ pub struct NewLink {
 /// Inserts a link; `Conflict` when the code exists (in any status, deleted included).
 pub fn insert(conn: &mut PgConnection, new: &NewLink) -> Result<LinkRow, DbError> {
     Ok(diesel::insert_into(links::table).values(new).returning(LinkRow::as_returning()).get_result(conn)?)
+}
+
+/// Inserts a link and the event describing it, in one transaction.
+pub fn insert_with_event(
+    conn: &mut PgConnection,
+    new: &NewLink,
+    event: impl FnOnce(&LinkRow) -> OutboxEvent,
+) -> Result<LinkRow, DbError> {
+    conn.transaction(|conn| {
+        let row = insert(conn, new)?;
+        crate::outbox::enqueue(conn, &event(&row))?;
+        Ok(row)
+    })
+}
+
+/// [`update`] and the event describing the result, in one transaction.
+pub fn update_with_event(
+    conn: &mut PgConnection,
+    code: &str,
+    changes: &LinkChanges,
+    event: impl FnOnce(&LinkRow) -> OutboxEvent,
+) -> Result<Option<LinkRow>, DbError> {
+    conn.transaction(|conn| {
+        let Some(row) = update(conn, code, changes)? else { return Ok(None) };
+        crate::outbox::enqueue(conn, &event(&row))?;
+        Ok(Some(row))
+    })
+}
+
+/// [`soft_delete`] and the event describing it, in one transaction.
+pub fn delete_with_event(
+    conn: &mut PgConnection,
+    code: &str,
+    event: impl FnOnce(&LinkRow) -> OutboxEvent,
+) -> Result<bool, DbError> {
+    conn.transaction(|conn| {
+        if !soft_delete(conn, code)? {
+            return Ok(false);
+        }
+        let row = get(conn, code)?.ok_or_else(|| DbError::Query("deleted row vanished".into()))?;
+        crate::outbox::enqueue(conn, &event(&row))?;
+        Ok(true)
+    })
 }
 
 /// The link with this code, deleted ones included.

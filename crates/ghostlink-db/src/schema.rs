@@ -44,4 +44,15 @@ diesel::table! {
 }
 
 diesel::joinable!(links -> api_tokens (owner_token_id));
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, links, clicks);
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, links, clicks, outbox);
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        event_id -> Uuid,
+        routing_key -> Text,
+        payload -> Text,
+        created_at -> Timestamptz,
+        published_at -> Nullable<Timestamptz>,
+    }
+}

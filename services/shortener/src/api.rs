@@ -13,6 +13,34 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::{db_error, Shared};
+use ghostlink_db::outbox::OutboxEvent;
+use ghostlink_proto::{Envelope, EventData, LinkCreated, LinkDeleted, LinkUpdated};
+use ghostlink_web::RequestId;
+
+type ReqId = Option<web::ReqData<RequestId>>;
+
+fn outbox_event<T: EventData>(request_id: Option<String>, data: T) -> OutboxEvent {
+    let env = Envelope::new("shortener", request_id, Utc::now(), data);
+    OutboxEvent {
+        event_id: env.id,
+        routing_key: T::TYPE.to_string(),
+        payload: String::from_utf8(env.to_bytes()).unwrap_or_default(),
+    }
+}
+
+fn updated_event(row: &LinkRow, request_id: Option<String>) -> OutboxEvent {
+    outbox_event(
+        request_id,
+        LinkUpdated {
+            code: row.code.clone(),
+            url: row.url.clone(),
+            status: row.status.clone(),
+            expires_at: row.expires_at,
+            max_clicks: row.max_clicks,
+            updated_at: row.updated_at,
+        },
+    )
+}
 
 /// Body of `POST /api/v1/links`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -192,7 +220,9 @@ pub async fn create(
     caller: Caller,
     body: web::Json<Value>,
     shared: web::Data<Shared>,
+    rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
+    let rid = rid.map(|r| r.into_inner().0);
     let m = object(body.into_inner())?;
     reject_unknown(&m, &["url", "alias", "expires_at", "max_clicks"])?;
     let raw_url = match m.get("url") {
@@ -214,7 +244,22 @@ pub async fn create(
         let code = alias.clone().unwrap_or_else(|| generate_code(&mut rand::rngs::OsRng));
         let new =
             NewLink { code, url: url.clone(), owner_token_id: Some(caller.token_id), expires_at, max_clicks };
-        match shared.db.run(move |c| ghostlink_db::links::insert(c, &new)).await {
+        let rid = rid.clone();
+        let event = move |row: &LinkRow| {
+            outbox_event(
+                rid,
+                LinkCreated {
+                    code: row.code.clone(),
+                    url: row.url.clone(),
+                    status: row.status.clone(),
+                    owner_token_id: row.owner_token_id,
+                    expires_at: row.expires_at,
+                    max_clicks: row.max_clicks,
+                    created_at: row.created_at,
+                },
+            )
+        };
+        match shared.db.run(move |c| ghostlink_db::links::insert_with_event(c, &new, event)).await {
             Ok(row) => break row,
             Err(ghostlink_db::DbError::Conflict(_)) if alias.is_some() => {
                 return Err(ApiError::conflict("alias_taken", "alias: this code is already taken"));
@@ -225,6 +270,7 @@ pub async fn create(
     };
     // A negative cache entry may exist for this code (someone tried it before it existed).
     shared.invalidate(&row.code).await;
+    shared.relay.notify_one();
     metrics::counter!("links_created_total").increment(1);
     slog::info!(shared.log, "link created"; "link.code" => &row.code, "token.name" => &caller.name);
     let location = format!("/api/v1/links/{}", row.code);
@@ -334,7 +380,9 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Json<Value>,
     shared: web::Data<Shared>,
+    rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
+    let rid = rid.map(|r| r.into_inner().0);
     caller.require_admin()?;
     let code = path.into_inner();
     let m = object(body.into_inner())?;
@@ -364,10 +412,14 @@ pub async fn update(
         ));
     }
     let c2 = code.clone();
-    let row =
-        shared.db.run(move |c| ghostlink_db::links::update(c, &c2, &changes)).await.map_err(db_error)?;
+    let row = shared
+        .db
+        .run(move |c| ghostlink_db::links::update_with_event(c, &c2, &changes, |row| updated_event(row, rid)))
+        .await
+        .map_err(db_error)?;
     let Some(row) = row else { return Err(ApiError::not_found("no link with this code")) };
     shared.invalidate(&code).await;
+    shared.relay.notify_one();
     metrics::counter!("link_changes_total", "op" => "update").increment(1);
     slog::info!(shared.log, "link updated"; "link.code" => &code, "link.status" => &row.status, "token.name" => &caller.name);
     Ok(HttpResponse::Ok().json(view(row, &shared.base_url)))
@@ -389,16 +441,85 @@ pub async fn delete(
     caller: Caller,
     path: web::Path<String>,
     shared: web::Data<Shared>,
+    rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
+    let rid = rid.map(|r| r.into_inner().0);
     let code = path.into_inner();
     let c2 = code.clone();
-    let deleted = shared.db.run(move |c| ghostlink_db::links::soft_delete(c, &c2)).await.map_err(db_error)?;
+    let event = move |row: &LinkRow| {
+        outbox_event(rid, LinkDeleted { code: row.code.clone(), deleted_at: row.updated_at })
+    };
+    let deleted = shared
+        .db
+        .run(move |c| ghostlink_db::links::delete_with_event(c, &c2, event))
+        .await
+        .map_err(db_error)?;
     if !deleted {
         return Err(ApiError::not_found("no link with this code"));
     }
     shared.invalidate(&code).await;
+    shared.relay.notify_one();
     metrics::counter!("link_changes_total", "op" => "delete").increment(1);
     slog::info!(shared.log, "link deleted"; "link.code" => &code, "token.name" => &caller.name);
     Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())
+}
+
+/// Click statistics of a link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkStatsView {
+    pub total: i64,
+    pub humans: i64,
+    pub bots: i64,
+    /// Clicks per UTC day over the last 30 days.
+    pub by_day: Vec<DayCount>,
+    pub top_referrers: Vec<ReferrerCount>,
+    /// Clicks by what the redirect answered (`redirect`, `gone`, …).
+    #[schema(value_type = Object)]
+    pub outcomes: std::collections::BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayCount {
+    pub day: chrono::NaiveDate,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferrerCount {
+    pub referrer: String,
+    pub count: i64,
+}
+
+/// Click statistics (users: their own links; admins: any).
+#[utoipa::path(
+    get, path = "/api/v1/links/{code}/stats", tag = "links",
+    params(("code" = String, Path, description = "The short code")),
+    responses(
+        (status = 200, description = "Statistics", body = LinkStatsView),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 404, description = "No such link", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn stats(
+    caller: Caller,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
+    let row = load_visible(&shared, &caller, path.into_inner()).await?;
+    let code = row.code.clone();
+    let s = shared.db.run(move |c| ghostlink_db::clicks::stats(c, &code, 30)).await.map_err(db_error)?;
+    Ok(HttpResponse::Ok().json(LinkStatsView {
+        total: s.total,
+        humans: s.total - s.bots,
+        bots: s.bots,
+        by_day: s.by_day.into_iter().map(|(day, count)| DayCount { day, count }).collect(),
+        top_referrers: s
+            .top_referrers
+            .into_iter()
+            .map(|(referrer, count)| ReferrerCount { referrer, count })
+            .collect(),
+        outcomes: s.outcomes.into_iter().collect(),
+    }))
 }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use ghostlink_config::{ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
 
 /// GhostLink shortener: the link API and the admin API.
 #[derive(Debug, Clone, Parser)]
@@ -13,6 +13,8 @@ pub struct Config {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
     /// Public listener (default 127.0.0.1:8081) and ops listener (default 127.0.0.1:9102).
     #[command(flatten)]
     pub listen: ListenArgs,
@@ -47,6 +49,7 @@ impl Config {
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
         self.database.validate()?;
         self.redis.validate()?;
+        self.amqp.validate()?;
         let base = url::Url::parse(&self.public_base_url).map_err(|e| {
             ConfigError::new("PUBLIC_BASE_URL (--public-base-url)", format!("not a URL ({e})"))
         })?;

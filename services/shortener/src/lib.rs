@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod relay;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -46,6 +47,8 @@ pub struct Shared {
     pub redis: RedisCache,
     pub base_url: String,
     pub log: slog::Logger,
+    /// Wakes the outbox relay after a write.
+    pub relay: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -84,8 +87,11 @@ async fn invalidate_once(redis: &RedisCache, log: &slog::Logger, code: &str) {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "GhostLink API", description = "Create and manage short links."),
-    paths(api::create, api::get, api::list, api::update, api::delete),
-    components(schemas(api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail)),
+    paths(api::create, api::get, api::list, api::update, api::delete, api::stats),
+    components(schemas(
+        api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
+        api::LinkStatsView, api::DayCount, api::ReferrerCount
+    )),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -112,6 +118,7 @@ pub struct App {
     public: actix_web::dev::Server,
     ops: OpsServer,
     public_addr: SocketAddr,
+    relay: relay::Relay,
     log: slog::Logger,
 }
 
@@ -144,12 +151,19 @@ impl App {
             nz(config.rate_limit_per_second),
             nz(config.rate_limit_burst),
         ));
+        let notify = Arc::new(tokio::sync::Notify::new());
         let shared = web::Data::new(Shared {
             db: db.clone(),
             redis: redis.clone(),
             base_url: resolved.base_url.clone(),
             log: log.clone(),
+            relay: notify.clone(),
         });
+        let publisher = Arc::new(ghostlink_bus::Publisher::new(
+            config.amqp.amqp_url.clone(),
+            ghostlink_bus::Topology::new(config.amqp.bus_prefix.clone()),
+        ));
+        let relay = relay::Relay { db: db.clone(), publisher: publisher.clone(), notify, log: log.clone() };
         let access = web::Data::new(AccessLog(log.clone()));
         let (json_cfg, query_cfg, path_cfg) = ghostlink_web::extractor_configs(16 * 1024);
 
@@ -173,6 +187,11 @@ impl App {
                             web::resource("/links")
                                 .route(web::post().to(api::create))
                                 .route(web::get().to(api::list))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/links/{code}/stats")
+                                .route(web::get().to(api::stats))
                                 .default_service(web::to(method_not_allowed)),
                         )
                         .service(
@@ -206,6 +225,16 @@ impl App {
                     let r = redis_check.clone();
                     async move { r.ping().await.map_err(|e| e.to_string()) }
                 }),
+                ReadinessCheck::new("rabbitmq", false, move || {
+                    let p = publisher.clone();
+                    async move {
+                        if p.is_connected().await {
+                            Ok(())
+                        } else {
+                            Err("not connected; events wait in the outbox".to_string())
+                        }
+                    }
+                }),
             ],
             vec![Arc::new(move || {
                 let s = pool_db.state();
@@ -216,7 +245,7 @@ impl App {
         )
         .with_context(|| format!("binding ops listener {}", resolved.ops))?;
         slog::info!(log, "shortener listening"; "public" => %public_addr, "ops" => %ops.addr);
-        Ok(Self { public, ops, public_addr, log })
+        Ok(Self { public, ops, public_addr, relay, log })
     }
 
     pub fn public_addr(&self) -> SocketAddr {
@@ -232,12 +261,17 @@ impl App {
         let (ph, oh) = (self.public.handle(), self.ops.server.handle());
         let public = tokio::spawn(self.public);
         let ops = tokio::spawn(self.ops.server);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(stop_rx));
         shutdown.await;
         slog::info!(self.log, "shutting down: draining requests");
         ph.stop(true).await;
         oh.stop(true).await;
         let _ = public.await;
         let _ = ops.await;
+        // The relay publishes what the last requests wrote, then stops.
+        let _ = stop_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), relay).await;
         slog::info!(self.log, "stopped");
         Ok(())
     }

@@ -2,10 +2,11 @@
 
 mod api;
 mod auth;
+mod events;
 
 use std::net::SocketAddr;
 
-use ghostlink_config::RedisArgs;
+use ghostlink_config::{AmqpArgs, RedisArgs};
 use ghostlink_shortener::{App, Config};
 use ghostlink_test_support::{listen_any, log_args, redis_args, TestDb};
 use serde_json::Value;
@@ -15,6 +16,7 @@ pub struct TestApp {
     pub ops: SocketAddr,
     pub db: TestDb,
     pub redis: RedisArgs,
+    pub amqp: AmqpArgs,
     pub client: reqwest::Client,
     pub admin: String,
     pub user: String,
@@ -29,9 +31,11 @@ pub async fn spawn() -> TestApp {
 pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
     let db = TestDb::new();
     let redis = redis_args();
+    let amqp = ghostlink_test_support::amqp_args();
     let mut cfg = Config {
         database: db.database_args(),
         redis: redis.clone(),
+        amqp: amqp.clone(),
         listen: listen_any(),
         log: log_args(),
         public_base_url: "http://sho.rt".into(),
@@ -43,6 +47,7 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
     f(&mut cfg);
     let admin = db.token("admin", "admin");
     let user = db.token("alice", "user");
+    let amqp = cfg.amqp.clone();
     let app = App::build(cfg).expect("build shortener");
     let (addr, ops) = (app.public_addr(), app.ops_addr());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -54,6 +59,7 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
         ops,
         db,
         redis,
+        amqp,
         client: reqwest::Client::new(),
         admin,
         user,
@@ -103,7 +109,15 @@ impl TestApp {
             .expect("body")
     }
 
+    /// Stops the service and deletes its broker topology.
     pub async fn stop(self) {
+        let prefix = self.amqp.bus_prefix.clone();
+        self.stop_keep_bus().await;
+        ghostlink_test_support::delete_topology(&prefix).await;
+    }
+
+    /// Stops the service (the relay publishes what is left first), keeping the topology.
+    pub async fn stop_keep_bus(self) {
         if let Some(tx) = self.stop {
             let _ = tx.send(());
         }
@@ -118,4 +132,24 @@ pub fn error_code(body: &Value) -> String {
     let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"));
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     code.to_string()
+}
+
+/// Every event in a prefix's stream, decoded.
+pub async fn stream_events(amqp: &AmqpArgs) -> Vec<ghostlink_proto::Event> {
+    let topo = ghostlink_bus::Topology::new(amqp.bus_prefix.clone());
+    let mut out = Vec::new();
+    ghostlink_bus::read_stream(
+        &amqp.amqp_url,
+        &topo,
+        ghostlink_bus::StreamStart::First,
+        1000,
+        std::time::Duration::from_secs(2),
+        |msgs| {
+            out.extend(msgs.iter().filter_map(|m| ghostlink_proto::Event::decode(&m.payload).ok()));
+            async { true }
+        },
+    )
+    .await
+    .expect("read stream");
+    out
 }

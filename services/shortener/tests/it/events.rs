@@ -1,0 +1,117 @@
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ghostlink_proto::Event;
+use serde_json::json;
+
+use crate::{error_code, spawn, spawn_with, stream_events};
+
+#[tokio::test]
+async fn link_changes_are_published_from_the_outbox_with_their_request_id() {
+    let app = spawn().await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/links"))
+        .bearer_auth(&app.admin)
+        .header("x-request-id", "req-create-1")
+        .json(&json!({"url": "https://ev.example/", "alias": "ev-link"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 201);
+    let (s, _) = app
+        .call("PATCH", "/api/v1/links/ev-link", Some(&app.admin), Some(json!({"status": "disabled"})))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app.call("DELETE", "/api/v1/links/ev-link", Some(&app.admin), None).await;
+    assert_eq!(s, 204);
+    let amqp = app.amqp.clone();
+    app.stop_keep_bus().await;
+    let events = stream_events(&amqp).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind()).collect();
+    assert_eq!(kinds, ["link.created", "link.updated", "link.deleted"]);
+    match &events[0] {
+        Event::LinkCreated(e) => {
+            assert_eq!(e.data.code, "ev-link");
+            assert_eq!(e.data.url, "https://ev.example/");
+            assert_eq!(e.correlation_id.as_deref(), Some("req-create-1"));
+            assert_eq!(e.source, "shortener");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &events[1] {
+        Event::LinkUpdated(e) => assert_eq!(e.data.status, "disabled"),
+        other => panic!("{other:?}"),
+    }
+    ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
+}
+
+#[tokio::test]
+async fn broker_outage_keeps_events_in_the_outbox_until_it_returns() {
+    let proxy = ghostlink_test_support::CutProxy::start("127.0.0.1:5672".parse().expect("addr")).await;
+    let url = proxy.amqp_url();
+    let app = spawn_with(|c| c.amqp.amqp_url = url.clone()).await;
+    proxy.cut();
+    for i in 0..20 {
+        let (s, b) = app.create(&app.user, json!({"url": format!("https://o.example/{i}")})).await;
+        assert_eq!(s, 201, "creation does not wait on the broker: {b}");
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let pending = ghostlink_db::outbox::pending(&mut app.db.conn()).expect("pending");
+    assert_eq!(pending, 20, "events wait in the outbox");
+    proxy.restore();
+    let t = Instant::now();
+    while ghostlink_db::outbox::pending(&mut app.db.conn()).expect("pending") > 0 {
+        assert!(t.elapsed() < Duration::from_secs(20), "outbox not relayed after the broker came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let amqp = app.amqp.clone();
+    app.stop_keep_bus().await;
+    let mut a = amqp.clone();
+    a.amqp_url = ghostlink_test_support::amqp_url();
+    let created: std::collections::HashSet<_> =
+        stream_events(&a).await.into_iter().filter(|e| e.kind() == "link.created").map(|e| e.id()).collect();
+    assert_eq!(created.len(), 20);
+    ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
+}
+
+#[tokio::test]
+async fn stats_count_clicks_by_day_referrer_outcome_and_bots() {
+    let app = spawn().await;
+    let (_, link) = app.create(&app.user, json!({"url": "https://s.example/", "alias": "statsy"})).await;
+    assert_eq!(link["code"], "statsy");
+    let now = Utc::now();
+    let click = |ua: Option<&str>, method: &str, outcome: &str, referrer: Option<&str>| {
+        ghostlink_db::clicks::NewClick {
+            event_id: uuid::Uuid::now_v7(),
+            code: "statsy".into(),
+            occurred_at: now,
+            outcome: outcome.into(),
+            method: method.into(),
+            user_agent: ua.map(Into::into),
+            referrer: referrer.map(Into::into),
+            client_hash: "0123456789abcdef0123456789abcdef".into(),
+        }
+    };
+    let rows = vec![
+        click(Some("Mozilla/5.0 Firefox"), "GET", "redirect", Some("https://news.example/")),
+        click(Some("Mozilla/5.0 Firefox"), "GET", "redirect", Some("https://news.example/")),
+        click(Some("Mozilla/5.0 Safari"), "GET", "redirect", Some("https://blog.example/")),
+        click(Some("Googlebot/2.1"), "GET", "redirect", None),
+        click(Some("Slackbot-LinkExpanding 1.0"), "GET", "redirect", None),
+        click(Some("Mozilla/5.0"), "HEAD", "redirect", None),
+        click(Some("Mozilla/5.0 Firefox"), "GET", "gone", None),
+    ];
+    ghostlink_db::clicks::insert_batch(&mut app.db.conn(), &rows).expect("insert");
+    let (s, stats) = app.call("GET", "/api/v1/links/statsy/stats", Some(&app.user), None).await;
+    assert_eq!(s, 200, "{stats}");
+    assert_eq!(stats["total"], 7);
+    assert_eq!(stats["bots"], 3);
+    assert_eq!(stats["humans"], 4);
+    assert_eq!(stats["by_day"][0]["count"], 7);
+    assert_eq!(stats["top_referrers"][0], json!({"referrer": "https://news.example/", "count": 2}));
+    assert_eq!(stats["outcomes"], json!({"gone": 1, "redirect": 6}));
+    let (s, b) = app.call("GET", "/api/v1/links/nope/stats", Some(&app.user), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (404, "not_found"));
+    app.stop().await;
+}
