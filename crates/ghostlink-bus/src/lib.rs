@@ -9,6 +9,7 @@
 //! publisher reconnects lazily on its next call, the consumer loop reconnects with backoff, and
 //! both re-declare the topology each time.
 
+pub mod admin;
 pub mod consumer;
 pub mod publisher;
 pub mod spool;
@@ -60,4 +61,13 @@ pub async fn queue_depth(url: &str, queue: &str) -> Result<u32, BusError> {
         .await?;
     let _ = conn.close(200, "done").await;
     Ok(q.message_count())
+}
+
+/// Connects and declares the topology (idempotent), e.g. before inspecting queues.
+pub async fn declare_topology(url: &str, topology: &Topology) -> Result<(), BusError> {
+    let conn = connect(url, std::time::Duration::from_secs(5)).await?;
+    let ch = conn.create_channel().await?;
+    topology.declare(&ch).await?;
+    let _ = conn.close(200, "done").await;
+    Ok(())
 }

@@ -138,11 +138,13 @@ impl Publisher {
         Ok(())
     }
 
-    /// Publishes to an exact exchange and routing key (dead-letter replay), with confirms.
+    /// Publishes to an exact exchange and routing key (dead-letter replay), with confirms;
+    /// `kind` is the event type carried in the message properties.
     pub async fn publish_raw(
         &self,
         exchange: &str,
         routing_key: &str,
+        kind: &str,
         payload: &[u8],
     ) -> Result<(), BusError> {
         let ch = self.channel().await?;
@@ -152,7 +154,7 @@ impl Publisher {
                 routing_key,
                 BasicPublishOptions { mandatory: true, ..Default::default() },
                 payload,
-                BasicProperties::default().with_delivery_mode(2).with_type(routing_key.into()),
+                BasicProperties::default().with_delivery_mode(2).with_type(kind.into()),
             )
             .await?
             .await?;

@@ -1,12 +1,13 @@
-//! `ghostctl`: GhostLink's operator CLI — migrations, API tokens, and `up`, which starts the
-//! whole local system. Each subcommand lives in its own module; this file only parses and
+//! `ghostctl`: GhostLink's operator CLI — migrations, API tokens, event replay, dead letters,
+//! live event tailing, and `up`, which starts the whole local system. Each subcommand lives in its own module; this file only parses and
 //! dispatches, and maps failures to exit codes (2 for bad input, 1 for everything else).
 
+mod events;
 mod tokens;
 mod up;
 
 use clap::{Parser, Subcommand};
-use ghostlink_config::{DatabaseArgs, Validate};
+use ghostlink_config::{AmqpArgs, DatabaseArgs, Validate};
 
 /// GhostLink's operator CLI.
 #[derive(Debug, Parser)]
@@ -14,6 +15,8 @@ use ghostlink_config::{DatabaseArgs, Validate};
 struct Cli {
     #[command(flatten)]
     database: DatabaseArgs,
+    #[command(flatten)]
+    amqp: AmqpArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +28,15 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(tokens::TokenCommand),
+    /// Re-apply events from the stream (the replay log).
+    #[command(subcommand)]
+    Replay(events::ReplayCommand),
+    /// Inspect and replay dead letters.
+    #[command(subcommand)]
+    Dlq(events::DlqCommand),
+    /// Watch events as they flow.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Migrate, then start every GhostLink service built beside this binary, print where they
     /// listen, forward their logs, and stop them all on Ctrl-C / SIGTERM.
     Up(up::UpArgs),
@@ -69,12 +81,15 @@ pub fn migrate(url: &str) -> Result<(), Failure> {
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = cli.database.validate() {
+    if let Err(e) = cli.database.validate().and_then(|_| cli.amqp.validate()) {
         ghostlink_config::exit_on_invalid(&e);
     }
     let result = match cli.command {
         Command::Migrate => migrate(&cli.database.database_url),
         Command::Token(cmd) => tokens::run(&cli.database.database_url, cmd),
+        Command::Replay(cmd) => events::replay(&cli.database, &cli.amqp, cmd),
+        Command::Dlq(cmd) => events::dlq(&cli.amqp, cmd),
+        Command::Events(cmd) => events::tail(&cli.amqp, cmd),
         Command::Up(args) => up::run(&cli.database, args),
     };
     if let Err(f) = result {

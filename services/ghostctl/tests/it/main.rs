@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use ghostlink_test_support::TestDb;
 
+mod pipeline;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ghostctl");
 
 fn ghostctl(db: &str, args: &[&str]) -> std::process::Output {
@@ -64,7 +66,11 @@ fn tokens_create_list_revoke() {
     assert!(out.status.success());
     let out = ghostctl(&db.url, &["token", "revoke", "ops-bot"]);
     assert_eq!(out.status.code(), Some(2));
-    let out = ghostctl("mysql://nope/x", &["token", "list"]);
+    let out = Command::new(BIN)
+        .env("DATABASE_URL", "mysql://nope/x")
+        .args(["token", "list"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"));
 }
@@ -73,7 +79,7 @@ fn tokens_create_list_revoke() {
 #[tokio::test]
 async fn up_starts_the_system_and_the_walkthrough_works() {
     let dir = std::path::Path::new(BIN).parent().expect("dir");
-    for b in ["ghostlink-redirect", "ghostlink-shortener"] {
+    for b in ["ghostlink-redirect", "ghostlink-shortener", "ghostlink-click-recorder"] {
         assert!(dir.join(b).exists(), "{b} is not built beside ghostctl: run `cargo test --workspace`");
     }
     let db = TestDb::new();
@@ -83,6 +89,8 @@ async fn up_starts_the_system_and_the_walkthrough_works() {
         .env("GHOSTLINK_PORT_OFFSET", offset.to_string())
         .env("REDIS_KEY_PREFIX", format!("gltest:up:{offset}:"))
         .env("LOG_LEVEL", "warn")
+        .env("BUS_PREFIX", format!("gltest-up-{offset}"))
+        .env("SPOOL_DIR", std::env::temp_dir().join(format!("gl-up-spool-{offset}")))
         .arg("up")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -128,10 +136,37 @@ async fn up_starts_the_system_and_the_walkthrough_works() {
     let resp = client.get(&short).send().await.expect("follow");
     assert_eq!(resp.status(), 302);
     assert_eq!(resp.headers()["location"], "https://example.com/walkthrough");
-    for ops in [9101 + offset, 9102 + offset] {
+    // The click travels redirect → RabbitMQ → click recorder → Postgres → stats.
+    let code = link["code"].as_str().expect("code").to_string();
+    let t = Instant::now();
+    loop {
+        let stats: serde_json::Value = client
+            .get(format!("http://127.0.0.1:{shortener}/api/v1/links/{code}/stats"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        if stats["total"] == 1 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "click never reached the stats: {stats}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (ops, metric) in [
+        (9101 + offset, "http_requests_total"),
+        (9102 + offset, "http_requests_total"),
+        (9106 + offset, "bus_acked_total"),
+    ] {
         let m = client.get(format!("http://127.0.0.1:{ops}/metrics")).send().await.expect("metrics");
         assert_eq!(m.status(), 200);
-        assert!(m.text().await.expect("text").contains("http_requests_total"));
+        let text = m.text().await.expect("text");
+        assert!(
+            text.contains(metric) && text.contains("process_resident_memory_bytes"),
+            "{ops}: no {metric}"
+        );
     }
 
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
@@ -146,4 +181,5 @@ async fn up_starts_the_system_and_the_walkthrough_works() {
     }
     // The children are gone too.
     assert!(std::net::TcpStream::connect(("127.0.0.1", redirect)).is_err());
+    ghostlink_test_support::delete_topology(&format!("gltest-up-{offset}")).await;
 }
