@@ -24,10 +24,17 @@ impl Relay {
     /// Relays until `stop` turns true, then relays what is left once and returns.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let published = metrics::counter!("outbox_published_total");
+        let mut sampled = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(200);
         let mut failing = false;
         loop {
             let stopping = *stop.borrow();
+            if sampled.elapsed() >= Duration::from_secs(5) {
+                sampled = tokio::time::Instant::now();
+                if let Ok(n) = self.db.run(|c| ghostlink_db::outbox::pending(c)).await {
+                    metrics::gauge!("outbox_pending").set(n as f64);
+                }
+            }
             match self.step().await {
                 Ok(n) if n > 0 => {
                     published.increment(n as u64);
