@@ -7,39 +7,20 @@
 #   bash ops/bench/redirect.sh            # builds release binaries first
 #
 # Needs the local Postgres and Redis; installs wrk and nginx from Debian if missing.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
+source "$(dirname "$0")/lib.sh"
 LINKS=${BENCH_LINKS:-100000}
 SECS=${BENCH_SECONDS:-10}
 PORT_R=${BENCH_REDIRECT_PORT:-18080}
 PORT_OPS=${BENCH_OPS_PORT:-19101}
 PORT_N=${BENCH_NGINX_PORT:-18090}
-DB_BASE=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-DB_URL="${DB_BASE%/*}/ghostlink_bench"
+BENCH_PREFIX=glbench-$$
 export BENCH_LINKS=$LINKS
-
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+need_tools
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-cargo build --release -q -p ghostctl -p ghostlink-redirect
-BIN=$ROOT/target/release
-WORK=$(mktemp -d)
-cleanup() {
-  [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null || true
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+cargo build --release -q -p ghostctl -p ghostlink-redirect -p ghostlink-click-recorder
 
 echo "== preparing $LINKS links in ghostlink_bench"
-psql -q "$DB_BASE" -c "DROP DATABASE IF EXISTS ghostlink_bench WITH (FORCE)" >/dev/null
-DATABASE_URL=$DB_URL "$BIN/ghostctl" migrate 2>/dev/null
+DB_URL=$(fresh_db ghostlink_bench)
 psql -q "$DB_URL" -c "INSERT INTO links (code, url) SELECT 'bn' || i, 'https://example.com/page/' || i FROM generate_series(1, $LINKS) i" >/dev/null
 redis-cli --scan --pattern 'glbench:*' | xargs -r -n 1000 redis-cli del >/dev/null
 
@@ -56,12 +37,15 @@ http {
 NGX
 "$NGINX" -c "$WORK/nginx.conf"
 
-DATABASE_URL=$DB_URL LISTEN_ADDR=127.0.0.1:$PORT_R OPS_LISTEN_ADDR=127.0.0.1:$PORT_OPS \
-  REDIS_KEY_PREFIX=glbench: LOG_LEVEL=warn CLICK_SALT=bench-salt-0123 \
-  "$BIN/ghostlink-redirect" >"$WORK/redirect.log" 2>&1 &
+# Clicks are recorded for real during the run: redirect → RabbitMQ → click recorder → Postgres.
+DATABASE_URL=$DB_URL AMQP_URL=$AMQP BUS_PREFIX=$BENCH_PREFIX OPS_LISTEN_ADDR=127.0.0.1:19106 LOG_LEVEL=warn \
+  "$BIN/ghostlink-click-recorder" >"$WORK/recorder.log" 2>&1 & PIDS+=($!)
+DATABASE_URL=$DB_URL AMQP_URL=$AMQP BUS_PREFIX=$BENCH_PREFIX LISTEN_ADDR=127.0.0.1:$PORT_R OPS_LISTEN_ADDR=127.0.0.1:$PORT_OPS \
+  REDIS_KEY_PREFIX=glbench: SPOOL_DIR=$WORK/spool LOG_LEVEL=warn CLICK_SALT=bench-salt-0123 \
+  "$BIN/ghostlink-redirect" >"$WORK/redirect.log" 2>&1 & PIDS+=($!)
 RPID=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT_OPS/healthz" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$PORT_OPS/healthz" >/dev/null || { echo "redirect did not start"; cat "$WORK/redirect.log"; exit 1; }
+wait_healthy 19106
+wait_healthy "$PORT_OPS" || { cat "$WORK/redirect.log"; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_R/bn1")" = 302 ] || { echo "redirect does not redirect"; exit 1; }
 
 run() { # target port conns -> "rps p50_ms p99_ms non2xx3xx"
@@ -99,16 +83,9 @@ for c in 50 200; do
   done
 done
 sleep 2
-M=$(curl -s "http://127.0.0.1:$PORT_OPS/metrics")
-# metric NAME [LABEL-FRAGMENT...]: sum of the samples of NAME whose labels contain every fragment
-metric() {
-  local name=$1; shift
-  echo "$M" | grep -v '^#' | grep -E "^${name}(\{| )" | { for f in "$@"; do grep -F -- "$f" || true; done; [ $# -eq 0 ] && cat; } \
-    | awk '{s+=$NF} END {printf "%d", s}'
-}
 echo
-echo "clicks enqueued $(metric clicks_enqueued_total), written $(metric clicks_written_total), dropped $(metric clicks_dropped_total)"
-echo "lookups: memory hit $(metric cache_requests_total 'layer="memory",result="hit"') miss $(metric cache_requests_total 'layer="memory",result="miss"'), redis hit $(metric cache_requests_total 'layer="redis",result="hit"') error $(metric cache_requests_total 'layer="redis",result="error"'), postgres $(metric cache_requests_total 'layer="postgres"'); invalidation channel up: $(metric cache_invalidation_channel_up)"
-echo "redirect RSS $(( $(metric process_resident_memory_bytes) / 1048576 )) MiB"
+echo "clicks enqueued $(metric $PORT_OPS clicks_enqueued_total), published $(metric $PORT_OPS clicks_published_total), spooled $(metric $PORT_OPS clicks_spooled_total), dropped $(metric $PORT_OPS clicks_dropped_total); rows stored so far $(psql -At "$DB_URL" -c 'SELECT count(*) FROM clicks')"
+echo "lookups: memory hit $(metric $PORT_OPS cache_requests_total 'layer="memory",result="hit"') miss $(metric $PORT_OPS cache_requests_total 'layer="memory",result="miss"'), redis hit $(metric $PORT_OPS cache_requests_total 'layer="redis",result="hit"') error $(metric $PORT_OPS cache_requests_total 'layer="redis",result="error"'), postgres $(metric $PORT_OPS cache_requests_total 'layer="postgres"'); invalidation channel up: $(metric $PORT_OPS cache_invalidation_channel_up)"
+echo "redirect RSS $(( $(metric $PORT_OPS process_resident_memory_bytes) / 1048576 )) MiB (peak $(peak_rss $RPID) MiB)"
 echo "redirect warnings during the run: $(grep -c '"level":"warn"' "$WORK/redirect.log" || true) $(grep -o '"msg":"[^"]*"' "$WORK/redirect.log" | sort | uniq -c | sort -rn | head -3 | tr '\n' ' ')"
 python3 -c "print('redirect/nginx ratio at 200 connections: %.2f' % (${RPS[redirect-200]} / ${RPS[nginx-200]}))"

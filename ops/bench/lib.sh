@@ -1,0 +1,55 @@
+# Shared helpers of the benchmark scripts (sourced). Loopback only; everything is stopped and
+# deleted on exit.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=$ROOT/target/release
+WORK=$(mktemp -d)
+DB_BASE=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+AMQP=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
+PIDS=()
+
+bench_cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  if [ -n "${BENCH_PREFIX:-}" ] && command -v rabbitmqctl >/dev/null; then
+    for q in "$BENCH_PREFIX.click-recorder" "$BENCH_PREFIX.click-recorder.dlq" "$BENCH_PREFIX.events.log"; do
+      rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
+    done
+  fi
+  rm -rf "$WORK"
+}
+trap bench_cleanup EXIT
+
+need_tools() {
+  local need=()
+  command -v wrk >/dev/null || need+=(wrk)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+  if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+# fresh_db NAME: drops and migrates a bench database; prints its URL
+fresh_db() {
+  local url="${DB_BASE%/*}/$1"
+  psql -q "$DB_BASE" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1
+  DATABASE_URL=$url "$BIN/ghostctl" migrate 2>/dev/null
+  echo "$url"
+}
+
+# wait_healthy OPS_PORT
+wait_healthy() {
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0; sleep 0.1; done
+  echo "service on ops port $1 did not start" >&2; return 1
+}
+
+# metric PORT NAME [LABELS]: sum of the samples of NAME whose label text contains LABELS
+# (a fragment such as 'layer="memory",result="hit"')
+metric() {
+  curl -s "http://127.0.0.1:$1/metrics" | grep -v '^#' | grep -E "^${2}(\{| )" | grep -F -- "${3:-}" \
+    | awk '{s+=$NF} END {printf "%d", s}'
+}
+
+# peak_rss PID: VmHWM in MiB
+peak_rss() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
