@@ -17,7 +17,7 @@ pub mod stream;
 pub mod topology;
 
 pub use consumer::{run_consumer, ConsumerSettings, Incoming, Verdict};
-pub use publisher::{Outgoing, Publisher};
+pub use publisher::{pack, Outgoing, Publisher};
 pub use spool::{Spool, SpoolError};
 pub use stream::{read_stream, StreamStart};
 pub use topology::{ConsumerSpec, Topology, CONSUMERS};

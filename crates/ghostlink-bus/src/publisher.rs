@@ -20,6 +20,30 @@ pub struct Outgoing {
     pub payload: Vec<u8>,
 }
 
+/// Packs consecutive events of the same type into messages of at most `per_message` events,
+/// one JSON envelope per line (NDJSON). The broker's cost is per message, so a batch of clicks
+/// costs it one message instead of hundreds; consumers split lines and stay idempotent per
+/// event. The message id is the first event's id.
+pub fn pack(events: &[Outgoing], per_message: usize) -> Vec<Outgoing> {
+    let per_message = per_message.max(1);
+    let mut out: Vec<Outgoing> = Vec::new();
+    let mut count = 0;
+    for e in events {
+        match out.last_mut() {
+            Some(last) if last.routing_key == e.routing_key && count < per_message => {
+                last.payload.push(b'\n');
+                last.payload.extend_from_slice(&e.payload);
+                count += 1;
+            }
+            _ => {
+                out.push(e.clone());
+                count = 1;
+            }
+        }
+    }
+    out
+}
+
 /// A publisher that (re)connects lazily: each call uses the open channel, or opens a new
 /// connection and channel, switches on confirms and re-declares the topology.
 pub struct Publisher {

@@ -168,6 +168,16 @@ impl Event {
         })
     }
 
+    /// Decodes a message of one or more events, one envelope per line (NDJSON); blank lines
+    /// are skipped.
+    pub fn decode_lines(bytes: &[u8]) -> Vec<Result<Self, DecodeError>> {
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .map(Self::decode)
+            .collect()
+    }
+
     pub fn id(&self) -> Uuid {
         match self {
             Event::LinkCreated(e) => e.id,

@@ -41,7 +41,10 @@ fn row(event: Event) -> Option<NewClick> {
     }
 }
 
-/// Stores the click events among `payloads`; returns one verdict per payload, in order.
+/// Stores the click events in `payloads` (messages of one or more events, one JSON envelope per
+/// line); returns one verdict per message, in order. A message with an undecodable line has its
+/// good lines stored and is then dead-lettered whole (replaying it later is harmless: stored
+/// events are skipped as duplicates).
 ///
 /// The whole batch is one insert. If Postgres is unavailable it retries with backoff (the
 /// messages stay unacknowledged, nothing is dead-lettered for an outage) until `give_up` says
@@ -57,15 +60,17 @@ pub async fn apply(
     let mut applied = Applied::default();
     let mut rows: Vec<(usize, NewClick)> = Vec::with_capacity(payloads.len());
     for (i, p) in payloads.iter().enumerate() {
-        match Event::decode(p) {
-            Ok(ev) => match row(ev) {
-                Some(r) => rows.push((i, r)),
-                None => applied.skipped += 1,
-            },
-            Err(e) => {
-                slog::warn!(log, "undecodable event; dead-lettering"; "error" => %e);
-                verdicts[i] = Verdict::Reject;
-                applied.rejected += 1;
+        for line in p.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+            match Event::decode(line) {
+                Ok(ev) => match row(ev) {
+                    Some(r) => rows.push((i, r)),
+                    None => applied.skipped += 1,
+                },
+                Err(e) => {
+                    slog::warn!(log, "undecodable event; dead-lettering its message"; "error" => %e);
+                    verdicts[i] = Verdict::Reject;
+                    applied.rejected += 1;
+                }
             }
         }
     }
@@ -90,7 +95,9 @@ pub async fn apply(
                 metrics::counter!("db_errors_total", "op" => "insert_clicks").increment(1);
                 if give_up() {
                     for (i, _) in &rows {
-                        verdicts[*i] = Verdict::Retry;
+                        if verdicts[*i] == Verdict::Ack {
+                            verdicts[*i] = Verdict::Retry;
+                        }
                     }
                     return (verdicts, applied);
                 }
@@ -112,7 +119,8 @@ pub async fn apply(
                 applied.duplicates += 1 - w;
                 metrics::counter!("clicks_written_total").increment(w as u64);
             }
-            Err(_) => verdicts[i] = Verdict::Retry,
+            Err(_) if verdicts[i] == Verdict::Ack => verdicts[i] = Verdict::Retry,
+            Err(_) => {}
         }
     }
     (verdicts, applied)

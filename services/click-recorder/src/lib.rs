@@ -35,11 +35,11 @@ pub struct Config {
     pub listen: ListenArgs,
     #[command(flatten)]
     pub log: LogArgs,
-    /// Messages delivered ahead of acknowledgement.
-    #[arg(long, env = "RECORDER_PREFETCH", default_value_t = 4000)]
+    /// Messages delivered ahead of acknowledgement (a message carries up to a few hundred events).
+    #[arg(long, env = "RECORDER_PREFETCH", default_value_t = 64)]
     pub prefetch: u16,
-    /// Largest batch written in one insert.
-    #[arg(long, env = "RECORDER_BATCH_SIZE", default_value_t = 2000)]
+    /// Messages handled together (their events go into one insert).
+    #[arg(long, env = "RECORDER_BATCH_SIZE", default_value_t = 16)]
     pub batch_size: usize,
     /// How long to wait to fill a batch, in milliseconds.
     #[arg(long, env = "RECORDER_BATCH_WAIT_MS", default_value_t = 50)]
@@ -186,7 +186,8 @@ async fn sample_queue_depths(url: String, topology: Topology) {
         tick.tick().await;
         for (label, queue) in [("work", topology.queue(SERVICE)), ("dead_letter", topology.dlq(SERVICE))] {
             if let Ok(n) = ghostlink_bus::queue_depth(&url, &queue).await {
-                metrics::gauge!("bus_queue_messages", "consumer" => SERVICE, "queue" => label).set(f64::from(n));
+                metrics::gauge!("bus_queue_messages", "consumer" => SERVICE, "queue" => label)
+                    .set(f64::from(n));
             }
         }
     }

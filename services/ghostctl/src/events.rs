@@ -112,17 +112,25 @@ pub fn replay(db: &DatabaseArgs, amqp: &AmqpArgs, cmd: ReplayCommand) -> Result<
             Duration::from_secs(2),
             |msgs| {
                 last_offset = msgs.last().map(|m| m.offset);
+                // One payload per event line, keeping only clicks in the asked window (undecodable
+                // lines go through, for the handler to count as rejected).
                 let payloads: Vec<Vec<u8>> = msgs
                     .into_iter()
                     .filter(|m| m.routing_key == "click.recorded")
-                    .map(|m| m.payload)
-                    .filter(|p| match Event::decode(p) {
+                    .flat_map(|m| {
+                        m.payload
+                            .split(|b| *b == b'\n')
+                            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                            .map(<[u8]>::to_vec)
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|line| match Event::decode(line) {
                         Ok(Event::ClickRecorded(e)) => {
                             since.is_none_or(|s| e.occurred_at >= s)
                                 && until.is_none_or(|u| e.occurred_at < u)
                         }
                         Ok(_) => false,
-                        Err(_) => true, // counted as rejected by the handler
+                        Err(_) => true,
                     })
                     .collect();
                 let pool = pool.clone();

@@ -2,7 +2,8 @@
 //!
 //! The handler only `try_send`s an event into a bounded channel (never awaits, never blocks);
 //! when the channel is full the event is dropped and counted (`clicks_dropped_total`). The
-//! publisher task sends batches to RabbitMQ with publisher confirms. When the broker is down (or
+//! publisher task sends batches to RabbitMQ with publisher confirms, packed up to
+//! [`EVENTS_PER_MESSAGE`] events per message. When the broker is down (or
 //! a batch is not confirmed) the batch goes to the local append-only spool, and while the spool
 //! holds anything new events are appended behind it, so order is kept; the spool is drained in
 //! chunks once the broker answers again. At shutdown what is left is published or spooled, so a
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ghostlink_bus::{Outgoing, Publisher, Spool};
+use ghostlink_bus::{pack, Outgoing, Publisher, Spool};
 use ghostlink_proto::{ClickRecorded, Envelope, EventData};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -72,7 +73,9 @@ pub fn channel(capacity: usize) -> (ClickSink, mpsc::Receiver<ClickEvent>) {
 }
 
 /// Spooled events published per drain step.
-const DRAIN_CHUNK: usize = 1000;
+const DRAIN_CHUNK: usize = 2000;
+/// Click events per AMQP message (NDJSON): the broker's cost is per message.
+pub const EVENTS_PER_MESSAGE: usize = 250;
 
 /// Publishes until every sender is dropped, then publishes or spools what is left and returns.
 pub async fn publish_loop(
@@ -99,7 +102,7 @@ pub async fn publish_loop(
             let out: Vec<Outgoing> = batch.drain(..).map(ClickEvent::encode).collect();
             let n = out.len() as u64;
             let sent = if broker_ok && spool.is_empty() {
-                match publisher.publish(&out).await {
+                match publisher.publish(&pack(&out, EVENTS_PER_MESSAGE)).await {
                     Ok(()) => true,
                     Err(e) => {
                         if broker_ok {
@@ -156,7 +159,7 @@ async fn drain_chunk(publisher: &Publisher, spool: &mut Spool) -> Result<usize, 
     if msgs.is_empty() {
         return Ok(0);
     }
-    publisher.publish(&msgs).await.map_err(|_| ())?;
+    publisher.publish(&pack(&msgs, EVENTS_PER_MESSAGE)).await.map_err(|_| ())?;
     spool.commit(pos).map_err(|_| ())?;
     Ok(msgs.len())
 }

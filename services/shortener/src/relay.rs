@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ghostlink_bus::{Outgoing, Publisher};
+use ghostlink_bus::{pack, Outgoing, Publisher};
 use ghostlink_db::Db;
 use tokio::sync::{watch, Notify};
 
@@ -86,7 +86,7 @@ impl Relay {
                         .collect();
                     // This runs on the blocking pool, holding the row locks until the broker
                     // confirmed; only then are the rows marked published.
-                    match handle.block_on(publisher.publish(&batch)) {
+                    match handle.block_on(publisher.publish(&pack(&batch, 100))) {
                         Ok(()) => true,
                         Err(e) => {
                             if let Ok(mut o) = o2.lock() {

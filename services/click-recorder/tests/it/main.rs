@@ -78,14 +78,19 @@ async fn stores_each_event_once_and_dead_letters_poison() {
         .await
         .expect("publish poison");
     let more: Vec<Outgoing> = (0..100).map(|i| click(&format!("d{i}"))).collect();
-    publisher.publish(&more).await.expect("publish more");
+    // Packed: 100 events in 4 messages, as the redirect publishes them.
+    publisher.publish(&ghostlink_bus::pack(&more, 25)).await.expect("publish more");
+    // A packed message with one bad line: its good events are stored, the message dead-lettered.
+    let mut mixed = ghostlink_bus::pack(&(0..3).map(|i| click(&format!("m{i}"))).collect::<Vec<_>>(), 10);
+    mixed[0].payload.extend_from_slice(b"\n{\"type\":\"click.recorded\",\"version\":1}");
+    publisher.publish(&mixed).await.expect("publish mixed");
 
-    assert_eq!(wait_for_rows(&db, 400, Duration::from_secs(20)).await, 400);
+    assert_eq!(wait_for_rows(&db, 403, Duration::from_secs(20)).await, 403);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 400, "duplicates stored once");
+    assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 403, "duplicates stored once");
     let topo = Topology::new(amqp.bus_prefix.clone());
     let t = Instant::now();
-    while ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.dlq("click-recorder")).await.expect("dlq") != 1 {
+    while ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.dlq("click-recorder")).await.expect("dlq") != 2 {
         assert!(t.elapsed() < Duration::from_secs(10), "poison message never reached the DLQ");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -138,10 +138,10 @@ pub async fn published_clicks(
         std::time::Duration::from_secs(2),
         |msgs| {
             for m in msgs {
-                if let Ok(ghostlink_proto::Event::ClickRecorded(e)) =
-                    ghostlink_proto::Event::decode(&m.payload)
-                {
-                    out.push(e);
+                for e in ghostlink_proto::Event::decode_lines(&m.payload) {
+                    if let Ok(ghostlink_proto::Event::ClickRecorded(e)) = e {
+                        out.push(e);
+                    }
                 }
             }
             async { true }

@@ -145,7 +145,11 @@ pub async fn stream_events(amqp: &AmqpArgs) -> Vec<ghostlink_proto::Event> {
         1000,
         std::time::Duration::from_secs(2),
         |msgs| {
-            out.extend(msgs.iter().filter_map(|m| ghostlink_proto::Event::decode(&m.payload).ok()));
+            out.extend(
+                msgs.iter()
+                    .flat_map(|m| ghostlink_proto::Event::decode_lines(&m.payload))
+                    .filter_map(Result::ok),
+            );
             async { true }
         },
     )
