@@ -31,7 +31,7 @@ impl Relay {
             let stopping = *stop.borrow();
             if sampled.elapsed() >= Duration::from_secs(5) {
                 sampled = tokio::time::Instant::now();
-                if let Ok(n) = self.db.run(|c| ghostlink_db::outbox::pending(c)).await {
+                if let Ok(n) = self.db.run(ghostlink_db::outbox::pending).await {
                     metrics::gauge!("outbox_pending").set(n as f64);
                 }
             }
