@@ -3,10 +3,12 @@
 # Postgres rows — under a sustained redirect load, then how long the drain takes once the load
 # stops. Prints events/s answered, published and stored, and the drain time.
 #
-#   bash ops/bench/pipeline.sh          # PIPE_SECONDS (default 60), PIPE_CONNS (default 100)
+#   bash ops/bench/pipeline.sh          # PIPE_SECONDS (default 60), PIPE_CONNS (default 100),
+#                                       # PIPE_RATE offered req/s (default 20000; 0 = as fast as possible)
 source "$(dirname "$0")/lib.sh"
 SECS=${PIPE_SECONDS:-60}
 CONNS=${PIPE_CONNS:-100}
+RATE=${PIPE_RATE:-20000}
 BENCH_PREFIX=glbench-pipe-$$
 need_tools
 cargo build --release -q -p ghostctl -p ghostlink-redirect -p ghostlink-click-recorder
@@ -19,13 +21,13 @@ DATABASE_URL=$DB AMQP_URL=$AMQP BUS_PREFIX=$BENCH_PREFIX LISTEN_ADDR=127.0.0.1:1
   REDIS_KEY_PREFIX=glbench-pipe: SPOOL_DIR=$WORK/spool CLICK_SALT=bench-salt-0123 LOG_LEVEL=warn \
   "$BIN/ghostlink-redirect" >"$WORK/redirect.log" 2>&1 & PIDS+=($!); RED=$!
 wait_healthy 19106; wait_healthy 19101
-export BENCH_LINKS=1000
+export BENCH_LINKS=1000 BENCH_RATE=$RATE BENCH_CONNS=$CONNS
 
-echo "== ${SECS}s of redirects at $CONNS connections, clicks flowing to Postgres"
+echo "== ${SECS}s of redirects at $CONNS connections, offered rate ${RATE}/s (0 = unpaced), clicks flowing to Postgres"
 rows() { psql -At "$DB" -c "SELECT count(*) FROM clicks"; }
 ( for i in $(seq 5 5 "$SECS"); do sleep 5; echo "  t=${i}s rows=$(rows)"; done ) &
 SAMPLER=$!
-wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$ROOT/ops/bench/random-code.lua" http://127.0.0.1:18080 > "$WORK/wrk.txt"
+wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$ROOT/ops/bench/paced-code.lua" http://127.0.0.1:18080 > "$WORK/wrk.txt"
 stop_t=$(date +%s.%N)
 rows_at_stop=$(rows)
 wait $SAMPLER 2>/dev/null || true
