@@ -7,6 +7,7 @@
 
 pub mod code;
 pub mod link;
+pub mod net;
 pub mod token;
 pub mod url_rules;
 

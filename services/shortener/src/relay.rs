@@ -25,6 +25,7 @@ impl Relay {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let published = metrics::counter!("outbox_published_total");
         let mut sampled = tokio::time::Instant::now();
+        let mut pruned = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(200);
         let mut failing = false;
         loop {
@@ -33,6 +34,15 @@ impl Relay {
                 sampled = tokio::time::Instant::now();
                 if let Ok(n) = self.db.run(ghostlink_db::outbox::pending).await {
                     metrics::gauge!("outbox_pending").set(n as f64);
+                }
+            }
+            if pruned.elapsed() >= Duration::from_secs(600) {
+                pruned = tokio::time::Instant::now();
+                // Published events live on in the stream; the outbox keeps a week for forensics.
+                if let Ok(n) = self.db.run(|c| ghostlink_db::outbox::prune(c, 7)).await {
+                    if n > 0 {
+                        slog::info!(self.log, "pruned published outbox events"; "count" => n);
+                    }
                 }
             }
             match self.step().await {

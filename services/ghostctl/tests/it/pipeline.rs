@@ -245,3 +245,44 @@ async fn broker_outage_under_traffic_loses_and_duplicates_no_click() {
     let _ = std::fs::remove_dir_all(&spool);
     delete_topology(&amqp.bus_prefix).await;
 }
+
+#[tokio::test]
+async fn events_tail_prints_events_as_they_flow() {
+    use std::io::BufRead;
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    let mut child = Command::new(BIN)
+        .env("DATABASE_URL", &db.url)
+        .env("BUS_PREFIX", &amqp.bus_prefix)
+        .env("AMQP_URL", &amqp.amqp_url)
+        .args(["events", "tail", "--type", "click.*"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tail");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let mut got = None;
+    for _ in 0..10 {
+        // The tail binds its queue a moment after starting: publish until it sees one.
+        publisher.publish(&[click_at("tail1", 20, 1)]).await.expect("publish");
+        if let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) {
+            got = Some(line);
+            break;
+        }
+    }
+    let line = got.expect("events tail printed nothing");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON event per line");
+    assert_eq!(v["type"], "click.recorded");
+    assert_eq!(v["data"]["code"], "tail1");
+    let _ = child.kill();
+    let _ = child.wait();
+    publisher.close().await;
+    delete_topology(&amqp.bus_prefix).await;
+}
