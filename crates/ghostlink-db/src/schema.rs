@@ -56,3 +56,17 @@ diesel::table! {
         published_at -> Nullable<Timestamptz>,
     }
 }
+
+diesel::table! {
+    /// Session-local staging table for `COPY` (created by `clicks::insert_batch`).
+    clicks_in (event_id) {
+        event_id -> Uuid,
+        code -> Text,
+        occurred_at -> Timestamptz,
+        outcome -> Text,
+        method -> Text,
+        user_agent -> Nullable<Text>,
+        referrer -> Nullable<Text>,
+        client_hash -> Text,
+    }
+}
