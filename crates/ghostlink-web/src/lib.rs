@@ -5,8 +5,10 @@
 //! - [`extractor_configs`]: JSON/query/path extractor errors answered in that same shape.
 //! - [`observe`]: middleware giving every request an `X-Request-Id` and recording
 //!   `http_requests_total`, `http_request_duration_seconds` and `http_requests_in_flight`.
-//! - [`ops`]: the ops listener (`/metrics`, `/healthz`, `/readyz`).
+//! - [`ops`]: the ops listener (`/metrics`, `/healthz`, `/readyz`), and [`deps`]: the
+//!   readiness checks and pool sampler every service wires for its dependencies.
 
+pub mod deps;
 pub mod error;
 pub mod observe;
 pub mod ops;

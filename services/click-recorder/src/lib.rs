@@ -18,7 +18,7 @@ use clap::Parser;
 use ghostlink_bus::{ConsumerSettings, Topology};
 use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, Validate};
 use ghostlink_db::{Db, DbSettings};
-use ghostlink_web::{OpsServer, ReadinessCheck};
+use ghostlink_web::{deps, OpsServer, ReadinessCheck};
 
 const SERVICE: &str = "click-recorder";
 
@@ -85,16 +85,13 @@ impl App {
             statement_timeout: Duration::from_secs(30),
         });
         let connected = Arc::new(AtomicBool::new(false));
-        let (db_check, pool_db, conn_check) = (db.clone(), db.clone(), connected.clone());
+        let conn_check = connected.clone();
         let ops = OpsServer::bind(
             ops_addr,
             SERVICE,
             handle,
             vec![
-                ReadinessCheck::new("postgres", true, move || {
-                    let db = db_check.clone();
-                    async move { db.ping().await.map_err(|e| e.to_string()) }
-                }),
+                deps::postgres_check(db.clone()),
                 ReadinessCheck::new("rabbitmq", true, move || {
                     let up = conn_check.load(Ordering::Relaxed);
                     async move {
@@ -106,12 +103,7 @@ impl App {
                     }
                 }),
             ],
-            vec![Arc::new(move || {
-                let s = pool_db.state();
-                metrics::gauge!("db_pool_connections", "state" => "idle").set(s.idle as f64);
-                metrics::gauge!("db_pool_connections", "state" => "in_use").set(s.in_use as f64);
-                metrics::gauge!("db_pool_max_connections").set(s.max as f64);
-            })],
+            vec![deps::pool_sampler(db.clone())],
         )?;
         slog::info!(log, "click recorder listening"; "ops" => %ops.addr);
         Ok(Self { config, db, ops, connected, log })

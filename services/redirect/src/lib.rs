@@ -25,7 +25,7 @@ use ghostlink_cache::{CacheSettings, RedisCache};
 use ghostlink_db::{Db, DbSettings};
 use ghostlink_domain::{code::is_plausible_code, hash_client, Decision, GoneReason};
 use ghostlink_proto::ClickRecorded;
-use ghostlink_web::{ApiError, OpsServer, ReadinessCheck};
+use ghostlink_web::{deps, ApiError, OpsServer};
 
 pub use config::Config;
 
@@ -172,40 +172,17 @@ impl App {
         }
         let public = server.listen(listener)?.run();
 
-        let db_check = db.clone();
-        let redis_check = redis.clone();
-        let pool_db = db.clone();
         let ops = OpsServer::bind(
             resolved.ops,
             SERVICE,
             handle,
             vec![
-                ReadinessCheck::new("postgres", true, move || {
-                    let db = db_check.clone();
-                    async move { db.ping().await.map_err(|e| e.to_string()) }
-                }),
-                ReadinessCheck::new("redis", false, move || {
-                    let r = redis_check.clone();
-                    async move { r.ping().await.map_err(|e| e.to_string()) }
-                }),
-                ReadinessCheck::new("rabbitmq", false, move || {
-                    let p = publisher.clone();
-                    async move {
-                        if p.is_connected().await {
-                            Ok(())
-                        } else {
-                            Err("not connected; click events go to the spool".to_string())
-                        }
-                    }
-                }),
+                deps::postgres_check(db.clone()),
+                deps::redis_check(redis.clone()),
+                deps::publisher_check(publisher, "click events go to the spool"),
             ],
             vec![
-                Arc::new(move || {
-                    let s = pool_db.state();
-                    metrics::gauge!("db_pool_connections", "state" => "idle").set(s.idle as f64);
-                    metrics::gauge!("db_pool_connections", "state" => "in_use").set(s.in_use as f64);
-                    metrics::gauge!("db_pool_max_connections").set(s.max as f64);
-                }),
+                deps::pool_sampler(db.clone()),
                 Arc::new(move || metrics::gauge!("clicks_queue_depth").set(sink.depth() as f64)),
             ],
         )

@@ -9,12 +9,6 @@ async fn main() -> anyhow::Result<()> {
     if let Err(e) = config.resolve() {
         ghostlink_config::exit_on_invalid(&e);
     }
-    let app = match App::build(config) {
-        Ok(app) => app,
-        Err(e) => match e.downcast_ref::<ghostlink_config::ConfigError>() {
-            Some(c) => ghostlink_config::exit_on_invalid(c),
-            None => return Err(e),
-        },
-    };
+    let app = ghostlink_web::deps::exit_on_config_error(App::build(config))?;
     app.run(ghostlink_web::shutdown_signal()).await
 }

@@ -21,7 +21,7 @@ use actix_web::{middleware, web, HttpResponse};
 use anyhow::Context;
 use ghostlink_cache::{CacheSettings, RedisCache};
 use ghostlink_db::{Db, DbError, DbSettings};
-use ghostlink_web::{AccessLog, ApiError, OpsServer, ReadinessCheck};
+use ghostlink_web::{deps, AccessLog, ApiError, OpsServer};
 use utoipa::OpenApi;
 
 pub use config::Config;
@@ -211,37 +211,16 @@ impl App {
         }
         let public = server.listen(listener)?.run();
 
-        let (db_check, redis_check, pool_db) = (db.clone(), redis.clone(), db.clone());
         let ops = OpsServer::bind(
             resolved.ops,
             SERVICE,
             handle,
             vec![
-                ReadinessCheck::new("postgres", true, move || {
-                    let db = db_check.clone();
-                    async move { db.ping().await.map_err(|e| e.to_string()) }
-                }),
-                ReadinessCheck::new("redis", false, move || {
-                    let r = redis_check.clone();
-                    async move { r.ping().await.map_err(|e| e.to_string()) }
-                }),
-                ReadinessCheck::new("rabbitmq", false, move || {
-                    let p = publisher.clone();
-                    async move {
-                        if p.is_connected().await {
-                            Ok(())
-                        } else {
-                            Err("not connected; events wait in the outbox".to_string())
-                        }
-                    }
-                }),
+                deps::postgres_check(db.clone()),
+                deps::redis_check(redis.clone()),
+                deps::publisher_check(publisher, "events wait in the outbox"),
             ],
-            vec![Arc::new(move || {
-                let s = pool_db.state();
-                metrics::gauge!("db_pool_connections", "state" => "idle").set(s.idle as f64);
-                metrics::gauge!("db_pool_connections", "state" => "in_use").set(s.in_use as f64);
-                metrics::gauge!("db_pool_max_connections").set(s.max as f64);
-            })],
+            vec![deps::pool_sampler(db.clone())],
         )
         .with_context(|| format!("binding ops listener {}", resolved.ops))?;
         slog::info!(log, "shortener listening"; "public" => %public_addr, "ops" => %ops.addr);
