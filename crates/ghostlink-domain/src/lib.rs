@@ -8,6 +8,7 @@
 pub mod code;
 pub mod link;
 pub mod net;
+pub mod risk;
 pub mod token;
 pub mod url_rules;
 
