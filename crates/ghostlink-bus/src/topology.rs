@@ -15,7 +15,10 @@ pub struct ConsumerSpec {
 
 /// Every consumer's queue, declared by everyone, so a publisher never publishes into a void
 /// before its consumer first started.
-pub const CONSUMERS: &[ConsumerSpec] = &[ConsumerSpec { name: "click-recorder", bindings: &["click.#"] }];
+pub const CONSUMERS: &[ConsumerSpec] = &[
+    ConsumerSpec { name: "click-recorder", bindings: &["click.#"] },
+    ConsumerSpec { name: "risk-scorer", bindings: &["link.created", "link.updated"] },
+];
 
 /// Deliveries of one message before it is dead-lettered.
 pub const DELIVERY_LIMIT: i32 = 5;

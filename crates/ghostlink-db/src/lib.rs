@@ -8,6 +8,7 @@
 pub mod clicks;
 pub mod links;
 pub mod outbox;
+pub mod risk;
 pub mod schema;
 pub mod tokens;
 

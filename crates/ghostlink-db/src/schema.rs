@@ -44,7 +44,7 @@ diesel::table! {
 }
 
 diesel::joinable!(links -> api_tokens (owner_token_id));
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, links, clicks, outbox);
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, links, clicks, outbox, risk_assessments);
 
 diesel::table! {
     outbox (id) {
@@ -68,5 +68,16 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         referrer -> Nullable<Text>,
         client_hash -> Text,
+    }
+}
+
+diesel::table! {
+    risk_assessments (code) {
+        code -> Text,
+        url -> Text,
+        score -> Int4,
+        level -> Text,
+        reasons -> Text,
+        assessed_at -> Timestamptz,
     }
 }

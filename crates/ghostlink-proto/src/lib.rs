@@ -139,6 +139,30 @@ impl EventData for ClickRecorded {
     const VERSION: u32 = 1;
 }
 
+/// One rule's contribution to a risk score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskReason {
+    pub rule: String,
+    pub weight: u32,
+    pub detail: String,
+}
+
+/// `risk.scored` v1: the risk scorer assessed a link's destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskScored {
+    pub code: String,
+    pub url: String,
+    pub score: u32,
+    pub level: String,
+    pub reasons: Vec<RiskReason>,
+}
+impl EventData for RiskScored {
+    const TYPE: &'static str = "risk.scored";
+    const VERSION: u32 = 1;
+}
+
 /// Any event this crate knows, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -146,6 +170,7 @@ pub enum Event {
     LinkUpdated(Envelope<LinkUpdated>),
     LinkDeleted(Envelope<LinkDeleted>),
     ClickRecorded(Envelope<ClickRecorded>),
+    RiskScored(Envelope<RiskScored>),
 }
 
 #[derive(Deserialize)]
@@ -164,6 +189,7 @@ impl Event {
             ("link.updated", 1) => Event::LinkUpdated(serde_json::from_slice(bytes)?),
             ("link.deleted", 1) => Event::LinkDeleted(serde_json::from_slice(bytes)?),
             ("click.recorded", 1) => Event::ClickRecorded(serde_json::from_slice(bytes)?),
+            ("risk.scored", 1) => Event::RiskScored(serde_json::from_slice(bytes)?),
             _ => return Err(DecodeError::Unknown { kind: head.kind, version: head.version }),
         })
     }
@@ -184,6 +210,7 @@ impl Event {
             Event::LinkUpdated(e) => e.id,
             Event::LinkDeleted(e) => e.id,
             Event::ClickRecorded(e) => e.id,
+            Event::RiskScored(e) => e.id,
         }
     }
 
@@ -193,6 +220,7 @@ impl Event {
             Event::LinkUpdated(e) => &e.kind,
             Event::LinkDeleted(e) => &e.kind,
             Event::ClickRecorded(e) => &e.kind,
+            Event::RiskScored(e) => &e.kind,
         }
     }
 }
@@ -203,4 +231,5 @@ pub const KNOWN: &[(&str, u32)] = &[
     (LinkUpdated::TYPE, LinkUpdated::VERSION),
     (LinkDeleted::TYPE, LinkDeleted::VERSION),
     (ClickRecorded::TYPE, ClickRecorded::VERSION),
+    (RiskScored::TYPE, RiskScored::VERSION),
 ];

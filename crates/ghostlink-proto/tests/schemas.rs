@@ -89,6 +89,26 @@ fn samples() -> Vec<(&'static str, Value)> {
             )
             .to_bytes()),
         ),
+        (
+            RiskScored::TYPE,
+            j(Envelope::new(
+                "risk-scorer",
+                None,
+                now,
+                RiskScored {
+                    code: "abc1234".into(),
+                    url: "http://203.0.113.9/login".into(),
+                    score: 40,
+                    level: "medium".into(),
+                    reasons: vec![RiskReason {
+                        rule: "ip_literal_host".into(),
+                        weight: 30,
+                        detail: "ip".into(),
+                    }],
+                },
+            )
+            .to_bytes()),
+        ),
     ]
 }
 

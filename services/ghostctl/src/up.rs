@@ -90,6 +90,7 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
             .ok_or_else(|| Failure::usage("--port-offset pushes a port past 65535"))
     };
     let redirect_port = port(8080)?;
+    let blocklist = blocklist_path(&dir);
     let mut running: Vec<Running> = Vec::new();
     for spec in SERVICES {
         let bin = dir.join(spec.binary);
@@ -106,6 +107,9 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
             .env("PUBLIC_BASE_URL", format!("http://{}:{redirect_port}", args.host));
         if let Some(p) = spec.public_port {
             cmd.env("LISTEN_ADDR", format!("{}:{}", args.host, port(p)?));
+        }
+        if std::env::var_os("RISK_BLOCKLIST").is_none() {
+            cmd.env("RISK_BLOCKLIST", &blocklist);
         }
         match cmd.spawn() {
             Ok(child) => running.push(Running { spec, child }),
@@ -177,6 +181,21 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
         Ok(()) => Ok(()),
         Err(name) => Err(Failure::other(format!("{name} exited unexpectedly; stopped the others"))),
     }
+}
+
+/// The risk blocklist for a local run: the repository's `ops/risk/blocklist.txt` (found from the
+/// working directory or from `target/<profile>/`), else an empty one under `.ghostlink/`.
+fn blocklist_path(bin_dir: &std::path::Path) -> PathBuf {
+    let candidates = [PathBuf::from("ops/risk/blocklist.txt"), bin_dir.join("../../ops/risk/blocklist.txt")];
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return found.clone();
+    }
+    let fallback = PathBuf::from(".ghostlink/blocklist.txt");
+    if !fallback.is_file() {
+        let _ = std::fs::create_dir_all(".ghostlink");
+        let _ = std::fs::write(&fallback, "# local blocklist: one domain per line\n");
+    }
+    fallback
 }
 
 fn healthy(addr: SocketAddr) -> bool {

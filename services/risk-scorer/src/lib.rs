@@ -1,0 +1,311 @@
+//! GhostLink risk scorer: consumes `link.created` / `link.updated`, scores each destination with
+//! the domain's named rules ([`ghostlink_domain::risk`]) and the blocklist file, stores the
+//! assessment (the latest per link), drops the link's cached copies so the redirect sees the new
+//! level, and publishes `risk.scored`. Also the security exporter: assessments by level, rule
+//! hits by rule, links by current level, blocklist size.
+//!
+//! The blocklist file is re-read whenever its modification time changes (checked before each
+//! batch), so an edit takes effect without a restart. Handling is idempotent: a redelivered
+//! event re-scores the same URL to the same result.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use clap::Parser;
+use ghostlink_bus::{pack, ConsumerSettings, Outgoing, Publisher, Topology, Verdict};
+use ghostlink_cache::{CacheSettings, RedisCache};
+use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+use ghostlink_db::risk::RiskRow;
+use ghostlink_db::{Db, DbSettings};
+use ghostlink_domain::risk::{assess, Blocklist, Thresholds};
+use ghostlink_proto::{Envelope, Event, EventData, RiskReason, RiskScored};
+use ghostlink_web::{deps, OpsServer, ReadinessCheck};
+
+const SERVICE: &str = "risk-scorer";
+
+/// GhostLink risk scorer.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ghostlink-risk-scorer", version, about)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
+    /// Ops listener (default 127.0.0.1:9104); `--listen` is unused (no public API).
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The blocklist file: one domain per line, `#` comments; re-read when it changes.
+    #[arg(long, env = "RISK_BLOCKLIST", default_value = "ops/risk/blocklist.txt")]
+    pub blocklist: PathBuf,
+    /// Score from which a destination is `medium`.
+    #[arg(long, env = "RISK_MEDIUM_THRESHOLD", default_value_t = 30)]
+    pub medium_threshold: u32,
+    /// Score from which a destination is `high` (interstitial on redirect).
+    #[arg(long, env = "RISK_HIGH_THRESHOLD", default_value_t = 60)]
+    pub high_threshold: u32,
+}
+
+impl Config {
+    pub fn resolve(&self) -> Result<SocketAddr, ConfigError> {
+        self.database.validate()?;
+        self.redis.validate()?;
+        self.amqp.validate()?;
+        if std::fs::metadata(&self.blocklist).map(|m| !m.is_file()).unwrap_or(true) {
+            return Err(ConfigError::new(
+                "RISK_BLOCKLIST (--blocklist)",
+                format!("{} is not a readable file", self.blocklist.display()),
+            ));
+        }
+        if self.medium_threshold == 0
+            || self.medium_threshold >= self.high_threshold
+            || self.high_threshold > 100
+        {
+            return Err(ConfigError::new(
+                "RISK_MEDIUM_THRESHOLD / RISK_HIGH_THRESHOLD",
+                "need 0 < medium < high <= 100",
+            ));
+        }
+        self.listen.ops_or("127.0.0.1:9104")
+    }
+}
+
+/// The blocklist, re-read when the file's modification time changes.
+pub struct BlocklistFile {
+    path: PathBuf,
+    state: Mutex<(Option<SystemTime>, Arc<Blocklist>)>,
+}
+
+impl BlocklistFile {
+    pub fn new(path: &Path) -> Self {
+        let me = Self { path: path.to_path_buf(), state: Mutex::new((None, Arc::new(Blocklist::default()))) };
+        me.current(&slog::Logger::root(slog::Discard, slog::o!()));
+        me
+    }
+
+    /// The blocklist as of now (a `stat` per call; a read only when the file changed). A file
+    /// that cannot be read keeps the last good list.
+    pub fn current(&self, log: &slog::Logger) -> Arc<Blocklist> {
+        let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        let Ok(mut state) = self.state.lock() else { return Arc::new(Blocklist::default()) };
+        if mtime.is_some() && mtime != state.0 {
+            match std::fs::read_to_string(&self.path) {
+                Ok(text) => {
+                    let list = Blocklist::parse(&text);
+                    metrics::gauge!("risk_blocklist_entries").set(list.len() as f64);
+                    slog::info!(log, "blocklist loaded"; "entries" => list.len(), "path" => %self.path.display());
+                    *state = (mtime, Arc::new(list));
+                }
+                Err(e) => slog::warn!(log, "blocklist unreadable; keeping the last one"; "error" => %e),
+            }
+        }
+        state.1.clone()
+    }
+}
+
+/// A built, bound risk scorer.
+pub struct App {
+    config: Config,
+    db: Db,
+    redis: RedisCache,
+    ops: OpsServer,
+    connected: Arc<AtomicBool>,
+    log: slog::Logger,
+}
+
+impl App {
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let ops_addr = config.resolve()?;
+        let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        let handle = ghostlink_telemetry::metrics_handle(SERVICE);
+        let db = Db::new(&DbSettings {
+            url: config.database.database_url.clone(),
+            pool_size: config.database.db_pool_size,
+            acquire_timeout: config.database.timeout(),
+            statement_timeout: Duration::from_secs(10),
+        });
+        let redis = RedisCache::new(CacheSettings {
+            url: config.redis.redis_url.clone(),
+            timeout: config.redis.timeout().max(Duration::from_millis(200)),
+            key_prefix: config.redis.redis_key_prefix.clone(),
+            pool_size: 4,
+            ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(2),
+            breaker_open: Duration::from_millis(500),
+        })?;
+        let connected = Arc::new(AtomicBool::new(false));
+        let conn_check = connected.clone();
+        let ops = OpsServer::bind(
+            ops_addr,
+            SERVICE,
+            handle,
+            vec![
+                deps::postgres_check(db.clone()),
+                ReadinessCheck::new("rabbitmq", true, move || {
+                    let up = conn_check.load(Ordering::Relaxed);
+                    async move {
+                        if up {
+                            Ok(())
+                        } else {
+                            Err("consumer not connected".to_string())
+                        }
+                    }
+                }),
+            ],
+            vec![deps::pool_sampler(db.clone())],
+        )?;
+        slog::info!(log, "risk scorer listening"; "ops" => %ops.addr);
+        Ok(Self { config, db, redis, ops, connected, log })
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops.addr
+    }
+
+    /// Consumes until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let ops_handle = self.ops.server.handle();
+        let ops = tokio::spawn(self.ops.server);
+        let topology = Topology::new(self.config.amqp.bus_prefix.clone());
+        let publisher = Arc::new(Publisher::new(self.config.amqp.amqp_url.clone(), topology.clone()));
+        let scorer = Arc::new(Scorer {
+            db: self.db.clone(),
+            redis: self.redis.clone(),
+            publisher: publisher.clone(),
+            blocklist: BlocklistFile::new(&self.config.blocklist),
+            thresholds: Thresholds { medium: self.config.medium_threshold, high: self.config.high_threshold },
+            log: self.log.clone(),
+        });
+        let levels = tokio::spawn(sample_levels(self.db.clone()));
+        let settings = ConsumerSettings {
+            url: self.config.amqp.amqp_url.clone(),
+            topology,
+            name: SERVICE.to_string(),
+            prefetch: 32,
+            batch_size: 16,
+            batch_wait: Duration::from_millis(20),
+        };
+        let (conn, log) = (self.connected.clone(), self.log.clone());
+        ghostlink_bus::run_consumer(
+            settings,
+            move |batch| {
+                let scorer = scorer.clone();
+                async move { scorer.handle(batch).await }
+            },
+            shutdown,
+            move |up| {
+                if conn.swap(up, Ordering::Relaxed) != up && !up {
+                    slog::warn!(log, "broker connection lost; reconnecting");
+                }
+                metrics::gauge!("bus_consumer_up").set(if up { 1.0 } else { 0.0 });
+            },
+        )
+        .await;
+        levels.abort();
+        publisher.close().await;
+        ops_handle.stop(true).await;
+        let _ = ops.await;
+        slog::info!(self.log, "stopped");
+        Ok(())
+    }
+}
+
+struct Scorer {
+    db: Db,
+    redis: RedisCache,
+    publisher: Arc<Publisher>,
+    blocklist: BlocklistFile,
+    thresholds: Thresholds,
+    log: slog::Logger,
+}
+
+impl Scorer {
+    async fn handle(&self, batch: Vec<ghostlink_bus::Incoming>) -> Vec<Verdict> {
+        let blocklist = self.blocklist.current(&self.log);
+        let mut verdicts = Vec::with_capacity(batch.len());
+        for msg in batch {
+            verdicts.push(self.handle_message(&msg.payload, &blocklist).await);
+        }
+        verdicts
+    }
+
+    async fn handle_message(&self, payload: &[u8], blocklist: &Blocklist) -> Verdict {
+        let mut scored = Vec::new();
+        for event in Event::decode_lines(payload) {
+            let (code, url, correlation_id) = match event {
+                Ok(Event::LinkCreated(e)) => (e.data.code, e.data.url, e.correlation_id),
+                Ok(Event::LinkUpdated(e)) => (e.data.code, e.data.url, e.correlation_id),
+                Ok(_) => continue,
+                Err(e) => {
+                    slog::warn!(self.log, "undecodable event; dead-lettering"; "error" => %e);
+                    return Verdict::Reject;
+                }
+            };
+            let a = assess(&url, blocklist, self.thresholds, None);
+            let reasons: Vec<RiskReason> = a
+                .reasons
+                .iter()
+                .map(|r| RiskReason { rule: r.rule.clone(), weight: r.weight, detail: r.detail.clone() })
+                .collect();
+            let row = RiskRow {
+                code: code.clone(),
+                url: url.clone(),
+                score: a.score as i32,
+                level: a.level.as_str().to_string(),
+                reasons: serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into()),
+                assessed_at: chrono::Utc::now(),
+            };
+            if self.db.run(move |c| ghostlink_db::risk::upsert(c, &row)).await.is_err() {
+                metrics::counter!("db_errors_total", "op" => "risk_upsert").increment(1);
+                return Verdict::Retry;
+            }
+            // The redirect caches a link's risk with the link: drop the copies.
+            let _ = self.redis.invalidate_and_publish(&code).await;
+            metrics::counter!("risk_assessments_total", "level" => a.level.as_str()).increment(1);
+            for r in &a.reasons {
+                metrics::counter!("risk_rule_hits_total", "rule" => r.rule.clone()).increment(1);
+            }
+            slog::info!(self.log, "destination scored"; "link.code" => &code, "risk.score" => a.score, "risk.level" => a.level.as_str());
+            let env = Envelope::new(
+                SERVICE,
+                correlation_id,
+                chrono::Utc::now(),
+                RiskScored { code, url, score: a.score, level: a.level.as_str().to_string(), reasons },
+            );
+            scored.push(Outgoing {
+                routing_key: RiskScored::TYPE.to_string(),
+                message_id: env.id.to_string(),
+                payload: env.to_bytes(),
+            });
+        }
+        match self.publisher.publish(&pack(&scored, 100)).await {
+            Ok(()) => Verdict::Ack,
+            Err(e) => {
+                // The assessments are stored; scoring again on redelivery is harmless.
+                slog::warn!(self.log, "publishing risk.scored failed; will retry"; "error" => %e);
+                Verdict::Retry
+            }
+        }
+    }
+}
+
+/// `risk_links_by_level{level}` every 30 s.
+async fn sample_levels(db: Db) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        if let Ok(rows) = db.run(ghostlink_db::risk::count_by_level).await {
+            for level in ["low", "medium", "high", "blocked"] {
+                let n = rows.iter().find(|(l, _)| l == level).map(|(_, n)| *n).unwrap_or(0);
+                metrics::gauge!("risk_links_by_level", "level" => level).set(n as f64);
+            }
+        }
+    }
+}

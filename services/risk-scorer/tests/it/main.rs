@@ -1,0 +1,174 @@
+//! The risk scorer against real RabbitMQ, Postgres and Redis.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ghostlink_bus::{Outgoing, Publisher, Topology};
+use ghostlink_proto::{Envelope, Event, EventData, LinkCreated, LinkUpdated};
+use ghostlink_risk_scorer::{App, Config};
+use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, redis_args, TestDb};
+
+fn created(code: &str, url: &str) -> Outgoing {
+    let now = Utc::now();
+    let env = Envelope::new(
+        "shortener",
+        Some(format!("req-{code}")),
+        now,
+        LinkCreated {
+            code: code.into(),
+            url: url.into(),
+            status: "active".into(),
+            owner_token_id: None,
+            expires_at: None,
+            max_clicks: None,
+            created_at: now,
+        },
+    );
+    Outgoing {
+        routing_key: LinkCreated::TYPE.into(),
+        message_id: env.id.to_string(),
+        payload: env.to_bytes(),
+    }
+}
+
+fn updated(code: &str, url: &str) -> Outgoing {
+    let env = Envelope::new(
+        "shortener",
+        None,
+        Utc::now(),
+        LinkUpdated {
+            code: code.into(),
+            url: url.into(),
+            status: "active".into(),
+            expires_at: None,
+            max_clicks: None,
+            updated_at: Utc::now(),
+        },
+    );
+    Outgoing {
+        routing_key: LinkUpdated::TYPE.into(),
+        message_id: env.id.to_string(),
+        payload: env.to_bytes(),
+    }
+}
+
+async fn wait_level(db: &TestDb, code: &str, want: &str) -> ghostlink_db::risk::RiskRow {
+    let t = Instant::now();
+    loop {
+        if let Some(r) = ghostlink_db::risk::get(&mut db.conn(), code).expect("get") {
+            if r.level == want {
+                return r;
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "{code} never reached level {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    let blocklist = std::env::temp_dir().join(format!("gl-blocklist-{}.txt", amqp.bus_prefix));
+    std::fs::write(&blocklist, "# test\nblocked.example\n").expect("write blocklist");
+    let config = Config {
+        database: db.database_args(),
+        redis: redis_args(),
+        amqp: amqp.clone(),
+        listen: listen_any(),
+        log: log_args(),
+        blocklist: blocklist.clone(),
+        medium_threshold: 30,
+        high_threshold: 60,
+    };
+    let app = App::build(config).expect("build");
+    let ops = app.ops_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    let topo = Topology::new(amqp.bus_prefix.clone());
+    let publisher = Publisher::new(amqp.amqp_url.clone(), topo.clone());
+    publisher
+        .publish(&[
+            created("fine1", "https://www.rust-lang.org/"),
+            created("ip1", "http://203.0.113.9/"),
+            created("phish1", "http://198.51.100.7:8080/secure-login/verify-account"),
+            created("block1", "https://cdn.blocked.example/x"),
+            created("later1", "https://later.example/"),
+        ])
+        .await
+        .expect("publish");
+    wait_level(&db, "fine1", "low").await;
+    let ip = wait_level(&db, "ip1", "medium").await;
+    assert_eq!(ip.score, 30);
+    assert!(ip.reasons.contains("ip_literal_host"));
+    let phish = wait_level(&db, "phish1", "high").await;
+    assert!(phish.reasons.contains("phishing_keywords") && phish.reasons.contains("non_standard_port"));
+    let blocked = wait_level(&db, "block1", "blocked").await;
+    assert_eq!(blocked.score, 100);
+    assert!(blocked.reasons.contains("blocklist"));
+    wait_level(&db, "later1", "low").await;
+
+    // The blocklist changes on disk: the next event sees it, without a restart.
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a distinct modification time
+    std::fs::write(&blocklist, "blocked.example\nlater.example\n").expect("rewrite blocklist");
+    publisher.publish(&[updated("later1", "https://later.example/")]).await.expect("publish");
+    wait_level(&db, "later1", "blocked").await;
+
+    let metrics =
+        reqwest::get(format!("http://{ops}/metrics")).await.expect("metrics").text().await.expect("text");
+    assert!(
+        ghostlink_test_support::metric_value(&metrics, "risk_assessments_total", &[r#"level="blocked""#])
+            >= 2.0
+    );
+    assert!(
+        ghostlink_test_support::metric_value(
+            &metrics,
+            "risk_rule_hits_total",
+            &[r#"rule="ip_literal_host""#]
+        ) >= 1.0
+    );
+    assert!(metrics.contains("risk_blocklist_entries"));
+
+    let _ = tx.send(());
+    task.await.expect("join").expect("run");
+    // risk.scored events are on the stream, carrying the creating request's id.
+    let mut scored = Vec::new();
+    ghostlink_bus::read_stream(
+        &amqp.amqp_url,
+        &topo,
+        ghostlink_bus::StreamStart::First,
+        100,
+        Duration::from_secs(2),
+        |msgs| {
+            for m in msgs {
+                for e in Event::decode_lines(&m.payload).into_iter().flatten() {
+                    if let Event::RiskScored(e) = e {
+                        scored.push(e);
+                    }
+                }
+            }
+            async { true }
+        },
+    )
+    .await
+    .expect("stream");
+    let phish_event = scored.iter().find(|e| e.data.code == "phish1").expect("risk.scored for phish1");
+    assert_eq!(phish_event.data.level, "high");
+    assert_eq!(phish_event.correlation_id.as_deref(), Some("req-phish1"));
+    assert_eq!(scored.iter().filter(|e| e.data.code == "later1").count(), 2);
+    publisher.close().await;
+    let _ = std::fs::remove_file(&blocklist);
+    delete_topology(&amqp.bus_prefix).await;
+}
+
+#[test]
+fn a_missing_blocklist_is_bad_config() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ghostlink-risk-scorer"))
+        .args(["--blocklist", "/nonexistent/blocklist.txt"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RISK_BLOCKLIST"));
+}
