@@ -6,6 +6,8 @@
 //! [`Validate::validate`] runs before any port is bound, so a bad value stops the process with
 //! exit code 2 and a message naming the setting instead of failing later under load.
 
+pub mod blocklist;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

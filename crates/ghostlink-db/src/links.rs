@@ -39,6 +39,8 @@ impl LinkRow {
             expires_at: self.expires_at,
             max_clicks: self.max_clicks,
             status_since: Some(self.status_since),
+            risk: None,
+            risk_reasons: vec![],
         }
     }
 }
@@ -113,6 +115,8 @@ pub struct ListFilter {
     pub status: Option<LinkStatus>,
     /// Substring of the url or the code, case-insensitive.
     pub search: Option<String>,
+    /// Only links whose destination currently has this risk level.
+    pub risk: Option<String>,
     /// Return links with an id below this (keyset pagination, newest first).
     pub before_id: Option<i64>,
     pub limit: i64,
@@ -131,6 +135,12 @@ pub fn list(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<LinkRow>
     if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
         let pattern = format!("%{}%", escape_like(search));
         q = q.filter(links::url.ilike(pattern.clone()).or(links::code.ilike(pattern)));
+    }
+    if let Some(level) = filter.risk.clone() {
+        use crate::schema::risk_assessments;
+        q = q.filter(links::code.eq_any(
+            risk_assessments::table.filter(risk_assessments::level.eq(level)).select(risk_assessments::code),
+        ));
     }
     if let Some(before) = filter.before_id {
         q = q.filter(links::id.lt(before));
@@ -218,7 +228,19 @@ pub fn take_click(conn: &mut PgConnection, code: &str) -> Result<Option<i64>, Db
         .optional()?)
 }
 
-/// The redirect's view of a link.
+/// The redirect's view of a link, with its destination's risk once scored.
 pub fn snapshot(conn: &mut PgConnection, code: &str) -> Result<Option<LinkSnapshot>, DbError> {
-    Ok(get(conn, code)?.map(|r| r.snapshot()))
+    let Some(row) = get(conn, code)? else { return Ok(None) };
+    let mut snap = row.snapshot();
+    if let Some(risk) = crate::risk::get(conn, code)? {
+        snap.risk = match risk.level.as_str() {
+            "low" => Some(ghostlink_domain::risk::Level::Low),
+            "medium" => Some(ghostlink_domain::risk::Level::Medium),
+            "high" => Some(ghostlink_domain::risk::Level::High),
+            // An unknown level (impossible under the CHECK) is treated as the safe side.
+            _ => Some(ghostlink_domain::risk::Level::Blocked),
+        };
+        snap.risk_reasons = crate::risk::reason_details(&risk.reasons);
+    }
+    Ok(Some(snap))
 }

@@ -45,3 +45,16 @@ pub fn count_by_level(conn: &mut PgConnection) -> Result<Vec<(String, i64)>, DbE
         .select((risk_assessments::level, count_star()))
         .load(conn)?)
 }
+
+/// The `detail` of each stored reason (the JSON written by the risk scorer); unreadable JSON
+/// gives none.
+pub fn reason_details(reasons_json: &str) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct R {
+        rule: String,
+        detail: String,
+    }
+    serde_json::from_str::<Vec<R>>(reasons_json)
+        .map(|v| v.into_iter().map(|r| format!("{}: {}", r.rule, r.detail)).collect())
+        .unwrap_or_default()
+}

@@ -60,6 +60,12 @@ pub struct LinkSnapshot {
     /// Since when the link is quarantined, when it is.
     #[serde(default)]
     pub status_since: Option<DateTime<Utc>>,
+    /// The destination's risk level, once scored.
+    #[serde(default)]
+    pub risk: Option<crate::risk::Level>,
+    /// The scored reasons, as short sentences, for the warning page.
+    #[serde(default)]
+    pub risk_reasons: Vec<String>,
 }
 
 /// Why a link no longer redirects.
@@ -94,6 +100,10 @@ pub enum Decision {
     Gone(GoneReason),
     /// The stored URL may not become a `Location`.
     Unsafe,
+    /// A high-risk destination: a warning page with a continue link instead of a redirect.
+    Interstitial,
+    /// A blocked destination: 451, never a redirect.
+    Blocked,
 }
 
 impl LinkSnapshot {
@@ -110,6 +120,11 @@ impl LinkSnapshot {
         }
         if crate::safe_location(&self.url).is_none() {
             return Decision::Unsafe;
+        }
+        match self.risk {
+            Some(crate::risk::Level::Blocked) => return Decision::Blocked,
+            Some(crate::risk::Level::High) => return Decision::Interstitial,
+            _ => {}
         }
         Decision::Redirect { counted: self.max_clicks.is_some() }
     }
@@ -128,6 +143,8 @@ mod tests {
             expires_at: None,
             max_clicks: None,
             status_since: None,
+            risk: None,
+            risk_reasons: vec![],
         }
     }
 
@@ -149,6 +166,15 @@ mod tests {
         assert_eq!(s.decide(now), Decision::Quarantined);
         let s = LinkSnapshot { url: "javascript:alert(1)".into(), ..snap() };
         assert_eq!(s.decide(now), Decision::Unsafe);
+        use crate::risk::Level;
+        let s = LinkSnapshot { risk: Some(Level::High), ..snap() };
+        assert_eq!(s.decide(now), Decision::Interstitial);
+        let s = LinkSnapshot { risk: Some(Level::Blocked), ..snap() };
+        assert_eq!(s.decide(now), Decision::Blocked);
+        let s = LinkSnapshot { risk: Some(Level::Medium), ..snap() };
+        assert_eq!(s.decide(now), Decision::Redirect { counted: false });
+        let s = LinkSnapshot { risk: Some(Level::Blocked), status: LinkStatus::Disabled, ..snap() };
+        assert_eq!(s.decide(now), Decision::Gone(GoneReason::Disabled));
     }
 
     #[test]

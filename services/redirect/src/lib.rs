@@ -43,6 +43,8 @@ pub struct State {
 }
 
 struct Outcomes {
+    interstitial: metrics::Counter,
+    blocked: metrics::Counter,
     redirect: metrics::Counter,
     not_found: metrics::Counter,
     gone: metrics::Counter,
@@ -54,6 +56,8 @@ impl Outcomes {
     fn new() -> Self {
         let c = |o: &'static str| metrics::counter!("redirect_responses_total", "outcome" => o);
         Self {
+            interstitial: c("interstitial"),
+            blocked: c("blocked"),
             redirect: c("redirect"),
             not_found: c("not_found"),
             gone: c("gone"),
@@ -315,6 +319,19 @@ async fn answer(req: &HttpRequest, code: &str, state: &State) -> (&'static str, 
             ("quarantined", pages::quarantined(link.status_since, &link.url))
         }
         Decision::Gone(reason) => gone(req, state, reason),
+        Decision::Interstitial => {
+            o.interstitial.increment(1);
+            ("interstitial", pages::interstitial(&link.url, &link.risk_reasons))
+        }
+        Decision::Blocked => {
+            o.blocked.increment(1);
+            let err = ApiError::new(
+                StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+                "blocked_destination",
+                "this link's destination is blocked",
+            );
+            ("blocked", pages::error(req, err, "This link's destination is blocked and will not be opened."))
+        }
         Decision::Unsafe => {
             o.gone.increment(1);
             (

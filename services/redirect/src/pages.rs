@@ -75,3 +75,23 @@ pub fn quarantined(since: Option<chrono::DateTime<chrono::Utc>>, url: &str) -> H
         .content_type("text/html; charset=utf-8")
         .body(page("This link's destination is failing", &body))
 }
+
+/// The warning shown instead of redirecting to a high-risk destination: names the host and the
+/// reasons, and offers a continue link.
+pub fn interstitial(url: &str, reasons: &[String]) -> HttpResponse {
+    let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    let items: String = reasons.iter().map(|r| format!("<li>{}</li>", escape(r))).collect();
+    let body = format!(
+        "<p>This link leads to <strong>{}</strong>, which looks risky:</p><ul>{items}</ul>\
+         <p>Destination: <code>{}</code></p>\
+         <p><a href=\"{}\" rel=\"noopener noreferrer nofollow\">Continue to {} anyway</a></p>",
+        escape(&host),
+        escape(url),
+        escape(url),
+        escape(&host)
+    );
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("text/html; charset=utf-8")
+        .body(page("Warning: this link may be unsafe", &body))
+}

@@ -10,14 +10,15 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use ghostlink_bus::{pack, ConsumerSettings, Outgoing, Publisher, Topology, Verdict};
 use ghostlink_cache::{CacheSettings, RedisCache};
+use ghostlink_config::blocklist::BlocklistFile;
 use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
 use ghostlink_db::risk::RiskRow;
 use ghostlink_db::{Db, DbSettings};
@@ -74,39 +75,6 @@ impl Config {
             ));
         }
         self.listen.ops_or("127.0.0.1:9104")
-    }
-}
-
-/// The blocklist, re-read when the file's modification time changes.
-pub struct BlocklistFile {
-    path: PathBuf,
-    state: Mutex<(Option<SystemTime>, Arc<Blocklist>)>,
-}
-
-impl BlocklistFile {
-    pub fn new(path: &Path) -> Self {
-        let me = Self { path: path.to_path_buf(), state: Mutex::new((None, Arc::new(Blocklist::default()))) };
-        me.current(&slog::Logger::root(slog::Discard, slog::o!()));
-        me
-    }
-
-    /// The blocklist as of now (a `stat` per call; a read only when the file changed). A file
-    /// that cannot be read keeps the last good list.
-    pub fn current(&self, log: &slog::Logger) -> Arc<Blocklist> {
-        let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        let Ok(mut state) = self.state.lock() else { return Arc::new(Blocklist::default()) };
-        if mtime.is_some() && mtime != state.0 {
-            match std::fs::read_to_string(&self.path) {
-                Ok(text) => {
-                    let list = Blocklist::parse(&text);
-                    metrics::gauge!("risk_blocklist_entries").set(list.len() as f64);
-                    slog::info!(log, "blocklist loaded"; "entries" => list.len(), "path" => %self.path.display());
-                    *state = (mtime, Arc::new(list));
-                }
-                Err(e) => slog::warn!(log, "blocklist unreadable; keeping the last one"; "error" => %e),
-            }
-        }
-        state.1.clone()
     }
 }
 
@@ -183,6 +151,7 @@ impl App {
             thresholds: Thresholds { medium: self.config.medium_threshold, high: self.config.high_threshold },
             log: self.log.clone(),
         });
+        metrics::gauge!("risk_blocklist_entries").set(scorer.blocklist.current().0.len() as f64);
         let levels = tokio::spawn(sample_levels(self.db.clone()));
         let settings = ConsumerSettings {
             url: self.config.amqp.amqp_url.clone(),
@@ -228,7 +197,11 @@ struct Scorer {
 
 impl Scorer {
     async fn handle(&self, batch: Vec<ghostlink_bus::Incoming>) -> Vec<Verdict> {
-        let blocklist = self.blocklist.current(&self.log);
+        let (blocklist, reloaded) = self.blocklist.current();
+        if reloaded {
+            metrics::gauge!("risk_blocklist_entries").set(blocklist.len() as f64);
+            slog::info!(self.log, "blocklist loaded"; "entries" => blocklist.len(), "path" => %self.blocklist.path().display());
+        }
         let mut verdicts = Vec::with_capacity(batch.len());
         for msg in batch {
             verdicts.push(self.handle_message(&msg.payload, &blocklist).await);

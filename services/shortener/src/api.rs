@@ -118,6 +118,8 @@ pub struct ListQuery {
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only links whose destination's current risk level is this (`low`, `medium`, `high`, `blocked`).
+    risk: Option<String>,
 }
 
 fn view(row: LinkRow, base: &str) -> LinkView {
@@ -231,6 +233,17 @@ pub async fn create(
         Some(_) => return Err(ApiError::unprocessable("url_malformed", "url: must be a string")),
     };
     let url = normalize_url(&raw_url).map_err(|e| ApiError::unprocessable(e.code(), format!("url: {e}")))?;
+    if let Some(list) = &shared.blocklist {
+        let host =
+            url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+        if let Some(entry) = list.current().0.covering(&host) {
+            metrics::counter!("links_refused_total", "reason" => "blocklisted").increment(1);
+            return Err(ApiError::unprocessable(
+                "url_blocklisted",
+                format!("url: the destination {host} is blocklisted ({entry})"),
+            ));
+        }
+    }
     let alias = field(&m, "alias", parse_string)?.flatten();
     if let Some(a) = &alias {
         validate_alias(a).map_err(|e| ApiError::unprocessable(e.code(), format!("alias: {e}")))?;
@@ -340,6 +353,16 @@ pub async fn list(
             ApiError::bad_request("invalid_query", "cursor: not a cursor from a previous page")
         })?),
     };
+    let risk = match q.risk.as_deref() {
+        None | Some("") => None,
+        Some(l @ ("low" | "medium" | "high" | "blocked")) => Some(l.to_string()),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("risk: '{other}' is not low, medium, high or blocked"),
+            ))
+        }
+    };
     if q.q.as_ref().is_some_and(|s| s.len() > 256) {
         return Err(ApiError::bad_request("invalid_query", "q: at most 256 characters"));
     }
@@ -347,6 +370,7 @@ pub async fn list(
         owner: (!caller.is_admin()).then_some(caller.token_id),
         status,
         search: q.q,
+        risk,
         before_id,
         limit: limit + 1,
     };
@@ -521,5 +545,57 @@ pub async fn stats(
             .map(|(referrer, count)| ReferrerCount { referrer, count })
             .collect(),
         outcomes: s.outcomes.into_iter().collect(),
+    }))
+}
+
+/// A destination's risk assessment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RiskView {
+    /// 0–100.
+    pub score: i32,
+    /// `low`, `medium`, `high` or `blocked`.
+    pub level: String,
+    pub reasons: Vec<RiskReasonView>,
+    pub assessed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RiskReasonView {
+    pub rule: String,
+    pub weight: u32,
+    pub detail: String,
+}
+
+/// The risk assessment of a link's destination (users: their own links; admins: any).
+#[utoipa::path(
+    get, path = "/api/v1/links/{code}/risk", tag = "links",
+    params(("code" = String, Path, description = "The short code")),
+    responses(
+        (status = 200, description = "The assessment", body = RiskView),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 404, description = "No such link, or not scored yet (`not_scored`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn risk(
+    caller: Caller,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
+    let row = load_visible(&shared, &caller, path.into_inner()).await?;
+    let code = row.code.clone();
+    let r = shared.db.run(move |c| ghostlink_db::risk::get(c, &code)).await.map_err(db_error)?;
+    let Some(r) = r else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_scored",
+            "this link's destination has not been scored yet",
+        ));
+    };
+    Ok(HttpResponse::Ok().json(RiskView {
+        score: r.score,
+        level: r.level,
+        reasons: serde_json::from_str(&r.reasons).unwrap_or_default(),
+        assessed_at: r.assessed_at,
     }))
 }

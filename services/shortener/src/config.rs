@@ -32,6 +32,10 @@ pub struct Config {
     /// How long a token lookup is cached, in milliseconds (a revocation takes effect within it).
     #[arg(long, env = "TOKEN_CACHE_TTL_MS", default_value_t = 2000)]
     pub token_cache_ttl_ms: u64,
+    /// The risk blocklist file: links to a listed domain are refused at creation (re-read when
+    /// it changes). Unset: no creation-time check (the risk scorer still blocks on redirect).
+    #[arg(long, env = "RISK_BLOCKLIST")]
+    pub blocklist: Option<std::path::PathBuf>,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -67,6 +71,14 @@ impl Config {
         }
         if self.rate_limit_burst == 0 {
             return Err(ConfigError::new("RATE_LIMIT_BURST (--rate-limit-burst)", "must be greater than 0"));
+        }
+        if let Some(p) = &self.blocklist {
+            if !p.is_file() {
+                return Err(ConfigError::new(
+                    "RISK_BLOCKLIST (--blocklist)",
+                    format!("{} is not a readable file", p.display()),
+                ));
+            }
         }
         if self.http_workers == Some(0) {
             return Err(ConfigError::new("HTTP_WORKERS (--http-workers)", "must be greater than 0"));

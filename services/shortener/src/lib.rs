@@ -49,6 +49,8 @@ pub struct Shared {
     pub log: slog::Logger,
     /// Wakes the outbox relay after a write.
     pub relay: Arc<tokio::sync::Notify>,
+    /// Destinations refused at creation (the risk blocklist), when configured.
+    pub blocklist: Option<ghostlink_config::blocklist::BlocklistFile>,
 }
 
 impl Shared {
@@ -87,10 +89,10 @@ async fn invalidate_once(redis: &RedisCache, log: &slog::Logger, code: &str) {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "GhostLink API", description = "Create and manage short links."),
-    paths(api::create, api::get, api::list, api::update, api::delete, api::stats),
+    paths(api::create, api::get, api::list, api::update, api::delete, api::stats, api::risk),
     components(schemas(
         api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
-        api::LinkStatsView, api::DayCount, api::ReferrerCount
+        api::LinkStatsView, api::DayCount, api::ReferrerCount, api::RiskView, api::RiskReasonView
     )),
     modifiers(&BearerAuth)
 )]
@@ -158,6 +160,7 @@ impl App {
             base_url: resolved.base_url.clone(),
             log: log.clone(),
             relay: notify.clone(),
+            blocklist: config.blocklist.as_deref().map(ghostlink_config::blocklist::BlocklistFile::new),
         });
         let publisher = Arc::new(ghostlink_bus::Publisher::new(
             config.amqp.amqp_url.clone(),
@@ -187,6 +190,11 @@ impl App {
                             web::resource("/links")
                                 .route(web::post().to(api::create))
                                 .route(web::get().to(api::list))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/links/{code}/risk")
+                                .route(web::get().to(api::risk))
                                 .default_service(web::to(method_not_allowed)),
                         )
                         .service(

@@ -207,3 +207,40 @@ async fn health_and_readiness() {
     assert_eq!(body["dependencies"]["redis"]["state"], "up");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn risky_destinations_get_a_warning_and_blocked_ones_451() {
+    let app = spawn().await;
+    app.link("high01", "http://198.51.100.7:8080/login", |_| {});
+    app.link("blok01", "https://cdn.blocked.example/x", |_| {});
+    let row = |code: &str, url: &str, level: &str| ghostlink_db::risk::RiskRow {
+        code: code.into(),
+        url: url.into(),
+        score: if level == "blocked" { 100 } else { 65 },
+        level: level.into(),
+        reasons: r#"[{"rule":"ip_literal_host","weight":30,"detail":"the host is an IP address"}]"#.into(),
+        assessed_at: Utc::now(),
+    };
+    ghostlink_db::risk::upsert(&mut app.db.conn(), &row("high01", "http://198.51.100.7:8080/login", "high"))
+        .expect("risk");
+    ghostlink_db::risk::upsert(
+        &mut app.db.conn(),
+        &row("blok01", "https://cdn.blocked.example/x", "blocked"),
+    )
+    .expect("risk");
+    let r = app.get("/high01").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("location").is_none());
+    let html = r.text().await.expect("body");
+    assert!(
+        html.contains("198.51.100.7") && html.contains("ip_literal_host") && html.contains("Continue"),
+        "{html}"
+    );
+    let r = app.get("/blok01").await;
+    assert_eq!(r.status(), 451);
+    assert!(r.headers().get("location").is_none());
+    let m = app.metrics().await;
+    assert!(metric_value(&m, "redirect_responses_total", &[r#"outcome="interstitial""#]) >= 1.0);
+    assert!(metric_value(&m, "redirect_responses_total", &[r#"outcome="blocked""#]) >= 1.0);
+    app.stop().await;
+}

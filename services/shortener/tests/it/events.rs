@@ -115,3 +115,54 @@ async fn stats_count_clicks_by_day_referrer_outcome_and_bots() {
     assert_eq!((s, error_code(&b).as_str()), (404, "not_found"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn blocklisted_destinations_are_refused_and_risk_is_readable_and_filterable() {
+    let list = std::env::temp_dir().join(format!("gl-sh-blocklist-{}.txt", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&list, "blocked.example\n").expect("write");
+    let l2 = list.clone();
+    let app = spawn_with(move |c| c.blocklist = Some(l2)).await;
+    let (s, b) = app.create(&app.user, json!({"url": "https://cdn.blocked.example/x"})).await;
+    assert_eq!((s, error_code(&b).as_str()), (422, "url_blocklisted"));
+    assert!(b["error"]["message"].as_str().expect("msg").contains("blocked.example"));
+    // The list is re-read when it changes.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    std::fs::write(&list, "blocked.example\nnewly-bad.example\n").expect("rewrite");
+    let (s, _) = app.create(&app.user, json!({"url": "https://newly-bad.example/"})).await;
+    assert_eq!(s, 422);
+
+    let (s, _) =
+        app.create(&app.user, json!({"url": "http://198.51.100.7:8080/login", "alias": "risky1"})).await;
+    assert_eq!(s, 201);
+    let (s, _) = app.create(&app.user, json!({"url": "https://fine.example/", "alias": "fine1"})).await;
+    assert_eq!(s, 201);
+    let (s, b) = app.call("GET", "/api/v1/links/risky1/risk", Some(&app.user), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (404, "not_scored"));
+    // What the risk scorer stores.
+    ghostlink_db::risk::upsert(
+        &mut app.db.conn(),
+        &ghostlink_db::risk::RiskRow {
+            code: "risky1".into(),
+            url: "http://198.51.100.7:8080/login".into(),
+            score: 65,
+            level: "high".into(),
+            reasons: r#"[{"rule":"ip_literal_host","weight":30,"detail":"the host is an IP address"}]"#
+                .into(),
+            assessed_at: Utc::now(),
+        },
+    )
+    .expect("upsert");
+    let (s, r) = app.call("GET", "/api/v1/links/risky1/risk", Some(&app.user), None).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["score"], 65);
+    assert_eq!(r["level"], "high");
+    assert_eq!(r["reasons"][0]["rule"], "ip_literal_host");
+    let (_, page) = app.call("GET", "/api/v1/links?risk=high", Some(&app.admin), None).await;
+    let codes: Vec<&str> =
+        page["items"].as_array().expect("items").iter().filter_map(|i| i["code"].as_str()).collect();
+    assert_eq!(codes, ["risky1"]);
+    let (s, b) = app.call("GET", "/api/v1/links?risk=scary", Some(&app.admin), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (400, "invalid_query"));
+    app.stop().await;
+    let _ = std::fs::remove_file(&list);
+}

@@ -42,6 +42,7 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
         rate_limit_per_second: 1000,
         rate_limit_burst: 1000,
         token_cache_ttl_ms: 200,
+        blocklist: None,
         http_workers: Some(2),
     };
     f(&mut cfg);
