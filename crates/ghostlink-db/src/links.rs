@@ -244,3 +244,24 @@ pub fn snapshot(conn: &mut PgConnection, code: &str) -> Result<Option<LinkSnapsh
     }
     Ok(Some(snap))
 }
+
+/// Live links to (re-)score, by id after `after_id`: all of them, or only those never scored.
+pub fn for_rescore(
+    conn: &mut PgConnection,
+    all: bool,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<LinkRow>, DbError> {
+    use crate::schema::risk_assessments;
+    let mut q = links::table
+        .filter(links::status.ne(LinkStatus::Deleted.as_str()))
+        .filter(links::id.gt(after_id))
+        .select(LinkRow::as_select())
+        .into_boxed();
+    if !all {
+        q = q.filter(diesel::dsl::not(
+            links::code.eq_any(risk_assessments::table.select(risk_assessments::code)),
+        ));
+    }
+    Ok(q.order(links::id).limit(limit).load(conn)?)
+}

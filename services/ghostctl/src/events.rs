@@ -25,6 +25,17 @@ pub enum ReplayCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum RiskCommand {
+    /// Ask the risk scorer to score links again (after the blocklist or the rules changed):
+    /// publishes each link's current state as `link.updated`. Without `--all`, only links never
+    /// scored.
+    Rescore {
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DlqCommand {
     /// Dead letters waiting, per consumer.
     List,
@@ -235,4 +246,53 @@ pub fn tail(amqp: &AmqpArgs, cmd: EventsCommand) -> Result<(), Failure> {
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })
+}
+
+pub fn risk(db: &DatabaseArgs, amqp: &AmqpArgs, cmd: RiskCommand) -> Result<(), Failure> {
+    let RiskCommand::Rescore { all } = cmd;
+    let pool = ghostlink_db::Db::new(&ghostlink_db::DbSettings {
+        url: db.database_url.clone(),
+        pool_size: 1,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(60),
+    });
+    let publisher =
+        ghostlink_bus::Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let rt = runtime()?;
+    let mut after = 0i64;
+    let mut total = 0usize;
+    loop {
+        let rows = ghostlink_db::links::for_rescore(&mut *pool.get()?, all, after, 1000)?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let events: Vec<ghostlink_bus::Outgoing> = rows
+            .iter()
+            .map(|r| {
+                let env = ghostlink_proto::Envelope::new(
+                    "ghostctl",
+                    Some("ghostctl-risk-rescore".into()),
+                    Utc::now(),
+                    ghostlink_proto::LinkUpdated {
+                        code: r.code.clone(),
+                        url: r.url.clone(),
+                        status: r.status.clone(),
+                        expires_at: r.expires_at,
+                        max_clicks: r.max_clicks,
+                        updated_at: r.updated_at,
+                    },
+                );
+                ghostlink_bus::Outgoing {
+                    routing_key: <ghostlink_proto::LinkUpdated as ghostlink_proto::EventData>::TYPE.into(),
+                    message_id: env.id.to_string(),
+                    payload: env.to_bytes(),
+                }
+            })
+            .collect();
+        rt.block_on(publisher.publish(&ghostlink_bus::pack(&events, 100)))
+            .map_err(|e| Failure::other(e.to_string()))?;
+        total += events.len();
+    }
+    rt.block_on(publisher.close());
+    eprintln!("asked the risk scorer to score {total} link(s) again");
+    Ok(())
 }

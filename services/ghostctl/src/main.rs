@@ -31,6 +31,9 @@ enum Command {
     /// Re-apply events from the stream (the replay log).
     #[command(subcommand)]
     Replay(events::ReplayCommand),
+    /// Risk scoring.
+    #[command(subcommand)]
+    Risk(events::RiskCommand),
     /// Inspect and replay dead letters.
     #[command(subcommand)]
     Dlq(events::DlqCommand),
@@ -89,6 +92,7 @@ fn main() {
         Command::Token(cmd) => tokens::run(&cli.database.database_url, cmd),
         Command::Replay(cmd) => events::replay(&cli.database, &cli.amqp, cmd),
         Command::Dlq(cmd) => events::dlq(&cli.amqp, cmd),
+        Command::Risk(cmd) => events::risk(&cli.database, &cli.amqp, cmd),
         Command::Events(cmd) => events::tail(&cli.amqp, cmd),
         Command::Up(args) => up::run(&cli.database, args),
     };

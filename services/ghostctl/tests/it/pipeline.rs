@@ -286,3 +286,68 @@ async fn events_tail_prints_events_as_they_flow() {
     publisher.close().await;
     delete_topology(&amqp.bus_prefix).await;
 }
+
+#[tokio::test]
+async fn risk_rescore_publishes_link_updated_for_unscored_or_all_links() {
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    for code in ["rs1", "rs2", "rs3"] {
+        ghostlink_db::links::insert(
+            &mut db.conn(),
+            &ghostlink_db::links::NewLink {
+                code: code.into(),
+                url: format!("https://{code}.example/"),
+                owner_token_id: None,
+                expires_at: None,
+                max_clicks: None,
+            },
+        )
+        .expect("link");
+    }
+    ghostlink_db::risk::upsert(
+        &mut db.conn(),
+        &ghostlink_db::risk::RiskRow {
+            code: "rs1".into(),
+            url: "https://rs1.example/".into(),
+            score: 0,
+            level: "low".into(),
+            reasons: "[]".into(),
+            assessed_at: Utc::now(),
+        },
+    )
+    .expect("risk");
+    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["risk", "rescore"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("score 2 link(s)"));
+    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["risk", "rescore", "--all"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("score 3 link(s)"));
+    let topo = Topology::new(amqp.bus_prefix.clone());
+    let mut codes = Vec::new();
+    ghostlink_bus::read_stream(
+        &amqp.amqp_url,
+        &topo,
+        ghostlink_bus::StreamStart::First,
+        100,
+        Duration::from_secs(2),
+        |msgs| {
+            for m in msgs {
+                for e in ghostlink_proto::Event::decode_lines(&m.payload).into_iter().flatten() {
+                    if let ghostlink_proto::Event::LinkUpdated(e) = e {
+                        codes.push(e.data.code);
+                    }
+                }
+            }
+            async { true }
+        },
+    )
+    .await
+    .expect("stream");
+    codes.sort();
+    assert_eq!(codes, ["rs1", "rs2", "rs2", "rs3", "rs3"]);
+    // They land in the risk scorer's queue.
+    assert!(
+        ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.queue("risk-scorer")).await.expect("depth") >= 1
+    );
+    delete_topology(&amqp.bus_prefix).await;
+}
