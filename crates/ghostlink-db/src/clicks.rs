@@ -19,6 +19,7 @@ pub struct NewClick {
     pub user_agent: Option<String>,
     pub referrer: Option<String>,
     pub client_hash: String,
+    pub bot: bool,
 }
 
 #[derive(Insertable)]
@@ -32,6 +33,7 @@ struct StagedClick<'a> {
     user_agent: Option<&'a str>,
     referrer: Option<&'a str>,
     client_hash: &'a str,
+    bot: bool,
 }
 
 /// Inserts a batch; rows whose event id is already stored are skipped. Returns how many were
@@ -50,7 +52,7 @@ pub fn insert_batch(conn: &mut PgConnection, batch: &[NewClick]) -> Result<usize
     conn.transaction(|conn| {
         conn.batch_execute(
             "CREATE TEMP TABLE IF NOT EXISTS clicks_in (event_id uuid, code text, occurred_at timestamptz, \
-             outcome text, method text, user_agent text, referrer text, client_hash text) ON COMMIT DELETE ROWS",
+             outcome text, method text, user_agent text, referrer text, client_hash text, bot boolean) ON COMMIT DELETE ROWS",
         )?;
         let staged: Vec<StagedClick<'_>> = batch
             .iter()
@@ -63,12 +65,13 @@ pub fn insert_batch(conn: &mut PgConnection, batch: &[NewClick]) -> Result<usize
                 user_agent: c.user_agent.as_deref(),
                 referrer: c.referrer.as_deref(),
                 client_hash: &c.client_hash,
+                bot: c.bot,
             })
             .collect();
         diesel::copy_from(crate::schema::clicks_in::table).from_insertable(&staged).execute(conn)?;
         Ok(diesel::sql_query(
-            "INSERT INTO clicks (event_id, code, occurred_at, outcome, method, user_agent, referrer, client_hash) \
-             SELECT event_id, code, occurred_at, outcome, method, user_agent, referrer, client_hash FROM clicks_in \
+            "INSERT INTO clicks (event_id, code, occurred_at, outcome, method, user_agent, referrer, client_hash, bot) \
+             SELECT event_id, code, occurred_at, outcome, method, user_agent, referrer, client_hash, bot FROM clicks_in \
              ON CONFLICT (event_id) DO NOTHING",
         )
         .execute(conn)?)
@@ -88,10 +91,8 @@ pub fn count(conn: &mut PgConnection) -> Result<i64, DbError> {
     Ok(clicks::table.count().get_result(conn)?)
 }
 
-/// How a request is told apart as automated until stored classification exists: a HEAD, no
-/// user agent, or a user agent naming a crawler or link-preview fetcher.
-const BOT_SQL: &str = "(method = 'HEAD' OR user_agent IS NULL OR user_agent ~* \
-    '(bot|crawl|spider|slurp|preview|facebookexternalhit|embedly|curl|wget|python-requests|go-http-client|headless)')";
+/// Clicks the redirect classified as automated (`ghostlink_domain::bot`).
+const BOT_SQL: &str = "bot";
 
 /// Aggregates of one code's clicks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

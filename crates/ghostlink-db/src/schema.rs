@@ -40,6 +40,7 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         referrer -> Nullable<Text>,
         client_hash -> Text,
+        bot -> Bool,
     }
 }
 
@@ -68,6 +69,7 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         referrer -> Nullable<Text>,
         client_hash -> Text,
+        bot -> Bool,
     }
 }
 

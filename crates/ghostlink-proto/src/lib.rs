@@ -133,6 +133,9 @@ pub struct ClickRecorded {
     #[serde(default)]
     pub referrer: Option<String>,
     pub client_hash: String,
+    /// Classified as automated by the redirect (absent in older events: false).
+    #[serde(default)]
+    pub bot: bool,
 }
 impl EventData for ClickRecorded {
     const TYPE: &'static str = "click.recorded";

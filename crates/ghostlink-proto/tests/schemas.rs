@@ -85,6 +85,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                     user_agent: Some("curl/8".into()),
                     referrer: None,
                     client_hash: "0123456789abcdef0123456789abcdef".into(),
+                    bot: false,
                 },
             )
             .to_bytes()),

@@ -36,6 +36,7 @@ fn row(event: Event) -> Option<NewClick> {
             user_agent: e.data.user_agent,
             referrer: e.data.referrer,
             client_hash: e.data.client_hash,
+            bot: e.data.bot,
         }),
         _ => None,
     }

@@ -43,6 +43,7 @@ pub struct State {
 }
 
 struct Outcomes {
+    bot_preview: metrics::Counter,
     interstitial: metrics::Counter,
     blocked: metrics::Counter,
     redirect: metrics::Counter,
@@ -56,6 +57,7 @@ impl Outcomes {
     fn new() -> Self {
         let c = |o: &'static str| metrics::counter!("redirect_responses_total", "outcome" => o);
         Self {
+            bot_preview: c("bot_preview"),
             interstitial: c("interstitial"),
             blocked: c("blocked"),
             redirect: c("redirect"),
@@ -249,8 +251,11 @@ fn client_addr(req: &HttpRequest, trust_forwarded: bool) -> String {
 
 async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<State>) -> HttpResponse {
     let code = path.into_inner();
-    let (outcome, resp) = answer(&req, &code, &state).await;
-    let method = if req.method() == Method::HEAD { "HEAD" } else { "GET" };
+    let is_head = req.method() == Method::HEAD;
+    let user_agent = header_string(&req, actix_web::http::header::USER_AGENT, 512);
+    let bot = ghostlink_domain::bot::is_bot(is_head, user_agent.as_deref());
+    let (outcome, resp) = answer(&req, &code, &state, bot).await;
+    let method = if is_head { "HEAD" } else { "GET" };
     let mut code = code;
     if code.len() > 128 {
         let mut end = 128;
@@ -267,15 +272,16 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
             code,
             outcome: outcome.to_owned(),
             method: method.to_owned(),
-            user_agent: header_string(&req, actix_web::http::header::USER_AGENT, 512),
+            user_agent,
             referrer: header_string(&req, actix_web::http::header::REFERER, 1024),
             client_hash: hash_client(&state.salt, &client_addr(&req, state.trust_forwarded)),
+            bot,
         },
     });
     resp
 }
 
-async fn answer(req: &HttpRequest, code: &str, state: &State) -> (&'static str, HttpResponse) {
+async fn answer(req: &HttpRequest, code: &str, state: &State, bot: bool) -> (&'static str, HttpResponse) {
     let o = &state.outcomes;
     if !is_plausible_code(code) {
         o.not_found.increment(1);
@@ -297,6 +303,12 @@ async fn answer(req: &HttpRequest, code: &str, state: &State) -> (&'static str, 
     };
     match link.decide(Utc::now()) {
         Decision::Redirect { counted } => {
+            if counted && bot {
+                // Bots (link previews, crawlers, HEADs) never use up a limited link; they get a
+                // page without the destination instead.
+                o.bot_preview.increment(1);
+                return ("bot_preview", pages::bot_preview());
+            }
             if counted {
                 let owned = code.to_owned();
                 match state.db.run(move |c| ghostlink_db::links::take_click(c, &owned)).await {

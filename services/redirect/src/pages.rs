@@ -95,3 +95,13 @@ pub fn interstitial(url: &str, reasons: &[String]) -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .body(page("Warning: this link may be unsafe", &body))
 }
+
+/// What an automated client gets for a link with a click limit: a page that names no
+/// destination, so previews and crawlers neither use up the link nor learn where it goes.
+pub fn bot_preview() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("x-robots-tag", "noindex"))
+        .content_type("text/html; charset=utf-8")
+        .body(page("Shared link", "<p>Open this link in a browser to continue.</p>"))
+}

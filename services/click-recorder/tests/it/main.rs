@@ -34,6 +34,7 @@ fn click(code: &str) -> Outgoing {
             user_agent: None,
             referrer: None,
             client_hash: "0123456789abcdef0123456789abcdef".into(),
+            bot: false,
         },
     );
     Outgoing {

@@ -34,6 +34,7 @@ fn click_at(code: &str, day: u32, i: u32) -> Outgoing {
             user_agent: Some(format!("agent-{i}")),
             referrer: None,
             client_hash: "0123456789abcdef0123456789abcdef".into(),
+            bot: false,
         },
     );
     Outgoing {

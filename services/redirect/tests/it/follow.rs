@@ -244,3 +244,38 @@ async fn risky_destinations_get_a_warning_and_blocked_ones_451() {
     assert!(metric_value(&m, "redirect_responses_total", &[r#"outcome="blocked""#]) >= 1.0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn bots_never_use_up_a_limited_link_and_are_marked() {
+    let app = spawn().await;
+    app.link("lim02", "https://example.com/limited", |l| l.max_clicks = Some(1));
+    for ua in ["Slackbot-LinkExpanding 1.0", "facebookexternalhit/1.1", "curl/8.4.0"] {
+        let r = app.client.get(app.url("/lim02")).header("user-agent", ua).send().await.expect("get");
+        assert_eq!(r.status(), 200, "{ua} gets the preview page");
+        assert!(r.headers().get("location").is_none());
+        assert!(
+            !r.text().await.expect("body").contains("example.com/limited"),
+            "the preview names no destination"
+        );
+    }
+    let r = app
+        .client
+        .head(app.url("/lim02"))
+        .header("user-agent", "Mozilla/5.0 Firefox/120")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(r.status(), 200);
+    // The one click is still there for a person.
+    let person = |c: &reqwest::Client, u: String| {
+        c.get(u).header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0").send()
+    };
+    assert_eq!(person(&app.client, app.url("/lim02")).await.expect("get").status(), 302);
+    assert_eq!(person(&app.client, app.url("/lim02")).await.expect("get").status(), 410);
+    let (_db, amqp) = app.stop_keep_bus().await;
+    let events = crate::published_clicks(&amqp).await;
+    let bots = events.iter().filter(|e| e.data.code == "lim02" && e.data.bot).count();
+    let people = events.iter().filter(|e| e.data.code == "lim02" && !e.data.bot).count();
+    assert_eq!((bots, people), (4, 2));
+    ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
+}

@@ -60,8 +60,11 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    let client =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0 ghostlink-tests")
+        .build()
+        .expect("client");
     TestApp { addr, ops, db, redis, amqp, client, stop: Some(tx), task: Some(task) }
 }
 

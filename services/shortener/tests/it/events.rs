@@ -91,6 +91,7 @@ async fn stats_count_clicks_by_day_referrer_outcome_and_bots() {
             user_agent: ua.map(Into::into),
             referrer: referrer.map(Into::into),
             client_hash: "0123456789abcdef0123456789abcdef".into(),
+            bot: ghostlink_domain::bot::is_bot(method == "HEAD", ua),
         }
     };
     let rows = vec![
