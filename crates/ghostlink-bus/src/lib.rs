@@ -71,3 +71,18 @@ pub async fn declare_topology(url: &str, topology: &Topology) -> Result<(), BusE
     let _ = conn.close(200, "done").await;
     Ok(())
 }
+
+/// Every 5 s, forever: messages waiting in a consumer's work queue (its lag) and in its
+/// dead-letter queue, as `bus_queue_messages{consumer, queue="work"|"dead_letter"}`.
+pub async fn sample_queue_depths(url: String, topology: Topology, consumer: &'static str) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        for (label, queue) in [("work", topology.queue(consumer)), ("dead_letter", topology.dlq(consumer))] {
+            if let Ok(n) = queue_depth(&url, &queue).await {
+                metrics::gauge!("bus_queue_messages", "consumer" => consumer, "queue" => label)
+                    .set(f64::from(n));
+            }
+        }
+    }
+}

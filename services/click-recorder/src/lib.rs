@@ -117,9 +117,10 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let ops_handle = self.ops.server.handle();
         let ops = tokio::spawn(self.ops.server);
-        let lag = tokio::spawn(sample_queue_depths(
+        let lag = tokio::spawn(ghostlink_bus::sample_queue_depths(
             self.config.amqp.amqp_url.clone(),
             Topology::new(self.config.amqp.bus_prefix.clone()),
+            SERVICE,
         ));
         let stopping = Arc::new(AtomicBool::new(false));
         let settings = ConsumerSettings {
@@ -167,20 +168,5 @@ impl App {
         let _ = ops.await;
         slog::info!(self.log, "stopped");
         Ok(())
-    }
-}
-
-/// Every 5 s: messages waiting in the work queue (consumer lag) and in the dead-letter queue,
-/// as `bus_queue_messages{queue=...}`.
-async fn sample_queue_depths(url: String, topology: Topology) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tick.tick().await;
-        for (label, queue) in [("work", topology.queue(SERVICE)), ("dead_letter", topology.dlq(SERVICE))] {
-            if let Ok(n) = ghostlink_bus::queue_depth(&url, &queue).await {
-                metrics::gauge!("bus_queue_messages", "consumer" => SERVICE, "queue" => label)
-                    .set(f64::from(n));
-            }
-        }
     }
 }

@@ -153,6 +153,11 @@ impl App {
         });
         metrics::gauge!("risk_blocklist_entries").set(scorer.blocklist.current().0.len() as f64);
         let levels = tokio::spawn(sample_levels(self.db.clone()));
+        let lag = tokio::spawn(ghostlink_bus::sample_queue_depths(
+            self.config.amqp.amqp_url.clone(),
+            Topology::new(self.config.amqp.bus_prefix.clone()),
+            SERVICE,
+        ));
         let settings = ConsumerSettings {
             url: self.config.amqp.amqp_url.clone(),
             topology,
@@ -178,6 +183,7 @@ impl App {
         )
         .await;
         levels.abort();
+        lag.abort();
         publisher.close().await;
         ops_handle.stop(true).await;
         let _ = ops.await;
@@ -235,8 +241,21 @@ impl Scorer {
                 reasons: serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into()),
                 assessed_at: chrono::Utc::now(),
             };
-            if self.db.run(move |c| ghostlink_db::risk::upsert(c, &row)).await.is_err() {
+            // A database outage holds the message (unacknowledged) instead of burning its
+            // deliveries: after a few tries it is requeued, never dead-lettered for an outage.
+            let mut backoff = Duration::from_millis(100);
+            let mut stored = false;
+            for _ in 0..8 {
+                let row = row.clone();
+                if self.db.run(move |c| ghostlink_db::risk::upsert(c, &row)).await.is_ok() {
+                    stored = true;
+                    break;
+                }
                 metrics::counter!("db_errors_total", "op" => "risk_upsert").increment(1);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            if !stored {
                 return Verdict::Retry;
             }
             // The redirect caches a link's risk with the link: drop the copies.
