@@ -60,3 +60,43 @@ pub fn exit_on_config_error<T>(result: anyhow::Result<T>) -> anyhow::Result<T> {
         ok => ok,
     }
 }
+
+/// A consumer's connection state, as a required readiness check.
+pub fn consumer_check(connected: Arc<std::sync::atomic::AtomicBool>) -> ReadinessCheck {
+    ReadinessCheck::new("rabbitmq", true, move || {
+        let up = connected.load(std::sync::atomic::Ordering::Relaxed);
+        async move {
+            if up {
+                Ok(())
+            } else {
+                Err("consumer not connected".to_string())
+            }
+        }
+    })
+}
+
+/// The Postgres pool of a service, from the shared `DatabaseArgs`.
+pub fn database(args: &ghostlink_config::DatabaseArgs, statement_timeout: std::time::Duration) -> Db {
+    Db::new(&ghostlink_db::DbSettings {
+        url: args.database_url.clone(),
+        pool_size: args.db_pool_size,
+        acquire_timeout: args.timeout(),
+        statement_timeout,
+    })
+}
+
+/// A Redis handle for services that only invalidate (shortener, risk scorer): a lenient
+/// timeout (at least 200 ms; nothing waits on it per redirect) and a small pool.
+pub fn invalidation_cache(
+    args: &ghostlink_config::RedisArgs,
+) -> Result<RedisCache, ghostlink_cache::CacheError> {
+    RedisCache::new(ghostlink_cache::CacheSettings {
+        url: args.redis_url.clone(),
+        timeout: args.timeout().max(std::time::Duration::from_millis(200)),
+        key_prefix: args.redis_key_prefix.clone(),
+        pool_size: 8,
+        ttl: std::time::Duration::from_secs(300),
+        negative_ttl: std::time::Duration::from_secs(2),
+        breaker_open: std::time::Duration::from_millis(500),
+    })
+}

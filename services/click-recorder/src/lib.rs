@@ -17,8 +17,8 @@ use std::time::Duration;
 use clap::Parser;
 use ghostlink_bus::{ConsumerSettings, Topology};
 use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, Validate};
-use ghostlink_db::{Db, DbSettings};
-use ghostlink_web::{deps, OpsServer, ReadinessCheck};
+use ghostlink_db::Db;
+use ghostlink_web::{deps, OpsServer};
 
 const SERVICE: &str = "click-recorder";
 
@@ -78,31 +78,14 @@ impl App {
         let ops_addr = config.resolve()?;
         let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
         let handle = ghostlink_telemetry::metrics_handle(SERVICE);
-        let db = Db::new(&DbSettings {
-            url: config.database.database_url.clone(),
-            pool_size: config.database.db_pool_size,
-            acquire_timeout: config.database.timeout(),
-            statement_timeout: Duration::from_secs(30),
-        });
+        let db = deps::database(&config.database, Duration::from_secs(30));
         let connected = Arc::new(AtomicBool::new(false));
         let conn_check = connected.clone();
         let ops = OpsServer::bind(
             ops_addr,
             SERVICE,
             handle,
-            vec![
-                deps::postgres_check(db.clone()),
-                ReadinessCheck::new("rabbitmq", true, move || {
-                    let up = conn_check.load(Ordering::Relaxed);
-                    async move {
-                        if up {
-                            Ok(())
-                        } else {
-                            Err("consumer not connected".to_string())
-                        }
-                    }
-                }),
-            ],
+            vec![deps::postgres_check(db.clone()), deps::consumer_check(conn_check)],
             vec![deps::pool_sampler(db.clone())],
         )?;
         slog::info!(log, "click recorder listening"; "ops" => %ops.addr);

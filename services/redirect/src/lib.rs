@@ -22,7 +22,7 @@ use anyhow::Context;
 use chrono::Utc;
 use ghostlink_bus::{Publisher, Spool, Topology};
 use ghostlink_cache::{CacheSettings, RedisCache};
-use ghostlink_db::{Db, DbSettings};
+use ghostlink_db::Db;
 use ghostlink_domain::{code::is_plausible_code, hash_client, Decision, GoneReason};
 use ghostlink_proto::ClickRecorded;
 use ghostlink_web::{deps, ApiError, OpsServer};
@@ -87,12 +87,7 @@ impl App {
         let resolved = config.resolve()?;
         let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
         let handle = ghostlink_telemetry::metrics_handle(SERVICE);
-        let db = Db::new(&DbSettings {
-            url: config.database.database_url.clone(),
-            pool_size: config.database.db_pool_size,
-            acquire_timeout: config.database.timeout(),
-            statement_timeout: Duration::from_secs(5),
-        });
+        let db = deps::database(&config.database, Duration::from_secs(5));
         let redis = RedisCache::new(CacheSettings {
             url: config.redis.redis_url.clone(),
             timeout: config.redis.timeout(),

@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use clap::Parser;
 use ghostlink_bus::{pack, ConsumerSettings, Outgoing, Publisher, Topology, Verdict};
-use ghostlink_cache::{CacheSettings, RedisCache};
+use ghostlink_cache::RedisCache;
 use ghostlink_config::blocklist::BlocklistFile;
 use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
 use ghostlink_db::risk::RiskRow;
-use ghostlink_db::{Db, DbSettings};
+use ghostlink_db::Db;
 use ghostlink_domain::risk::{assess, Blocklist, Thresholds};
 use ghostlink_proto::{Envelope, Event, EventData, RiskReason, RiskScored};
-use ghostlink_web::{deps, OpsServer, ReadinessCheck};
+use ghostlink_web::{deps, OpsServer};
 
 const SERVICE: &str = "risk-scorer";
 
@@ -93,40 +93,15 @@ impl App {
         let ops_addr = config.resolve()?;
         let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
         let handle = ghostlink_telemetry::metrics_handle(SERVICE);
-        let db = Db::new(&DbSettings {
-            url: config.database.database_url.clone(),
-            pool_size: config.database.db_pool_size,
-            acquire_timeout: config.database.timeout(),
-            statement_timeout: Duration::from_secs(10),
-        });
-        let redis = RedisCache::new(CacheSettings {
-            url: config.redis.redis_url.clone(),
-            timeout: config.redis.timeout().max(Duration::from_millis(200)),
-            key_prefix: config.redis.redis_key_prefix.clone(),
-            pool_size: 4,
-            ttl: Duration::from_secs(300),
-            negative_ttl: Duration::from_secs(2),
-            breaker_open: Duration::from_millis(500),
-        })?;
+        let db = deps::database(&config.database, Duration::from_secs(10));
+        let redis = deps::invalidation_cache(&config.redis)?;
         let connected = Arc::new(AtomicBool::new(false));
         let conn_check = connected.clone();
         let ops = OpsServer::bind(
             ops_addr,
             SERVICE,
             handle,
-            vec![
-                deps::postgres_check(db.clone()),
-                ReadinessCheck::new("rabbitmq", true, move || {
-                    let up = conn_check.load(Ordering::Relaxed);
-                    async move {
-                        if up {
-                            Ok(())
-                        } else {
-                            Err("consumer not connected".to_string())
-                        }
-                    }
-                }),
-            ],
+            vec![deps::postgres_check(db.clone()), deps::consumer_check(conn_check)],
             vec![deps::pool_sampler(db.clone())],
         )?;
         slog::info!(log, "risk scorer listening"; "ops" => %ops.addr);

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use actix_web::{middleware, web, HttpResponse};
 use anyhow::Context;
-use ghostlink_cache::{CacheSettings, RedisCache};
-use ghostlink_db::{Db, DbError, DbSettings};
+use ghostlink_cache::RedisCache;
+use ghostlink_db::{Db, DbError};
 use ghostlink_web::{deps, AccessLog, ApiError, OpsServer};
 use utoipa::OpenApi;
 
@@ -130,22 +130,8 @@ impl App {
         let resolved = config.resolve()?;
         let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
         let handle = ghostlink_telemetry::metrics_handle(SERVICE);
-        let db = Db::new(&DbSettings {
-            url: config.database.database_url.clone(),
-            pool_size: config.database.db_pool_size,
-            acquire_timeout: config.database.timeout(),
-            statement_timeout: Duration::from_secs(10),
-        });
-        let redis = RedisCache::new(CacheSettings {
-            url: config.redis.redis_url.clone(),
-            timeout: config.redis.timeout().max(Duration::from_millis(200)),
-            key_prefix: config.redis.redis_key_prefix.clone(),
-            pool_size: 16,
-            ttl: Duration::from_secs(300),
-            negative_ttl: Duration::from_secs(2),
-            breaker_open: Duration::from_millis(500),
-        })
-        .context("building the Redis pool")?;
+        let db = deps::database(&config.database, Duration::from_secs(10));
+        let redis = deps::invalidation_cache(&config.redis).context("building the Redis pool")?;
         let nz = |v: u32| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
         let auth = web::Data::new(auth::Auth::new(
             db.clone(),
