@@ -96,6 +96,14 @@ async fn up_starts_the_system_and_the_walkthrough_works() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn up");
+    // Stops `ghostctl up` (and so its children) even if an assertion below fails.
+    struct StopOnDrop(u32);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-TERM", &self.0.to_string()]).status();
+        }
+    }
+    let _guard = StopOnDrop(child.id());
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
