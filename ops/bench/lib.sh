@@ -13,7 +13,8 @@ bench_cleanup() {
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   if [ -n "${BENCH_PREFIX:-}" ] && command -v rabbitmqctl >/dev/null; then
-    for q in "$BENCH_PREFIX.click-recorder" "$BENCH_PREFIX.click-recorder.dlq" "$BENCH_PREFIX.events.log"; do
+    for q in "$BENCH_PREFIX.click-recorder" "$BENCH_PREFIX.click-recorder.dlq" "$BENCH_PREFIX.risk-scorer" \
+      "$BENCH_PREFIX.risk-scorer.dlq" "$BENCH_PREFIX.events.log"; do
       rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
     done
   fi

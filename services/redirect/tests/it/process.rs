@@ -75,4 +75,7 @@ fn sigterm_drains_and_exits_0() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = std::fs::remove_dir_all(&spool);
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        rt.block_on(ghostlink_test_support::delete_topology(&prefix));
+    }
 }
