@@ -38,3 +38,15 @@ impl BlocklistFile {
         (state.1.clone(), false)
     }
 }
+
+/// The `RISK_BLOCKLIST` setting must name a file (checked before any port is bound).
+pub fn validate_path(path: &Path) -> Result<(), crate::ConfigError> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(crate::ConfigError::new(
+            "RISK_BLOCKLIST (--blocklist)",
+            format!("{} is not a readable file", path.display()),
+        ))
+    }
+}

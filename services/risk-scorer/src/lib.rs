@@ -59,12 +59,7 @@ impl Config {
         self.database.validate()?;
         self.redis.validate()?;
         self.amqp.validate()?;
-        if std::fs::metadata(&self.blocklist).map(|m| !m.is_file()).unwrap_or(true) {
-            return Err(ConfigError::new(
-                "RISK_BLOCKLIST (--blocklist)",
-                format!("{} is not a readable file", self.blocklist.display()),
-            ));
-        }
+        ghostlink_config::blocklist::validate_path(&self.blocklist)?;
         if self.medium_threshold == 0
             || self.medium_threshold >= self.high_threshold
             || self.high_threshold > 100

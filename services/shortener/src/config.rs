@@ -73,12 +73,7 @@ impl Config {
             return Err(ConfigError::new("RATE_LIMIT_BURST (--rate-limit-burst)", "must be greater than 0"));
         }
         if let Some(p) = &self.blocklist {
-            if !p.is_file() {
-                return Err(ConfigError::new(
-                    "RISK_BLOCKLIST (--blocklist)",
-                    format!("{} is not a readable file", p.display()),
-                ));
-            }
+            ghostlink_config::blocklist::validate_path(p)?;
         }
         if self.http_workers == Some(0) {
             return Err(ConfigError::new("HTTP_WORKERS (--http-workers)", "must be greater than 0"));
