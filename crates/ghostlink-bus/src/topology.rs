@@ -11,13 +11,19 @@ use crate::BusError;
 pub struct ConsumerSpec {
     pub name: &'static str,
     pub bindings: &'static [&'static str],
+    /// A bound on the work queue (messages; oldest dropped first, to the DLQ) for consumers
+    /// whose work is best-effort, so a stopped consumer cannot fill the broker.
+    pub max_length: Option<i32>,
 }
 
 /// Every consumer's queue, declared by everyone, so a publisher never publishes into a void
 /// before its consumer first started.
 pub const CONSUMERS: &[ConsumerSpec] = &[
-    ConsumerSpec { name: "click-recorder", bindings: &["click.#"] },
-    ConsumerSpec { name: "risk-scorer", bindings: &["link.created", "link.updated"] },
+    ConsumerSpec { name: "click-recorder", bindings: &["click.#"], max_length: None },
+    ConsumerSpec { name: "risk-scorer", bindings: &["link.created", "link.updated"], max_length: None },
+    ConsumerSpec { name: "canary", bindings: &["link.created", "link.updated"], max_length: None },
+    // Detection is best-effort: about two minutes of clicks at 20,000/s (250 per message).
+    ConsumerSpec { name: "ghost-probe", bindings: &["click.#"], max_length: Some(10_000) },
 ];
 
 /// Deliveries of one message before it is dead-lettered.
@@ -87,6 +93,10 @@ impl Topology {
             args.insert("x-delivery-limit".into(), AMQPValue::LongInt(DELIVERY_LIMIT));
             args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(self.dlx())));
             args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(LongString::from(c.name)));
+            if let Some(max) = c.max_length {
+                args.insert("x-max-length".into(), AMQPValue::LongInt(max));
+                args.insert("x-overflow".into(), AMQPValue::LongString(LongString::from("drop-head")));
+            }
             ch.queue_declare(&self.queue(c.name), qd, args).await?;
             for key in c.bindings {
                 ch.queue_bind(

@@ -6,6 +6,8 @@
 //! configured timeout instead of a hung request.
 
 pub mod clicks;
+pub mod findings;
+pub mod health;
 pub mod links;
 pub mod outbox;
 pub mod risk;

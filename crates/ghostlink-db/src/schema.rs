@@ -45,7 +45,16 @@ diesel::table! {
 }
 
 diesel::joinable!(links -> api_tokens (owner_token_id));
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, links, clicks, outbox, risk_assessments);
+diesel::allow_tables_to_appear_in_same_query!(
+    api_tokens,
+    links,
+    clicks,
+    outbox,
+    risk_assessments,
+    link_health,
+    link_checks,
+    probe_findings
+);
 
 diesel::table! {
     outbox (id) {
@@ -81,5 +90,46 @@ diesel::table! {
         level -> Text,
         reasons -> Text,
         assessed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    link_health (code) {
+        code -> Text,
+        url -> Text,
+        state -> Text,
+        consecutive_failures -> Int4,
+        consecutive_successes -> Int4,
+        failing_since -> Nullable<Timestamptz>,
+        last_checked_at -> Nullable<Timestamptz>,
+        next_check_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    link_checks (id) {
+        id -> Int8,
+        code -> Text,
+        checked_at -> Timestamptz,
+        outcome -> Text,
+        status -> Nullable<Int4>,
+        latency_ms -> Int4,
+        method -> Text,
+        final_url -> Nullable<Text>,
+        redirects -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    probe_findings (id) {
+        id -> Int8,
+        kind -> Text,
+        client -> Text,
+        code -> Text,
+        count -> Int8,
+        first_seen -> Timestamptz,
+        last_seen -> Timestamptz,
+        action -> Text,
     }
 }

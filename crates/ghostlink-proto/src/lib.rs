@@ -166,6 +166,65 @@ impl EventData for RiskScored {
     const VERSION: u32 = 1;
 }
 
+/// `link.quarantined` v1: a link stopped redirecting because its destination keeps failing
+/// (the canary) or an admin said so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkQuarantined {
+    pub code: String,
+    pub url: String,
+    /// `canary` or `admin`.
+    pub by: String,
+    pub consecutive_failures: u32,
+    #[serde(default)]
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The outcome of the check that decided it (`http_5xx`, `timeout`, ...), when the canary.
+    #[serde(default)]
+    pub last_outcome: Option<String>,
+}
+impl EventData for LinkQuarantined {
+    const TYPE: &'static str = "link.quarantined";
+    const VERSION: u32 = 1;
+}
+
+/// `link.restored` v1: a quarantined link redirects again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRestored {
+    pub code: String,
+    pub url: String,
+    /// `canary` or `admin`.
+    pub by: String,
+    pub consecutive_successes: u32,
+}
+impl EventData for LinkRestored {
+    const TYPE: &'static str = "link.restored";
+    const VERSION: u32 = 1;
+}
+
+/// `probe.detected` v1: ghost-probe flagged a client (or a link) in the click stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeDetected {
+    /// `enumeration`, `dead_link_probing`, `zero_click` or `burst`.
+    pub kind: String,
+    /// The hashed client; absent for link-level findings (`zero_click`).
+    #[serde(default)]
+    pub client_hash: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    pub count: u64,
+    pub window_secs: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// `observe` (recorded only) or `deny` (the client is refused until the entry expires).
+    pub action: String,
+}
+impl EventData for ProbeDetected {
+    const TYPE: &'static str = "probe.detected";
+    const VERSION: u32 = 1;
+}
+
 /// Any event this crate knows, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -174,6 +233,9 @@ pub enum Event {
     LinkDeleted(Envelope<LinkDeleted>),
     ClickRecorded(Envelope<ClickRecorded>),
     RiskScored(Envelope<RiskScored>),
+    LinkQuarantined(Envelope<LinkQuarantined>),
+    LinkRestored(Envelope<LinkRestored>),
+    ProbeDetected(Envelope<ProbeDetected>),
 }
 
 #[derive(Deserialize)]
@@ -193,6 +255,9 @@ impl Event {
             ("link.deleted", 1) => Event::LinkDeleted(serde_json::from_slice(bytes)?),
             ("click.recorded", 1) => Event::ClickRecorded(serde_json::from_slice(bytes)?),
             ("risk.scored", 1) => Event::RiskScored(serde_json::from_slice(bytes)?),
+            ("link.quarantined", 1) => Event::LinkQuarantined(serde_json::from_slice(bytes)?),
+            ("link.restored", 1) => Event::LinkRestored(serde_json::from_slice(bytes)?),
+            ("probe.detected", 1) => Event::ProbeDetected(serde_json::from_slice(bytes)?),
             _ => return Err(DecodeError::Unknown { kind: head.kind, version: head.version }),
         })
     }
@@ -214,6 +279,9 @@ impl Event {
             Event::LinkDeleted(e) => e.id,
             Event::ClickRecorded(e) => e.id,
             Event::RiskScored(e) => e.id,
+            Event::LinkQuarantined(e) => e.id,
+            Event::LinkRestored(e) => e.id,
+            Event::ProbeDetected(e) => e.id,
         }
     }
 
@@ -224,6 +292,9 @@ impl Event {
             Event::LinkDeleted(e) => &e.kind,
             Event::ClickRecorded(e) => &e.kind,
             Event::RiskScored(e) => &e.kind,
+            Event::LinkQuarantined(e) => &e.kind,
+            Event::LinkRestored(e) => &e.kind,
+            Event::ProbeDetected(e) => &e.kind,
         }
     }
 }
@@ -235,4 +306,7 @@ pub const KNOWN: &[(&str, u32)] = &[
     (LinkDeleted::TYPE, LinkDeleted::VERSION),
     (ClickRecorded::TYPE, ClickRecorded::VERSION),
     (RiskScored::TYPE, RiskScored::VERSION),
+    (LinkQuarantined::TYPE, LinkQuarantined::VERSION),
+    (LinkRestored::TYPE, LinkRestored::VERSION),
+    (ProbeDetected::TYPE, ProbeDetected::VERSION),
 ];

@@ -110,6 +110,57 @@ fn samples() -> Vec<(&'static str, Value)> {
             )
             .to_bytes()),
         ),
+        (
+            LinkQuarantined::TYPE,
+            j(Envelope::new(
+                "canary",
+                None,
+                now,
+                LinkQuarantined {
+                    code: "abc1234".into(),
+                    url: "https://example.com/".into(),
+                    by: "canary".into(),
+                    consecutive_failures: 3,
+                    failing_since: Some(now),
+                    last_outcome: Some("http_5xx".into()),
+                },
+            )
+            .to_bytes()),
+        ),
+        (
+            LinkRestored::TYPE,
+            j(Envelope::new(
+                "canary",
+                None,
+                now,
+                LinkRestored {
+                    code: "abc1234".into(),
+                    url: "https://example.com/".into(),
+                    by: "canary".into(),
+                    consecutive_successes: 2,
+                },
+            )
+            .to_bytes()),
+        ),
+        (
+            ProbeDetected::TYPE,
+            j(Envelope::new(
+                "ghost-probe",
+                None,
+                now,
+                ProbeDetected {
+                    kind: "enumeration".into(),
+                    client_hash: Some("0123456789abcdef0123456789abcdef".into()),
+                    code: None,
+                    count: 20,
+                    window_secs: 60,
+                    first_seen: now,
+                    last_seen: now,
+                    action: "deny".into(),
+                },
+            )
+            .to_bytes()),
+        ),
     ]
 }
 
@@ -133,7 +184,8 @@ fn every_type_validates_against_its_schema_and_round_trips() {
 
 #[test]
 fn schemas_refuse_what_the_code_refuses() {
-    let (_, mut click) = samples().pop().expect("click");
+    let (_, mut click) =
+        samples().into_iter().find(|(k, _)| *k == ClickRecorded::TYPE).expect("click");
     let v = validator(ClickRecorded::TYPE);
     click["data"]["client_hash"] = Value::String("not-hex".into());
     assert!(!v.is_valid(&click));

@@ -9,7 +9,6 @@
 pub mod api;
 pub mod auth;
 pub mod config;
-pub mod relay;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -120,7 +119,7 @@ pub struct App {
     public: actix_web::dev::Server,
     ops: OpsServer,
     public_addr: SocketAddr,
-    relay: relay::Relay,
+    relay: ghostlink_outbox::Relay,
     log: slog::Logger,
 }
 
@@ -152,7 +151,7 @@ impl App {
             config.amqp.amqp_url.clone(),
             ghostlink_bus::Topology::new(config.amqp.bus_prefix.clone()),
         ));
-        let relay = relay::Relay { db: db.clone(), publisher: publisher.clone(), notify, log: log.clone() };
+        let relay = ghostlink_outbox::Relay { db: db.clone(), publisher: publisher.clone(), notify, log: log.clone() };
         let access = web::Data::new(AccessLog(log.clone()));
         let (json_cfg, query_cfg, path_cfg) = ghostlink_web::extractor_configs(16 * 1024);
 

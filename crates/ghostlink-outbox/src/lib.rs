@@ -1,7 +1,10 @@
-//! The outbox relay: publishes events written with link changes, with confirms, and marks them
-//! published in the same transaction that claimed them (`FOR UPDATE SKIP LOCKED`), so every
-//! shortener replica runs one and they share the work without publishing a row twice
-//! concurrently. A crash between publish and commit republishes the batch: a duplicate at most.
+//! The outbox relay: publishes events written with database changes (link created, updated,
+//! quarantined, ...), with confirms, and marks them published in the same transaction that
+//! claimed them (`FOR UPDATE SKIP LOCKED`), so every replica of every service that writes to
+//! the outbox runs one and they share the work without publishing a row twice concurrently.
+//! A crash between publish and commit republishes the batch: a duplicate at most (consumers
+//! are idempotent by event id). It lives here, once, because the shortener and the canary
+//! both write events with their changes.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,3 @@
+DROP TABLE probe_findings;
+DROP TABLE link_checks;
+DROP TABLE link_health;

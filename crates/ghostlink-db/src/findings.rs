@@ -1,0 +1,1 @@
+//! Ghost-probe findings: suspicious traffic found in the click stream (table `probe_findings`).

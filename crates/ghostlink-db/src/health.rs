@@ -1,0 +1,1 @@
+//! Canary: each link's destination health (`link_health`) and its recent checks (`link_checks`).
