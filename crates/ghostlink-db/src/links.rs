@@ -117,6 +117,9 @@ pub struct ListFilter {
     pub search: Option<String>,
     /// Only links whose destination currently has this risk level.
     pub risk: Option<String>,
+    /// Only links in this canary health state (`unknown`, `healthy`, `failing`, `quarantined`;
+    /// `quarantined` means the link's status, whoever set it).
+    pub health: Option<String>,
     /// Return links with an id below this (keyset pagination, newest first).
     pub before_id: Option<i64>,
     pub limit: i64,
@@ -141,6 +144,16 @@ pub fn list(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<LinkRow>
         q = q.filter(links::code.eq_any(
             risk_assessments::table.filter(risk_assessments::level.eq(level)).select(risk_assessments::code),
         ));
+    }
+    if let Some(state) = filter.health.clone() {
+        use crate::schema::link_health;
+        if state == LinkStatus::Quarantined.as_str() {
+            q = q.filter(links::status.eq(LinkStatus::Quarantined.as_str()));
+        } else {
+            q = q.filter(links::status.ne(LinkStatus::Quarantined.as_str())).filter(links::code.eq_any(
+                link_health::table.filter(link_health::state.eq(state)).select(link_health::code),
+            ));
+        }
     }
     if let Some(before) = filter.before_id {
         q = q.filter(links::id.lt(before));
@@ -189,6 +202,12 @@ pub fn update(
             .returning(LinkRow::as_returning())
             .get_result(conn)?;
         if status_changed {
+            if current.status == LinkStatus::Quarantined.as_str()
+                && changes.status.as_deref() == Some(LinkStatus::Active.as_str())
+            {
+                // Released by hand: the canary's run of failures no longer counts.
+                crate::health::reset(conn, code)?;
+            }
             let row = diesel::update(links::table.filter(links::id.eq(current.id)))
                 .set(links::status_since.eq(diesel::dsl::now))
                 .returning(LinkRow::as_returning())

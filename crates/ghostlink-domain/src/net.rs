@@ -120,6 +120,87 @@ fn parse_part(p: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
+/// An address block, `10.0.0.0/8` or `::1/128` (a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let addr: IpAddr = a.trim().parse().map_err(|_| format!("'{s}' is not an address or CIDR block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("'{s}': prefix length must be 0..={max}"))?,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+/// Which otherwise forbidden addresses an operator lets the canary reach: none (the default),
+/// all (`true`, for a lab), or listed blocks (`127.0.0.1/32,10.1.0.0/16`). Tests run their
+/// destination servers on loopback through this, never by weakening [`forbidden`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PrivateTargets {
+    #[default]
+    Deny,
+    AllowAll,
+    Allow(Vec<Cidr>),
+}
+
+impl PrivateTargets {
+    /// `Err(reason)` when `ip` may not be connected to under this policy.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Forbidden> {
+        let Some(reason) = forbidden(ip) else { return Ok(()) };
+        match self {
+            PrivateTargets::AllowAll => Ok(()),
+            PrivateTargets::Allow(blocks) if blocks.iter().any(|b| b.contains(ip)) => Ok(()),
+            _ => Err(reason),
+        }
+    }
+
+    pub fn is_deny(&self) -> bool {
+        *self == PrivateTargets::Deny
+    }
+}
+
+impl std::str::FromStr for PrivateTargets {
+    type Err = String;
+    /// `false`/empty, `true`, or a comma-separated list of addresses and CIDR blocks.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" => Ok(PrivateTargets::Deny),
+            "true" | "1" | "yes" => Ok(PrivateTargets::AllowAll),
+            list => list.split(',').map(str::parse).collect::<Result<_, _>>().map(PrivateTargets::Allow),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +258,28 @@ mod tests {
         }
         assert_eq!(parse_ip_literal("1.2.3.4"), Some(IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4))));
         assert_eq!(parse_ip_literal("1.65535"), Some(IpAddr::V4(Ipv4Addr::new(1, 0, 255, 255))));
+    }
+
+    #[test]
+    fn private_target_policy() {
+        let lo: IpAddr = "127.0.0.1".parse().expect("ip");
+        let lo2: IpAddr = "127.0.0.2".parse().expect("ip");
+        let meta: IpAddr = "169.254.169.254".parse().expect("ip");
+        let public: IpAddr = "93.184.216.34".parse().expect("ip");
+        let deny: PrivateTargets = "false".parse().expect("policy");
+        assert_eq!(deny.check(lo), Err(Forbidden::Loopback));
+        assert_eq!(deny.check(public), Ok(()));
+        let all: PrivateTargets = "true".parse().expect("policy");
+        assert_eq!(all.check(meta), Ok(()));
+        let one: PrivateTargets = "127.0.0.1/32, 10.0.0.0/8".parse().expect("policy");
+        assert_eq!(one.check(lo), Ok(()));
+        assert_eq!(one.check(lo2), Err(Forbidden::Loopback));
+        assert_eq!(one.check(meta), Err(Forbidden::LinkLocal));
+        assert_eq!(one.check("10.9.8.7".parse().expect("ip")), Ok(()));
+        let v6: PrivateTargets = "::1".parse().expect("policy");
+        assert_eq!(v6.check("::1".parse().expect("ip")), Ok(()));
+        assert_eq!(v6.check(lo), Err(Forbidden::Loopback));
+        assert!("10.0.0.0/33".parse::<PrivateTargets>().is_err());
+        assert!("nonsense".parse::<PrivateTargets>().is_err());
     }
 }

@@ -1,0 +1,572 @@
+//! GhostLink canary: probes every live link's destination on a schedule and acts on what it
+//! sees. Three consecutive failures quarantine a link (the redirect then shows "this
+//! destination has been failing since …" instead of redirecting; event `link.quarantined`);
+//! a run of successes restores it (`link.restored`).
+//!
+//! Why it is built this way:
+//! - **Replicas share the work through Postgres**: each round claims due links with
+//!   `FOR UPDATE SKIP LOCKED` and moves their schedule on in the same statement
+//!   ([`ghostlink_db::health::claim_due`]), so N canaries never probe a link twice at once.
+//! - **New links are probed within seconds**: the canary consumes `link.created` /
+//!   `link.updated` and schedules the link now, then wakes the scheduler.
+//! - **SSRF-safe probes** ([`probe`]): the address actually connected to is checked.
+//! - **A sick canary quarantines nothing**: when most hosts of a round fail at the network
+//!   level at once, the round is thrown away and `canary_rounds_aborted_total` goes up.
+//! - Events go through the transactional outbox, written with the status change, and every
+//!   canary runs the outbox relay (shared with the shortener).
+
+pub mod probe;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use ghostlink_bus::{ConsumerSettings, Publisher, Topology, Verdict};
+use ghostlink_cache::RedisCache;
+use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+use ghostlink_db::health::{Due, NewCheck, Policy, Transition};
+use ghostlink_db::outbox::OutboxEvent;
+use ghostlink_db::Db;
+use ghostlink_domain::net::PrivateTargets;
+use ghostlink_proto::{Envelope, Event, EventData, LinkQuarantined, LinkRestored};
+use ghostlink_web::{deps, OpsServer};
+use tokio::sync::{watch, Notify, Semaphore};
+
+use crate::probe::{ProbeResult, ProbeSettings, Prober};
+
+const SERVICE: &str = "canary";
+
+/// GhostLink canary.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ghostlink-canary", version, about)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
+    /// Ops listener (default 127.0.0.1:9103); `--listen` is unused (no public API).
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Seconds between two probes of a link (each link gets up to 10% jitter on top).
+    #[arg(long, env = "CANARY_INTERVAL", default_value_t = 300)]
+    pub interval: u64,
+    /// Links claimed per round.
+    #[arg(long, env = "CANARY_BATCH", default_value_t = 100)]
+    pub batch: i64,
+    /// Probes in flight at once (per replica).
+    #[arg(long, env = "CANARY_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: usize,
+    /// Probes in flight at once to one host (host:port), per replica.
+    #[arg(long, env = "CANARY_PER_HOST_CONCURRENCY", default_value_t = 2)]
+    pub per_host_concurrency: usize,
+    /// Connect timeout of a probe, milliseconds.
+    #[arg(long, env = "CANARY_CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
+    pub connect_timeout_ms: u64,
+    /// Total time a probe may take, redirects included, milliseconds.
+    #[arg(long, env = "CANARY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Consecutive failed checks that quarantine a link.
+    #[arg(long, env = "CANARY_FAILURES_TO_QUARANTINE", default_value_t = 3)]
+    pub failures_to_quarantine: u32,
+    /// Consecutive successful checks that lift the canary's quarantine.
+    #[arg(long, env = "CANARY_SUCCESSES_TO_RESTORE", default_value_t = 2)]
+    pub successes_to_restore: u32,
+    /// Checks kept per link.
+    #[arg(long, env = "CANARY_KEEP_CHECKS", default_value_t = 20)]
+    pub keep_checks: i64,
+    /// Let probes reach private, loopback and link-local addresses: `false` (default), `true`,
+    /// or a comma-separated list of addresses / CIDR blocks. Only for labs and tests; logged
+    /// as a warning when on.
+    #[arg(long, env = "CANARY_ALLOW_PRIVATE_TARGETS", default_value = "false")]
+    pub allow_private_targets: String,
+    /// A round is thrown away (nothing quarantined) when at least this share of its hosts
+    /// failed at the network level (timeout, DNS, connect) ...
+    #[arg(long, env = "CANARY_ABORT_RATIO", default_value_t = 0.8)]
+    pub abort_ratio: f64,
+    /// ... and it probed at least this many distinct hosts.
+    #[arg(long, env = "CANARY_ABORT_MIN_HOSTS", default_value_t = 3)]
+    pub abort_min_hosts: usize,
+    /// User-Agent of the probes.
+    #[arg(long, env = "CANARY_USER_AGENT", default_value = "GhostLink-Canary/0.1 (+link health check)")]
+    pub user_agent: String,
+}
+
+impl Config {
+    pub fn resolve(&self) -> Result<(SocketAddr, PrivateTargets), ConfigError> {
+        self.database.validate()?;
+        self.redis.validate()?;
+        self.amqp.validate()?;
+        let private = self
+            .allow_private_targets
+            .parse::<PrivateTargets>()
+            .map_err(|e| ConfigError::new("CANARY_ALLOW_PRIVATE_TARGETS", e))?;
+        let checks: [(&'static str, bool, &str); 9] = [
+            ("CANARY_INTERVAL", (1..=86_400).contains(&self.interval), "1..=86400 seconds"),
+            ("CANARY_BATCH", (1..=10_000).contains(&self.batch), "1..=10000"),
+            ("CANARY_CONCURRENCY", (1..=1_000).contains(&self.concurrency), "1..=1000"),
+            ("CANARY_PER_HOST_CONCURRENCY", (1..=100).contains(&self.per_host_concurrency), "1..=100"),
+            ("CANARY_CONNECT_TIMEOUT_MS", (1..=60_000).contains(&self.connect_timeout_ms), "1..=60000"),
+            ("CANARY_TIMEOUT_MS", (1..=120_000).contains(&self.timeout_ms), "1..=120000"),
+            ("CANARY_FAILURES_TO_QUARANTINE", (1..=100).contains(&self.failures_to_quarantine), "1..=100"),
+            ("CANARY_SUCCESSES_TO_RESTORE", (1..=100).contains(&self.successes_to_restore), "1..=100"),
+            ("CANARY_KEEP_CHECKS", (1..=1_000).contains(&self.keep_checks), "1..=1000"),
+        ];
+        for (name, ok, range) in checks {
+            if !ok {
+                return Err(ConfigError::new(name, format!("must be in {range}")));
+            }
+        }
+        if !(self.abort_ratio > 0.0 && self.abort_ratio <= 1.0) {
+            return Err(ConfigError::new("CANARY_ABORT_RATIO", "must be in (0, 1]"));
+        }
+        if self.abort_min_hosts == 0 {
+            return Err(ConfigError::new("CANARY_ABORT_MIN_HOSTS", "must be at least 1"));
+        }
+        Ok((self.listen.ops_or("127.0.0.1:9103")?, private))
+    }
+}
+
+/// A built, bound canary.
+pub struct App {
+    config: Config,
+    db: Db,
+    redis: RedisCache,
+    prober: Arc<Prober>,
+    ops: OpsServer,
+    connected: Arc<AtomicBool>,
+    log: slog::Logger,
+}
+
+impl App {
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let (ops_addr, private_targets) = config.resolve()?;
+        let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        let handle = ghostlink_telemetry::metrics_handle(SERVICE);
+        if !private_targets.is_deny() {
+            slog::warn!(log, "probes may reach private addresses (CANARY_ALLOW_PRIVATE_TARGETS); never in production";
+                "allowed" => &config.allow_private_targets);
+        }
+        let prober = Arc::new(Prober::new(ProbeSettings {
+            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+            timeout: Duration::from_millis(config.timeout_ms),
+            per_host: config.per_host_concurrency,
+            private_targets,
+            user_agent: config.user_agent.clone(),
+        })?);
+        let db = deps::database(&config.database, Duration::from_secs(10));
+        let redis = deps::invalidation_cache(&config.redis)?;
+        let connected = Arc::new(AtomicBool::new(false));
+        let ops = OpsServer::bind(
+            ops_addr,
+            SERVICE,
+            handle,
+            vec![deps::postgres_check(db.clone()), deps::consumer_check(connected.clone())],
+            vec![deps::pool_sampler(db.clone())],
+        )?;
+        slog::info!(log, "canary listening"; "ops" => %ops.addr, "interval_secs" => config.interval);
+        Ok(Self { config, db, redis, prober, ops, connected, log })
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops.addr
+    }
+
+    /// Probes and consumes until `shutdown` resolves; a round in progress finishes first.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let ops_handle = self.ops.server.handle();
+        let ops = tokio::spawn(self.ops.server);
+        let topology = Topology::new(self.config.amqp.bus_prefix.clone());
+        let publisher = Arc::new(Publisher::new(self.config.amqp.amqp_url.clone(), topology.clone()));
+        let relay_notify = Arc::new(Notify::new());
+        let wake = Arc::new(Notify::new());
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        let relay = ghostlink_outbox::Relay {
+            db: self.db.clone(),
+            publisher: publisher.clone(),
+            notify: relay_notify.clone(),
+            log: self.log.clone(),
+        };
+        let relay = tokio::spawn(relay.run(stop_rx.clone()));
+        let scheduler = Scheduler {
+            db: self.db.clone(),
+            redis: self.redis.clone(),
+            prober: self.prober.clone(),
+            relay: relay_notify,
+            wake: wake.clone(),
+            policy: Policy {
+                failures_to_quarantine: self.config.failures_to_quarantine,
+                successes_to_restore: self.config.successes_to_restore,
+                keep_checks: self.config.keep_checks,
+            },
+            interval: Duration::from_secs(self.config.interval),
+            batch: self.config.batch,
+            concurrency: Arc::new(Semaphore::new(self.config.concurrency)),
+            abort_ratio: self.config.abort_ratio,
+            abort_min_hosts: self.config.abort_min_hosts,
+            log: self.log.clone(),
+        };
+        let scheduler = tokio::spawn(scheduler.run(stop_rx.clone()));
+        let samplers = tokio::spawn(sample_states(self.db.clone()));
+        let lag = tokio::spawn(ghostlink_bus::sample_queue_depths(
+            self.config.amqp.amqp_url.clone(),
+            topology.clone(),
+            SERVICE,
+        ));
+
+        let settings = ConsumerSettings {
+            url: self.config.amqp.amqp_url.clone(),
+            topology,
+            name: SERVICE.to_string(),
+            prefetch: 64,
+            batch_size: 64,
+            batch_wait: Duration::from_millis(20),
+        };
+        let (conn, log, db) = (self.connected.clone(), self.log.clone(), self.db.clone());
+        let log2 = self.log.clone();
+        ghostlink_bus::run_consumer(
+            settings,
+            move |batch| {
+                let (db, wake, log) = (db.clone(), wake.clone(), log2.clone());
+                async move { schedule_new(&db, &wake, &log, batch).await }
+            },
+            shutdown,
+            move |up| {
+                if conn.swap(up, Ordering::Relaxed) != up && !up {
+                    slog::warn!(log, "broker connection lost; reconnecting");
+                }
+                metrics::gauge!("bus_consumer_up").set(if up { 1.0 } else { 0.0 });
+            },
+        )
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(30), scheduler).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), relay).await;
+        samplers.abort();
+        lag.abort();
+        publisher.close().await;
+        ops_handle.stop(true).await;
+        let _ = ops.await;
+        slog::info!(self.log, "stopped");
+        Ok(())
+    }
+}
+
+/// `link.created` / `link.updated`: probe the link now. A database outage holds the message.
+async fn schedule_new(
+    db: &Db,
+    wake: &Notify,
+    log: &slog::Logger,
+    batch: Vec<ghostlink_bus::Incoming>,
+) -> Vec<Verdict> {
+    let mut verdicts = Vec::with_capacity(batch.len());
+    for msg in batch {
+        let mut links = Vec::new();
+        let mut verdict = Verdict::Ack;
+        for event in Event::decode_lines(&msg.payload) {
+            match event {
+                Ok(Event::LinkCreated(e)) => links.push((e.data.code, e.data.url)),
+                Ok(Event::LinkUpdated(e)) if e.data.status == "active" => links.push((e.data.code, e.data.url)),
+                Ok(_) => {}
+                Err(e) => {
+                    slog::warn!(log, "undecodable event; dead-lettering"; "error" => %e);
+                    verdict = Verdict::Reject;
+                }
+            }
+        }
+        if verdict == Verdict::Ack && !links.is_empty() {
+            let stored = db
+                .run(move |c| {
+                    for (code, url) in &links {
+                        ghostlink_db::health::schedule_now(c, code, url)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = stored {
+                metrics::counter!("db_errors_total", "op" => "health_schedule").increment(1);
+                slog::warn!(log, "cannot schedule new links; will retry"; "error" => %e);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                verdict = Verdict::Retry;
+            }
+        }
+        verdicts.push(verdict);
+    }
+    wake.notify_one();
+    verdicts
+}
+
+struct Scheduler {
+    db: Db,
+    redis: RedisCache,
+    prober: Arc<Prober>,
+    relay: Arc<Notify>,
+    wake: Arc<Notify>,
+    policy: Policy,
+    interval: Duration,
+    batch: i64,
+    concurrency: Arc<Semaphore>,
+    abort_ratio: f64,
+    abort_min_hosts: usize,
+    log: slog::Logger,
+}
+
+/// What a round decided.
+#[derive(Debug, Default, PartialEq)]
+struct RoundSummary {
+    probed: usize,
+    hosts: usize,
+    network_failed_hosts: usize,
+    aborted: bool,
+}
+
+impl Scheduler {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut adopted = tokio::time::Instant::now() - Duration::from_secs(3600);
+        let mut failing = false;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            if adopted.elapsed() >= Duration::from_secs(60) {
+                adopted = tokio::time::Instant::now();
+                if let Ok(n) = self.db.run(ghostlink_db::health::adopt_missing).await {
+                    if n > 0 {
+                        slog::info!(self.log, "scheduled links that had no health row"; "count" => n);
+                    }
+                }
+            }
+            let jitter = self.interval / 10;
+            let (limit, interval) = (self.batch, self.interval);
+            let claimed =
+                self.db.run(move |c| ghostlink_db::health::claim_due(c, limit, interval, jitter)).await;
+            let full = match claimed {
+                Ok(due) => {
+                    failing = false;
+                    let full = due.len() as i64 >= self.batch;
+                    if !due.is_empty() {
+                        self.round(due).await;
+                    }
+                    full
+                }
+                Err(e) => {
+                    metrics::counter!("db_errors_total", "op" => "health_claim").increment(1);
+                    if !failing {
+                        slog::warn!(self.log, "cannot claim due links; retrying"; "error" => %e);
+                        failing = true;
+                    }
+                    false
+                }
+            };
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Probes a claimed batch concurrently, then records the results — unless the round looks
+    /// like the canary's own network failing.
+    async fn round(&self, due: Vec<Due>) -> RoundSummary {
+        let mut tasks = tokio::task::JoinSet::new();
+        for d in due.into_iter().filter(|d| d.probe) {
+            let (prober, sem) = (self.prober.clone(), self.concurrency.clone());
+            tasks.spawn(async move {
+                let _slot = sem.acquire_owned().await;
+                let r = prober.probe(&d.url).await;
+                (d, r)
+            });
+        }
+        let mut results: Vec<(Due, ProbeResult)> = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(pair) = done {
+                results.push(pair);
+            }
+        }
+        let summary = judge(&results, self.abort_ratio, self.abort_min_hosts);
+        metrics::counter!("canary_rounds_total").increment(1);
+        if summary.hosts > 0 {
+            metrics::gauge!("canary_round_network_failure_ratio")
+                .set(summary.network_failed_hosts as f64 / summary.hosts as f64);
+        }
+        for (_, r) in &results {
+            metrics::counter!("canary_probes_total", "outcome" => r.outcome.as_str()).increment(1);
+            metrics::histogram!("canary_probe_duration_seconds").record(r.latency.as_secs_f64());
+        }
+        if summary.aborted {
+            metrics::counter!("canary_rounds_aborted_total").increment(1);
+            slog::warn!(self.log, "most hosts of a round failed at the network level; results discarded, nothing quarantined";
+                "probed" => summary.probed, "hosts" => summary.hosts, "failed_hosts" => summary.network_failed_hosts);
+            return summary;
+        }
+        for (d, r) in results {
+            self.record(d, r).await;
+        }
+        summary
+    }
+
+    async fn record(&self, due: Due, r: ProbeResult) {
+        let check = NewCheck {
+            code: due.code.clone(),
+            outcome: r.outcome.as_str().to_string(),
+            status: r.status.map(i32::from),
+            latency_ms: r.latency.as_millis().min(i32::MAX as u128) as i32,
+            method: r.method.to_string(),
+            final_url: r.final_url.clone(),
+            redirects: serde_json::to_string(&r.redirects).unwrap_or_else(|_| "[]".into()),
+            error: r.error.clone(),
+        };
+        let (url, policy) = (due.url.clone(), self.policy);
+        let (code, url2) = (due.code.clone(), due.url.clone());
+        let stored = self
+            .db
+            .run(move |c| {
+                ghostlink_db::health::record(c, &check, &url, &policy, |t| transition_event(&code, &url2, t))
+            })
+            .await;
+        match stored {
+            Ok(Some(Transition::None)) | Ok(None) => {}
+            Ok(Some(t)) => {
+                let _ = self.redis.invalidate_and_publish(&due.code).await;
+                self.relay.notify_one();
+                match t {
+                    Transition::Quarantined { consecutive_failures, .. } => {
+                        metrics::counter!("canary_quarantines_total").increment(1);
+                        slog::warn!(self.log, "link quarantined: destination keeps failing";
+                            "link.code" => &due.code, "failures" => consecutive_failures, "outcome" => r.outcome.as_str());
+                    }
+                    Transition::Restored { consecutive_successes } => {
+                        metrics::counter!("canary_restores_total").increment(1);
+                        slog::info!(self.log, "link restored: destination answers again";
+                            "link.code" => &due.code, "successes" => consecutive_successes);
+                    }
+                    Transition::None => {}
+                }
+            }
+            Err(e) => {
+                // The next scheduled check will try again; nothing half-written.
+                metrics::counter!("db_errors_total", "op" => "health_record").increment(1);
+                slog::warn!(self.log, "cannot store a check"; "link.code" => &due.code, "error" => %e);
+            }
+        }
+    }
+}
+
+/// Whether a round's results say more about the canary than about the destinations: at least
+/// `min_hosts` distinct hosts probed and at least `ratio` of them failed only at the network
+/// level. A thousand links to one dead site are one host: they still get quarantined.
+fn judge(results: &[(Due, ProbeResult)], ratio: f64, min_hosts: usize) -> RoundSummary {
+    let mut hosts: HashMap<String, bool> = HashMap::new();
+    for (d, r) in results {
+        let host = url::Url::parse(&d.url)
+            .ok()
+            .map(|u| format!("{}:{}", u.host_str().unwrap_or(""), u.port_or_known_default().unwrap_or(0)))
+            .unwrap_or_default();
+        let all_failed = hosts.entry(host).or_insert(true);
+        *all_failed &= r.outcome.is_network();
+    }
+    let failed = hosts.values().filter(|f| **f).count();
+    RoundSummary {
+        probed: results.len(),
+        hosts: hosts.len(),
+        network_failed_hosts: failed,
+        aborted: hosts.len() >= min_hosts && failed as f64 >= ratio * hosts.len() as f64,
+    }
+}
+
+fn transition_event(code: &str, url: &str, t: &Transition) -> Option<OutboxEvent> {
+    fn wrap<T: EventData>(data: T) -> OutboxEvent {
+        let env = Envelope::new(SERVICE, None, chrono::Utc::now(), data);
+        OutboxEvent {
+            event_id: env.id,
+            routing_key: T::TYPE.to_string(),
+            payload: String::from_utf8(env.to_bytes()).unwrap_or_default(),
+        }
+    }
+    match t {
+        Transition::None => None,
+        Transition::Quarantined { consecutive_failures, failing_since, outcome } => Some(wrap(LinkQuarantined {
+            code: code.to_string(),
+            url: url.to_string(),
+            by: "canary".into(),
+            consecutive_failures: *consecutive_failures,
+            failing_since: Some(*failing_since),
+            last_outcome: Some(outcome.clone()),
+        })),
+        Transition::Restored { consecutive_successes } => Some(wrap(LinkRestored {
+            code: code.to_string(),
+            url: url.to_string(),
+            by: "canary".into(),
+            consecutive_successes: *consecutive_successes,
+        })),
+    }
+}
+
+/// `canary_links_by_state{state}` and `canary_due_links` every 15 s.
+async fn sample_states(db: Db) {
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tick.tick().await;
+        if let Ok((rows, due)) = db
+            .run(|c| Ok((ghostlink_db::health::count_by_state(c)?, ghostlink_db::health::due_count(c)?)))
+            .await
+        {
+            for state in ["unknown", "healthy", "failing", "quarantined"] {
+                let n = rows.iter().find(|(s, _)| s == state).map(|(_, n)| *n).unwrap_or(0);
+                metrics::gauge!("canary_links_by_state", "state" => state).set(n as f64);
+            }
+            metrics::gauge!("canary_due_links").set(due as f64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Outcome;
+
+    fn result(url: &str, outcome: Outcome) -> (Due, ProbeResult) {
+        (
+            Due { code: "c".into(), url: url.into(), probe: true },
+            ProbeResult {
+                outcome,
+                status: None,
+                latency: Duration::ZERO,
+                method: "HEAD",
+                final_url: None,
+                redirects: vec![],
+                error: None,
+            },
+        )
+    }
+
+    #[test]
+    fn a_round_is_aborted_only_when_most_hosts_fail_at_the_network_level() {
+        let many_hosts_down: Vec<_> =
+            (0..5).map(|i| result(&format!("http://h{i}.example/"), Outcome::Connect)).collect();
+        assert!(judge(&many_hosts_down, 0.8, 3).aborted);
+        // One dead site with many links is one host: its links still count.
+        let one_site: Vec<_> = (0..50).map(|_| result("http://dead.example/x", Outcome::Timeout)).collect();
+        assert!(!judge(&one_site, 0.8, 3).aborted);
+        // HTTP errors prove the network works.
+        let errors: Vec<_> =
+            (0..5).map(|i| result(&format!("http://h{i}.example/"), Outcome::Http5xx)).collect();
+        assert!(!judge(&errors, 0.8, 3).aborted);
+        let mut mixed: Vec<_> =
+            (0..3).map(|i| result(&format!("http://h{i}.example/"), Outcome::Dns)).collect();
+        mixed.extend((3..6).map(|i| result(&format!("http://h{i}.example/"), Outcome::Ok)));
+        assert!(!judge(&mixed, 0.8, 3).aborted);
+    }
+}

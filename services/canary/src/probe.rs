@@ -1,0 +1,321 @@
+//! One probe of a destination, SSRF-safe.
+//!
+//! The guard sits where the connection is made, not where the URL is read: a custom DNS
+//! resolver hands reqwest only addresses the [`PrivateTargets`] policy allows (so a name that
+//! resolves to `169.254.169.254` is never connected to), IP-literal hosts in any spelling are
+//! checked before a request is built (reqwest does not resolve them), redirects are followed by
+//! hand so every hop is checked again, and proxies are off (a proxy would connect for us).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ghostlink_domain::net::{parse_ip_literal, Forbidden, PrivateTargets};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::{Method, StatusCode};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use url::Url;
+
+/// Redirects followed before giving up.
+pub const MAX_REDIRECTS: usize = 5;
+/// Bytes read of a GET body (the fallback when HEAD is refused).
+const BODY_CAP: usize = 64 * 1024;
+
+/// A probe's classified result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Ok,
+    Http4xx,
+    Http5xx,
+    Timeout,
+    Dns,
+    Tls,
+    Connect,
+    Blocked,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Http4xx => "http_4xx",
+            Outcome::Http5xx => "http_5xx",
+            Outcome::Timeout => "timeout",
+            Outcome::Dns => "dns",
+            Outcome::Tls => "tls",
+            Outcome::Connect => "connect",
+            Outcome::Blocked => "blocked",
+        }
+    }
+
+    /// Failures that say more about the canary's own network than about the destination.
+    pub fn is_network(self) -> bool {
+        matches!(self, Outcome::Timeout | Outcome::Dns | Outcome::Connect)
+    }
+}
+
+/// What a probe saw.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub outcome: Outcome,
+    pub status: Option<u16>,
+    pub latency: Duration,
+    /// `HEAD`, or `GET` when a hop refused HEAD.
+    pub method: &'static str,
+    pub final_url: Option<String>,
+    /// Every URL requested after the first, in order.
+    pub redirects: Vec<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeSettings {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub per_host: usize,
+    pub private_targets: PrivateTargets,
+    pub user_agent: String,
+}
+
+/// The resolver's refusal: every address of the name is off limits.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves only to addresses the canary may not connect to ({reason:?} {addr})")]
+struct BlockedAddress {
+    host: String,
+    addr: std::net::IpAddr,
+    reason: Forbidden,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot resolve {host}: {detail}")]
+struct DnsFailure {
+    host: String,
+    detail: String,
+}
+
+/// Resolves with the system resolver, then drops every address the policy refuses.
+struct GuardedResolver {
+    policy: Arc<PrivateTargets>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await.map_err(|e| {
+                Box::new(DnsFailure { host: host.clone(), detail: e.to_string() })
+                    as Box<dyn std::error::Error + Send + Sync>
+            })?;
+            let mut allowed: Vec<SocketAddr> = Vec::new();
+            let mut refused = None;
+            for a in found {
+                match policy.check(a.ip()) {
+                    Ok(()) => allowed.push(a),
+                    Err(reason) => refused = Some((a.ip(), reason)),
+                }
+            }
+            if allowed.is_empty() {
+                let err: Box<dyn std::error::Error + Send + Sync> = match refused {
+                    Some((addr, reason)) => Box::new(BlockedAddress { host, addr, reason }),
+                    None => Box::new(DnsFailure { host, detail: "no addresses".into() }),
+                };
+                return Err(err);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Probes destinations; shared by every task of a canary.
+pub struct Prober {
+    client: reqwest::Client,
+    settings: ProbeSettings,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Prober {
+    pub fn new(settings: ProbeSettings) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver { policy: Arc::new(settings.private_targets.clone()) }))
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .user_agent(settings.user_agent.clone())
+            .pool_max_idle_per_host(1)
+            .build()?;
+        Ok(Self { client, settings, hosts: Mutex::new(HashMap::new()) })
+    }
+
+    /// Waits for a slot on the URL's host (`host:port`), so many links to one site do not
+    /// hammer it.
+    async fn host_permit(&self, url: &Url) -> Option<OwnedSemaphorePermit> {
+        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let sem = {
+            let mut hosts = self.hosts.lock().ok()?;
+            // Forget hosts nobody is probing, so the map stays small.
+            if hosts.len() > 10_000 {
+                hosts.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            hosts.entry(key).or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_host))).clone()
+        };
+        sem.acquire_owned().await.ok()
+    }
+
+    /// Probes `url`: HEAD (GET when refused), following at most [`MAX_REDIRECTS`] redirects,
+    /// every hop checked against the address policy, all within the total timeout.
+    pub async fn probe(&self, url: &str) -> ProbeResult {
+        let started = Instant::now();
+        let mut result = ProbeResult {
+            outcome: Outcome::Blocked,
+            status: None,
+            latency: Duration::ZERO,
+            method: "HEAD",
+            final_url: None,
+            redirects: Vec::new(),
+            error: None,
+        };
+        let parsed = match Url::parse(url) {
+            Ok(u) => u,
+            Err(e) => {
+                result.error = Some(format!("not a URL: {e}"));
+                return result;
+            }
+        };
+        let _permit = self.host_permit(&parsed).await;
+        let started_probe = Instant::now();
+        match tokio::time::timeout(self.settings.timeout, self.follow(parsed, &mut result)).await {
+            Ok(()) => {}
+            Err(_) => {
+                result.outcome = Outcome::Timeout;
+                result.error = Some(format!("no answer within {} ms", self.settings.timeout.as_millis()));
+            }
+        }
+        result.latency = started_probe.elapsed().min(started.elapsed());
+        result
+    }
+
+    async fn follow(&self, mut url: Url, result: &mut ProbeResult) {
+        for hop in 0..=MAX_REDIRECTS {
+            result.final_url = Some(url.to_string());
+            if let Err(e) = self.allowed(&url) {
+                result.outcome = Outcome::Blocked;
+                result.error = Some(e);
+                return;
+            }
+            let mut resp = match self.request(Method::HEAD, &url).await {
+                Ok(r) => r,
+                Err(e) => return classify_error(&e, result),
+            };
+            if matches!(resp.status(), StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED) {
+                result.method = "GET";
+                resp = match self.request(Method::GET, &url).await {
+                    Ok(r) => r,
+                    Err(e) => return classify_error(&e, result),
+                };
+                drain_capped(&mut resp).await;
+            }
+            let status = resp.status();
+            result.status = Some(status.as_u16());
+            if status.is_redirection() {
+                let next = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| url.join(l).ok());
+                match next {
+                    Some(next) if hop < MAX_REDIRECTS => {
+                        result.redirects.push(next.to_string());
+                        url = next;
+                        continue;
+                    }
+                    Some(_) => {
+                        result.outcome = Outcome::Http4xx;
+                        result.error = Some(format!("more than {MAX_REDIRECTS} redirects"));
+                        return;
+                    }
+                    None => {
+                        result.outcome = Outcome::Http4xx;
+                        result.error = Some("redirect without a usable Location".into());
+                        return;
+                    }
+                }
+            }
+            result.outcome = if status.is_server_error() {
+                Outcome::Http5xx
+            } else if status.is_client_error() {
+                Outcome::Http4xx
+            } else {
+                Outcome::Ok
+            };
+            return;
+        }
+    }
+
+    async fn request(&self, method: Method, url: &Url) -> Result<reqwest::Response, reqwest::Error> {
+        self.client.request(method, url.clone()).send().await
+    }
+
+    /// The scheme and literal-address checks of one hop (names are checked by the resolver).
+    fn allowed(&self, url: &Url) -> Result<(), String> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("scheme '{}' is not probed", url.scheme()));
+        }
+        let ip = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            Some(url::Host::Domain(d)) => parse_ip_literal(d),
+            None => return Err("no host".into()),
+        };
+        match ip {
+            Some(ip) => self
+                .settings
+                .private_targets
+                .check(ip)
+                .map_err(|reason| format!("address {ip} is off limits ({reason:?})")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads at most [`BODY_CAP`] bytes of a body and drops the rest (closing the connection).
+async fn drain_capped(resp: &mut reqwest::Response) {
+    let mut read = 0;
+    while read < BODY_CAP {
+        match resp.chunk().await {
+            Ok(Some(c)) => read += c.len(),
+            _ => break,
+        }
+    }
+}
+
+fn classify_error(e: &reqwest::Error, result: &mut ProbeResult) {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut text = Vec::new();
+    while let Some(s) = source {
+        if let Some(b) = s.downcast_ref::<BlockedAddress>() {
+            result.outcome = Outcome::Blocked;
+            result.error = Some(b.to_string());
+            return;
+        }
+        if let Some(d) = s.downcast_ref::<DnsFailure>() {
+            result.outcome = Outcome::Dns;
+            result.error = Some(d.to_string());
+            return;
+        }
+        text.push(s.to_string());
+        source = s.source();
+    }
+    let detail = text.join(": ");
+    let lower = detail.to_ascii_lowercase();
+    result.outcome = if e.is_timeout() {
+        Outcome::Timeout
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        Outcome::Tls
+    } else {
+        Outcome::Connect
+    };
+    result.error = Some(detail);
+}
