@@ -167,9 +167,11 @@ pub fn record(
         let Some(h) = health.filter(|h| h.url == url) else { return Ok(None) };
         let link_status: String =
             links::table.filter(links::code.eq(&check.code)).select(links::status).first(conn)?;
-        diesel::insert_into(link_checks::table).values(check).execute(conn)?;
-
-        let now = Utc::now();
+        // The check's own time dates a run of failures (and the quarantine).
+        let now: DateTime<Utc> = diesel::insert_into(link_checks::table)
+            .values(check)
+            .returning(link_checks::checked_at)
+            .get_result(conn)?;
         let ok = check.outcome == "ok";
         let (failures, successes) =
             if ok { (0, h.consecutive_successes + 1) } else { (h.consecutive_failures + 1, 0) };

@@ -1,0 +1,381 @@
+//! The canary against real HTTP servers on loopback, Postgres, Redis and RabbitMQ.
+
+mod servers;
+mod ssrf;
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ghostlink_bus::{Outgoing, Publisher, Topology};
+use ghostlink_canary::probe::{Outcome, ProbeSettings, Prober};
+use ghostlink_canary::{App, Config};
+use ghostlink_db::links::NewLink;
+use ghostlink_proto::{Envelope, Event, EventData, LinkCreated};
+use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, metric_value, redis_args, TestDb};
+use servers::{Reply, TestServer};
+
+fn config(db: &TestDb, amqp: &ghostlink_config::AmqpArgs) -> Config {
+    Config {
+        database: db.database_args(),
+        redis: redis_args(),
+        amqp: amqp.clone(),
+        listen: listen_any(),
+        log: log_args(),
+        interval: 1,
+        batch: 100,
+        concurrency: 8,
+        per_host_concurrency: 2,
+        connect_timeout_ms: 1_000,
+        timeout_ms: 2_000,
+        failures_to_quarantine: 3,
+        successes_to_restore: 2,
+        keep_checks: 20,
+        allow_private_targets: "127.0.0.1/32".into(),
+        abort_ratio: 0.8,
+        abort_min_hosts: 3,
+        user_agent: "GhostLink-Canary/test".into(),
+    }
+}
+
+fn prober(private: &str) -> Prober {
+    Prober::new(ProbeSettings {
+        connect_timeout: Duration::from_millis(1_000),
+        timeout: Duration::from_millis(1_500),
+        per_host: 2,
+        private_targets: private.parse().expect("policy"),
+        user_agent: "GhostLink-Canary/test".into(),
+    })
+    .expect("client")
+}
+
+struct Running {
+    ops: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+fn start(config: Config) -> Running {
+    let app = App::build(config).expect("build");
+    let ops = app.ops_addr();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    Running { ops, stop, task }
+}
+
+impl Running {
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.ops)).await.expect("metrics").text().await.expect("text")
+    }
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("join").expect("run");
+    }
+}
+
+fn insert_link(db: &TestDb, code: &str, url: &str) {
+    ghostlink_db::links::insert(
+        &mut db.conn(),
+        &NewLink {
+            code: code.into(),
+            url: url.into(),
+            owner_token_id: None,
+            expires_at: None,
+            max_clicks: None,
+        },
+    )
+    .expect("insert link");
+}
+
+fn status_of(db: &TestDb, code: &str) -> String {
+    ghostlink_db::links::get(&mut db.conn(), code).expect("get").expect("link").status
+}
+
+async fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Events in the outbox (what the relay publishes), as (type, payload).
+fn outbox(db: &TestDb) -> Vec<(String, String)> {
+    use diesel::prelude::*;
+    use ghostlink_db::schema::outbox::dsl::*;
+    outbox.order(id).select((routing_key, payload)).load(&mut db.conn()).expect("outbox")
+}
+
+#[tokio::test]
+async fn probes_classify_every_outcome() {
+    let server = TestServer::start("127.0.0.1:0", |method, path| match path {
+        "/ok" => Reply::status(200),
+        "/missing" => Reply::status(404),
+        "/broken" => Reply::status(500),
+        "/hang" => Reply::status(200).delay(Duration::from_secs(5)),
+        "/moved" => Reply::redirect("/ok"),
+        "/loop" => Reply::redirect("/loop"),
+        "/nohead" if method == "HEAD" => Reply::status(405),
+        "/nohead" => Reply::status(200),
+        _ => Reply::status(404),
+    })
+    .await;
+    let p = prober("127.0.0.1/32");
+    let base = format!("http://{}", server.addr);
+    let cases = [
+        ("/ok", Outcome::Ok, Some(200)),
+        ("/missing", Outcome::Http4xx, Some(404)),
+        ("/broken", Outcome::Http5xx, Some(500)),
+        ("/hang", Outcome::Timeout, None),
+        ("/moved", Outcome::Ok, Some(200)),
+        ("/loop", Outcome::Http4xx, Some(302)),
+        ("/nohead", Outcome::Ok, Some(200)),
+    ];
+    for (path, want, status) in cases {
+        let r = p.probe(&format!("{base}{path}")).await;
+        assert_eq!((r.outcome, r.status), (want, status), "{path}: {r:?}");
+    }
+    let moved = p.probe(&format!("{base}/moved")).await;
+    assert_eq!(moved.redirects, vec![format!("{base}/ok")]);
+    assert_eq!(moved.final_url.as_deref(), Some(format!("{base}/ok").as_str()));
+    let looped = p.probe(&format!("{base}/loop")).await;
+    assert_eq!(looped.redirects.len(), 5, "at most 5 redirects followed");
+    assert_eq!(p.probe(&format!("{base}/nohead")).await.method, "GET");
+    assert_eq!(p.probe(&format!("{base}/ok")).await.method, "HEAD");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_addr = closed.local_addr().expect("addr");
+    drop(closed);
+    assert_eq!(p.probe(&format!("http://{closed_addr}/")).await.outcome, Outcome::Connect);
+    assert_eq!(p.probe("http://no-such-host.invalid/").await.outcome, Outcome::Dns);
+    server.stop();
+}
+
+#[tokio::test]
+async fn quarantines_after_three_failures_and_restores_after_two_successes() {
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    let status = Arc::new(AtomicU16::new(500));
+    let s2 = status.clone();
+    let server =
+        TestServer::start("127.0.0.1:0", move |_, _| Reply::status(s2.load(Ordering::SeqCst))).await;
+    // Fails twice, then recovers: never quarantined.
+    let flaky_hits = Arc::new(AtomicU16::new(0));
+    let f2 = flaky_hits.clone();
+    let flaky = TestServer::start("127.0.0.1:0", move |_, _| {
+        Reply::status(if f2.fetch_add(1, Ordering::SeqCst) < 2 { 503 } else { 200 })
+    })
+    .await;
+    insert_link(&db, "dying", &format!("http://{}/page", server.addr));
+    insert_link(&db, "flaky", &format!("http://{}/page", flaky.addr));
+    let canary = start(config(&db, &amqp));
+
+    let quarantined_at = wait_for("quarantine", Duration::from_secs(20), || {
+        (status_of(&db, "dying") == "quarantined").then(Instant::now)
+    })
+    .await;
+    let checks = ghostlink_db::health::checks(&mut db.conn(), "dying", 100).expect("checks");
+    let health = ghostlink_db::health::get(&mut db.conn(), "dying").expect("health").expect("row");
+    assert_eq!(health.state, "quarantined");
+    assert!(checks.len() >= 3 && checks.iter().all(|c| c.outcome == "http_5xx" && c.status == Some(500)));
+    // The link's status dates from the first failure (the page says "failing since …").
+    let link = ghostlink_db::links::get(&mut db.conn(), "dying").expect("get").expect("link");
+    assert_eq!(Some(link.status_since), health.failing_since);
+    assert_eq!(link.status_since, checks.last().expect("first check").checked_at);
+    let events = outbox(&db);
+    let q: Vec<_> = events.iter().filter(|(k, _)| k == "link.quarantined").collect();
+    assert_eq!(q.len(), 1, "one link.quarantined: {events:?}");
+    match Event::decode(q[0].1.as_bytes()).expect("decode") {
+        Event::LinkQuarantined(e) => {
+            assert_eq!(e.data.consecutive_failures, 3, "quarantined exactly at the third failure");
+            assert_eq!(e.data.by, "canary");
+            assert_eq!(e.data.last_outcome.as_deref(), Some("http_5xx"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // The destination comes back: two successes lift the quarantine.
+    status.store(200, Ordering::SeqCst);
+    wait_for("restore", Duration::from_secs(20), || (status_of(&db, "dying") == "active").then_some(())).await;
+    let health = ghostlink_db::health::get(&mut db.conn(), "dying").expect("health").expect("row");
+    assert_eq!((health.state.as_str(), health.consecutive_successes), ("healthy", 2));
+    assert!(quarantined_at.elapsed() >= Duration::from_millis(1500), "two checks, one interval apart");
+    let restored: Vec<_> = outbox(&db).into_iter().filter(|(k, _)| k == "link.restored").collect();
+    assert_eq!(restored.len(), 1);
+
+    // The flaky link failed twice and then answered: never quarantined.
+    let flaky_checks = ghostlink_db::health::checks(&mut db.conn(), "flaky", 100).expect("checks");
+    assert!(flaky_checks.len() >= 3, "{flaky_checks:?}");
+    assert_eq!(status_of(&db, "flaky"), "active");
+    assert!(!outbox(&db).iter().any(|(_, p)| p.contains("\"flaky\"")));
+
+    // The relay published the events: they are on the stream.
+    let topo = Topology::new(amqp.bus_prefix.clone());
+    let mut kinds = Vec::new();
+    wait_for("published", Duration::from_secs(10), || {
+        use diesel::prelude::*;
+        use ghostlink_db::schema::outbox::dsl::*;
+        let n: i64 = outbox.filter(published_at.is_null()).count().get_result(&mut db.conn()).expect("count");
+        (n == 0).then_some(())
+    })
+    .await;
+    ghostlink_bus::read_stream(
+        &amqp.amqp_url,
+        &topo,
+        ghostlink_bus::StreamStart::First,
+        100,
+        Duration::from_secs(2),
+        |msgs| {
+            for m in msgs {
+                for e in Event::decode_lines(&m.payload).into_iter().flatten() {
+                    kinds.push(e.kind().to_string());
+                }
+            }
+            async { true }
+        },
+    )
+    .await
+    .expect("stream");
+    assert!(kinds.contains(&"link.quarantined".to_string()) && kinds.contains(&"link.restored".to_string()));
+
+    let metrics = canary.metrics().await;
+    assert!(metric_value(&metrics, "canary_probes_total", &[r#"outcome="http_5xx""#]) >= 3.0);
+    assert!(metric_value(&metrics, "canary_quarantines_total", &[]) >= 1.0);
+    assert!(metric_value(&metrics, "canary_restores_total", &[]) >= 1.0);
+    canary.stop().await;
+    server.stop();
+    flaky.stop();
+    delete_topology(&amqp.bus_prefix).await;
+}
+
+#[tokio::test]
+async fn a_new_link_is_probed_within_seconds_of_link_created() {
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    let server = TestServer::start("127.0.0.1:0", |_, _| Reply::status(200)).await;
+    let mut cfg = config(&db, &amqp);
+    cfg.interval = 300;
+    let canary = start(cfg);
+    // After the start-up sweep: only the event can bring this link to the canary's attention.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let url = format!("http://{}/new", server.addr);
+    insert_link(&db, "fresh", &url);
+    let now = Utc::now();
+    let env = Envelope::new(
+        "shortener",
+        None,
+        now,
+        LinkCreated {
+            code: "fresh".into(),
+            url: url.clone(),
+            status: "active".into(),
+            owner_token_id: None,
+            expires_at: None,
+            max_clicks: None,
+            created_at: now,
+        },
+    );
+    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let sent = Instant::now();
+    publisher
+        .publish(&[Outgoing {
+            routing_key: LinkCreated::TYPE.into(),
+            message_id: env.id.to_string(),
+            payload: env.to_bytes(),
+        }])
+        .await
+        .expect("publish");
+    let check = wait_for("first check", Duration::from_secs(10), || {
+        ghostlink_db::health::checks(&mut db.conn(), "fresh", 1).expect("checks").pop()
+    })
+    .await;
+    println!("new link probed {} ms after link.created", sent.elapsed().as_millis());
+    assert_eq!(check.outcome, "ok");
+    let health = ghostlink_db::health::get(&mut db.conn(), "fresh").expect("get").expect("row");
+    assert_eq!(health.state, "healthy");
+    assert!(health.next_check_at > Utc::now() + chrono::Duration::seconds(200), "next check one interval on");
+    publisher.close().await;
+    canary.stop().await;
+    server.stop();
+    delete_topology(&amqp.bus_prefix).await;
+}
+
+#[tokio::test]
+async fn a_round_where_every_host_is_unreachable_quarantines_nothing() {
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    // Four hosts that all refuse connections: what the canary sees when its own network is down.
+    for i in 0..4 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        drop(l);
+        insert_link(&db, &format!("down{i}"), &format!("http://{addr}/"));
+    }
+    let canary = start(config(&db, &amqp));
+    let t = Instant::now();
+    while metric_value(&canary.metrics().await, "canary_rounds_aborted_total", &[]) < 4.0 {
+        assert!(t.elapsed() < Duration::from_secs(20), "rounds were not aborted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for i in 0..4 {
+        assert_eq!(status_of(&db, &format!("down{i}")), "active");
+        assert!(ghostlink_db::health::checks(&mut db.conn(), &format!("down{i}"), 10).expect("checks").is_empty());
+    }
+    canary.stop().await;
+    delete_topology(&amqp.bus_prefix).await;
+}
+
+/// Two canaries on one database: every due link is probed once, by one of them.
+#[tokio::test]
+async fn replicas_share_the_work_without_probing_a_link_twice() {
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    let server = TestServer::start("127.0.0.1:0", |_, _| Reply::status(200)).await;
+    for i in 0..40 {
+        insert_link(&db, &format!("shared{i}"), &format!("http://{}/p{i}", server.addr));
+    }
+    let mut cfg = config(&db, &amqp);
+    cfg.interval = 300;
+    cfg.batch = 5;
+    let a = start(cfg.clone());
+    let b = start(cfg);
+    wait_for("every link checked", Duration::from_secs(20), || {
+        use diesel::prelude::*;
+        use ghostlink_db::schema::link_checks::dsl::*;
+        let n: i64 = link_checks.count().get_result(&mut db.conn()).expect("count");
+        (n >= 40).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..40 {
+        let checks = ghostlink_db::health::checks(&mut db.conn(), &format!("shared{i}"), 10).expect("checks");
+        assert_eq!(checks.len(), 1, "shared{i} probed once");
+    }
+    assert!(metric_value(&a.metrics().await, "canary_probes_total", &[r#"outcome="ok""#]) >= 40.0);
+    a.stop().await;
+    b.stop().await;
+    server.stop();
+    delete_topology(&amqp.bus_prefix).await;
+}
+
+#[test]
+fn bad_config_exits_2_naming_the_setting() {
+    for (flag, value, name) in [
+        ("--allow-private-targets", "10.0.0.0/99", "CANARY_ALLOW_PRIVATE_TARGETS"),
+        ("--interval", "0", "CANARY_INTERVAL"),
+        ("--per-host-concurrency", "0", "CANARY_PER_HOST_CONCURRENCY"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ghostlink-canary"))
+            .args([flag, value])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(name), "{flag}: {out:?}");
+    }
+}
