@@ -276,9 +276,11 @@ async fn openapi_describes_every_route() {
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
     let paths = doc["paths"].as_object().expect("paths");
-    for (p, methods) in
-        [("/api/v1/links", vec!["get", "post"]), ("/api/v1/links/{code}", vec!["get", "patch", "delete"])]
-    {
+    for (p, methods) in [
+        ("/api/v1/links", vec!["get", "post"]),
+        ("/api/v1/links/{code}", vec!["get", "patch", "delete"]),
+        ("/api/v1/links/{code}/health", vec!["get"]),
+    ] {
         for m in methods {
             assert!(paths[p].get(m).is_some(), "{m} {p} missing from the OpenAPI document");
         }
