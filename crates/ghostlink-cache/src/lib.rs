@@ -4,7 +4,10 @@
 //! Redis is an accelerator, never a dependency of correctness: every call is bounded by a short
 //! timeout, and after a failure a breaker skips Redis for a moment so that a dead or hanging
 //! Redis costs the request path nothing (lookups fall through to Postgres). Values are the JSON
-//! of a [`LinkSnapshot`], or a short-lived negative marker for unknown codes.
+//! of a [`LinkSnapshot`], or a short-lived negative marker for unknown codes. [`probe`] holds the
+//! ghost-probe's sliding windows and the deny set the redirect honours.
+
+pub mod probe;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -184,8 +184,7 @@ fn every_type_validates_against_its_schema_and_round_trips() {
 
 #[test]
 fn schemas_refuse_what_the_code_refuses() {
-    let (_, mut click) =
-        samples().into_iter().find(|(k, _)| *k == ClickRecorded::TYPE).expect("click");
+    let (_, mut click) = samples().into_iter().find(|(k, _)| *k == ClickRecorded::TYPE).expect("click");
     let v = validator(ClickRecorded::TYPE);
     click["data"]["client_hash"] = Value::String("not-hex".into());
     assert!(!v.is_valid(&click));

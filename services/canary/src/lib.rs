@@ -183,6 +183,12 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let ops_handle = self.ops.server.handle();
         let ops = tokio::spawn(self.ops.server);
+        // Exported at 0 from the start, so alerts see the first increment (increase()).
+        for name in
+            ["canary_quarantines_total", "canary_restores_total", "canary_rounds_total", "canary_rounds_aborted_total"]
+        {
+            metrics::counter!(name).increment(0);
+        }
         let topology = Topology::new(self.config.amqp.bus_prefix.clone());
         let publisher = Arc::new(Publisher::new(self.config.amqp.amqp_url.clone(), topology.clone()));
         let relay_notify = Arc::new(Notify::new());
@@ -274,7 +280,9 @@ async fn schedule_new(
         for event in Event::decode_lines(&msg.payload) {
             match event {
                 Ok(Event::LinkCreated(e)) => links.push((e.data.code, e.data.url)),
-                Ok(Event::LinkUpdated(e)) if e.data.status == "active" => links.push((e.data.code, e.data.url)),
+                Ok(Event::LinkUpdated(e)) if e.data.status == "active" => {
+                    links.push((e.data.code, e.data.url))
+                }
                 Ok(_) => {}
                 Err(e) => {
                     slog::warn!(log, "undecodable event; dead-lettering"; "error" => %e);
@@ -497,14 +505,16 @@ fn transition_event(code: &str, url: &str, t: &Transition) -> Option<OutboxEvent
     }
     match t {
         Transition::None => None,
-        Transition::Quarantined { consecutive_failures, failing_since, outcome } => Some(wrap(LinkQuarantined {
-            code: code.to_string(),
-            url: url.to_string(),
-            by: "canary".into(),
-            consecutive_failures: *consecutive_failures,
-            failing_since: Some(*failing_since),
-            last_outcome: Some(outcome.clone()),
-        })),
+        Transition::Quarantined { consecutive_failures, failing_since, outcome } => {
+            Some(wrap(LinkQuarantined {
+                code: code.to_string(),
+                url: url.to_string(),
+                by: "canary".into(),
+                consecutive_failures: *consecutive_failures,
+                failing_since: Some(*failing_since),
+                last_outcome: Some(outcome.clone()),
+            }))
+        }
         Transition::Restored { consecutive_successes } => Some(wrap(LinkRestored {
             code: code.to_string(),
             url: url.to_string(),

@@ -2,12 +2,16 @@
 //!
 //! The request path does a lookup (memory → Redis → Postgres, see [`lookup`]), decides with the
 //! domain rules, answers, and queues a click event ([`clicks`], published to RabbitMQ off the
-//! path, spooled to disk while the broker is down); it never waits on a click write, logs nothing per request, and writes to Postgres only for the atomic counter of a
-//! `max_clicks` link. [`App::build`] validates the config and binds both listeners; [`App::run`]
-//! serves until the shutdown future resolves, then drains HTTP and flushes queued clicks.
+//! path, spooled to disk while the broker is down); it never waits on a click write, logs
+//! nothing per request, and writes to Postgres only for the atomic counter of a `max_clicks`
+//! link. Clients in the ghost-probe's deny set ([`deny`], an in-process copy refreshed every
+//! second) get 429 before any lookup. [`App::build`] validates the config and binds both
+//! listeners; [`App::run`] serves until the shutdown future resolves, then drains HTTP and
+//! flushes queued clicks.
 
 pub mod clicks;
 pub mod config;
+pub mod deny;
 pub mod lookup;
 pub mod pages;
 
@@ -40,6 +44,7 @@ pub struct State {
     salt: String,
     trust_forwarded: bool,
     outcomes: Outcomes,
+    deny: Arc<deny::DenyList>,
 }
 
 struct Outcomes {
@@ -51,6 +56,7 @@ struct Outcomes {
     gone: metrics::Counter,
     unavailable: metrics::Counter,
     quarantined: metrics::Counter,
+    denied: metrics::Counter,
 }
 
 impl Outcomes {
@@ -65,6 +71,7 @@ impl Outcomes {
             gone: c("gone"),
             unavailable: c("unavailable"),
             quarantined: c("quarantined"),
+            denied: c("denied"),
         }
     }
 }
@@ -76,6 +83,7 @@ pub struct App {
     public_addr: SocketAddr,
     drain: tokio::task::JoinHandle<()>,
     watcher: tokio::task::JoinHandle<()>,
+    deny_refresh: tokio::task::JoinHandle<()>,
     log: slog::Logger,
 }
 
@@ -124,6 +132,8 @@ impl App {
             config.amqp.amqp_url.clone(),
             Topology::new(config.amqp.bus_prefix.clone()),
         ));
+        let deny = Arc::new(deny::DenyList::default());
+        let deny_refresh = tokio::spawn(deny::refresh(deny.clone(), redis.clone(), log.clone()));
         let (sink, rx) = clicks::channel(config.click_queue_capacity);
         let drain = tokio::spawn(clicks::publish_loop(
             rx,
@@ -147,6 +157,7 @@ impl App {
             salt: config.click_salt.clone(),
             trust_forwarded: config.trust_forwarded_for,
             outcomes: Outcomes::new(),
+            deny,
         });
 
         let listener =
@@ -192,7 +203,7 @@ impl App {
             slog::warn!(log, "CLICK_SALT is the development default; set a secret in production");
         }
         slog::info!(log, "redirect listening"; "public" => %public_addr, "ops" => %ops.addr);
-        Ok(Self { public, ops, public_addr, drain, watcher, log })
+        Ok(Self { public, ops, public_addr, drain, watcher, deny_refresh, log })
     }
 
     pub fn public_addr(&self) -> SocketAddr {
@@ -217,6 +228,7 @@ impl App {
         let _ = public.await;
         let _ = ops.await;
         self.watcher.abort();
+        self.deny_refresh.abort();
         // Every sender lived in the servers' app data; with them gone the drain flushes and ends.
         if tokio::time::timeout(Duration::from_secs(30), self.drain).await.is_err() {
             slog::error!(self.log, "click publisher did not finish in 30s");
@@ -249,6 +261,21 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
     let is_head = req.method() == Method::HEAD;
     let user_agent = header_string(&req, actix_web::http::header::USER_AGENT, 512);
     let bot = ghostlink_domain::bot::is_bot(is_head, user_agent.as_deref());
+    // The client is its address and user agent, hashed once per request.
+    let addr = client_addr(&req, state.trust_forwarded);
+    let client_hash =
+        hash_client(&state.salt, &format!("{addr}\u{0}{}", user_agent.as_deref().unwrap_or("")));
+    if let Some(secs) = state.deny.retry_after(&client_hash, Utc::now().timestamp_millis()) {
+        // Denied by the ghost-probe (enforce mode): counted, no click event.
+        state.outcomes.denied.increment(1);
+        let err = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "denied",
+            "too many suspicious requests from this client; try again later",
+        )
+        .with_retry_after(secs);
+        return pages::error(&req, err, "Too many suspicious requests from your address; try again later.");
+    }
     let (outcome, resp) = answer(&req, &code, &state, bot).await;
     let method = if is_head { "HEAD" } else { "GET" };
     let mut code = code;
@@ -269,7 +296,7 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
             method: method.to_owned(),
             user_agent,
             referrer: header_string(&req, actix_web::http::header::REFERER, 1024),
-            client_hash: hash_client(&state.salt, &client_addr(&req, state.trust_forwarded)),
+            client_hash,
             bot,
         },
     });

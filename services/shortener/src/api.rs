@@ -120,6 +120,8 @@ pub struct ListQuery {
     cursor: Option<String>,
     /// Only links whose destination's current risk level is this (`low`, `medium`, `high`, `blocked`).
     risk: Option<String>,
+    /// Only links in this canary health state (`unknown`, `healthy`, `failing`, `quarantined`).
+    health: Option<String>,
 }
 
 fn view(row: LinkRow, base: &str) -> LinkView {
@@ -290,7 +292,11 @@ pub async fn create(
     Ok(HttpResponse::Created().insert_header(("location", location)).json(view(row, &shared.base_url)))
 }
 
-async fn load_visible(shared: &Shared, caller: &Caller, code: String) -> Result<LinkRow, ApiError> {
+pub(crate) async fn load_visible(
+    shared: &Shared,
+    caller: &Caller,
+    code: String,
+) -> Result<LinkRow, ApiError> {
     let row = shared.db.run(move |c| ghostlink_db::links::get(c, &code)).await.map_err(db_error)?;
     match row {
         Some(r) if caller.is_admin() || r.owner_token_id == Some(caller.token_id) => Ok(r),
@@ -363,6 +369,16 @@ pub async fn list(
             ))
         }
     };
+    let health = match q.health.as_deref() {
+        None | Some("") => None,
+        Some(h @ ("unknown" | "healthy" | "failing" | "quarantined")) => Some(h.to_string()),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("health: '{other}' is not unknown, healthy, failing or quarantined"),
+            ))
+        }
+    };
     if q.q.as_ref().is_some_and(|s| s.len() > 256) {
         return Err(ApiError::bad_request("invalid_query", "q: at most 256 characters"));
     }
@@ -371,6 +387,7 @@ pub async fn list(
         status,
         search: q.q,
         risk,
+        health,
         before_id,
         limit: limit + 1,
     };

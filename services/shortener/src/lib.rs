@@ -9,6 +9,8 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod findings;
+pub mod health;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -88,10 +90,12 @@ async fn invalidate_once(redis: &RedisCache, log: &slog::Logger, code: &str) {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "GhostLink API", description = "Create and manage short links."),
-    paths(api::create, api::get, api::list, api::update, api::delete, api::stats, api::risk),
+    paths(api::create, api::get, api::list, api::update, api::delete, api::stats, api::risk, findings::list, health::health),
     components(schemas(
         api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
-        api::LinkStatsView, api::DayCount, api::ReferrerCount, api::RiskView, api::RiskReasonView
+        api::LinkStatsView, api::DayCount, api::ReferrerCount, api::RiskView, api::RiskReasonView,
+        findings::FindingView,
+        health::HealthView, health::CheckView
     )),
     modifiers(&BearerAuth)
 )]
@@ -151,7 +155,12 @@ impl App {
             config.amqp.amqp_url.clone(),
             ghostlink_bus::Topology::new(config.amqp.bus_prefix.clone()),
         ));
-        let relay = ghostlink_outbox::Relay { db: db.clone(), publisher: publisher.clone(), notify, log: log.clone() };
+        let relay = ghostlink_outbox::Relay {
+            db: db.clone(),
+            publisher: publisher.clone(),
+            notify,
+            log: log.clone(),
+        };
         let access = web::Data::new(AccessLog(log.clone()));
         let (json_cfg, query_cfg, path_cfg) = ghostlink_web::extractor_configs(16 * 1024);
 
@@ -175,6 +184,16 @@ impl App {
                             web::resource("/links")
                                 .route(web::post().to(api::create))
                                 .route(web::get().to(api::list))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/links/{code}/health")
+                                .route(web::get().to(health::health))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/findings")
+                                .route(web::get().to(findings::list))
                                 .default_service(web::to(method_not_allowed)),
                         )
                         .service(

@@ -13,7 +13,9 @@ use ghostlink_canary::probe::{Outcome, ProbeSettings, Prober};
 use ghostlink_canary::{App, Config};
 use ghostlink_db::links::NewLink;
 use ghostlink_proto::{Envelope, Event, EventData, LinkCreated};
-use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, metric_value, redis_args, TestDb};
+use ghostlink_test_support::{
+    amqp_args, delete_topology, listen_any, log_args, metric_value, redis_args, TestDb,
+};
 use servers::{Reply, TestServer};
 
 fn config(db: &TestDb, amqp: &ghostlink_config::AmqpArgs) -> Config {
@@ -68,7 +70,12 @@ fn start(config: Config) -> Running {
 
 impl Running {
     async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.ops)).await.expect("metrics").text().await.expect("text")
+        reqwest::get(format!("http://{}/metrics", self.ops))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
     }
     async fn stop(self) {
         let _ = self.stop.send(());
@@ -163,8 +170,7 @@ async fn quarantines_after_three_failures_and_restores_after_two_successes() {
     let amqp = amqp_args();
     let status = Arc::new(AtomicU16::new(500));
     let s2 = status.clone();
-    let server =
-        TestServer::start("127.0.0.1:0", move |_, _| Reply::status(s2.load(Ordering::SeqCst))).await;
+    let server = TestServer::start("127.0.0.1:0", move |_, _| Reply::status(s2.load(Ordering::SeqCst))).await;
     // Fails twice, then recovers: never quarantined.
     let flaky_hits = Arc::new(AtomicU16::new(0));
     let f2 = flaky_hits.clone();
@@ -202,7 +208,8 @@ async fn quarantines_after_three_failures_and_restores_after_two_successes() {
 
     // The destination comes back: two successes lift the quarantine.
     status.store(200, Ordering::SeqCst);
-    wait_for("restore", Duration::from_secs(20), || (status_of(&db, "dying") == "active").then_some(())).await;
+    wait_for("restore", Duration::from_secs(20), || (status_of(&db, "dying") == "active").then_some(()))
+        .await;
     let health = ghostlink_db::health::get(&mut db.conn(), "dying").expect("health").expect("row");
     assert_eq!((health.state.as_str(), health.consecutive_successes), ("healthy", 2));
     assert!(quarantined_at.elapsed() >= Duration::from_millis(1500), "two checks, one interval apart");
@@ -325,7 +332,9 @@ async fn a_round_where_every_host_is_unreachable_quarantines_nothing() {
     }
     for i in 0..4 {
         assert_eq!(status_of(&db, &format!("down{i}")), "active");
-        assert!(ghostlink_db::health::checks(&mut db.conn(), &format!("down{i}"), 10).expect("checks").is_empty());
+        assert!(ghostlink_db::health::checks(&mut db.conn(), &format!("down{i}"), 10)
+            .expect("checks")
+            .is_empty());
     }
     canary.stop().await;
     delete_topology(&amqp.bus_prefix).await;

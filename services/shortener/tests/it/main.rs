@@ -3,6 +3,8 @@
 mod api;
 mod auth;
 mod events;
+mod findings;
+mod health;
 
 use std::net::SocketAddr;
 

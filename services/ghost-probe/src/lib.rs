@@ -1,0 +1,514 @@
+//! GhostLink ghost-probe: watches the click stream for clients that probe the redirect instead of
+//! following links, and for links that only machines open.
+//!
+//! It consumes `click.recorded` from its own quorum queue and keeps sliding windows in Redis (so
+//! N replicas share them; nothing is windowed in process), keyed by the redirect's `client_hash`
+//! (hashed address + user agent) or by code, and timed by each event's `occurred_at` so a replay
+//! behaves like the live stream. Detectors, every threshold a flag:
+//! - `enumeration`: one client asks for many distinct unknown codes (`not_found`);
+//! - `dead_link_probing`: one client keeps hitting gone or quarantined links;
+//! - `burst`: one client makes very many requests in a few seconds;
+//! - `zero_click`: a link opened many times by bots (previews, crawlers, HEADs) and never by a
+//!   person; link-level, it never denies a client.
+//!
+//! A detection is an episode: stored in `probe_findings` (extended while it goes on, refreshed
+//! at most every few seconds), published once as `probe.detected` (claimed with a Redis `SET NX`),
+//! and the client is flagged until the deny TTL passes; in `enforce` mode it also goes into the
+//! deny set the redirect answers 429 from.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, TimeZone, Utc};
+use clap::Parser;
+use ghostlink_bus::{ConsumerSettings, Incoming, Outgoing, Publisher, Topology, Verdict};
+use ghostlink_cache::probe::{WindowCount, WindowUpdate};
+use ghostlink_cache::{CacheSettings, RedisCache};
+use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+use ghostlink_db::findings::Observation;
+use ghostlink_db::Db;
+use ghostlink_proto::{ClickRecorded, Envelope, Event, EventData, ProbeDetected};
+use ghostlink_web::{deps, OpsServer, ReadinessCheck};
+
+const SERVICE: &str = "ghost-probe";
+/// Most members one window keeps: bounds Redis memory per client or code.
+const WINDOW_CAP: u32 = 10_000;
+
+/// What a detection does to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Record and publish findings only.
+    Observe,
+    /// Also put flagged clients in the deny set (the redirect answers them 429).
+    Enforce,
+}
+
+/// GhostLink ghost-probe.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ghostlink-ghost-probe", version, about)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
+    /// Ops listener (default 127.0.0.1:9105); `--listen` is unused (no public API).
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// `observe` records findings; `enforce` also denies flagged clients at the redirect.
+    #[arg(long, env = "PROBE_MODE", value_enum, default_value_t = Mode::Observe)]
+    pub mode: Mode,
+    /// Distinct unknown codes from one client within the enumeration window.
+    #[arg(long, env = "PROBE_ENUM_THRESHOLD", default_value_t = 20)]
+    pub enum_threshold: u64,
+    #[arg(long, env = "PROBE_ENUM_WINDOW_SECS", default_value_t = 60)]
+    pub enum_window_secs: u64,
+    /// Hits on gone or quarantined links from one client within the dead-link window.
+    #[arg(long, env = "PROBE_DEAD_THRESHOLD", default_value_t = 10)]
+    pub dead_threshold: u64,
+    #[arg(long, env = "PROBE_DEAD_WINDOW_SECS", default_value_t = 60)]
+    pub dead_window_secs: u64,
+    /// Requests from one client within the burst window.
+    #[arg(long, env = "PROBE_BURST_THRESHOLD", default_value_t = 300)]
+    pub burst_threshold: u64,
+    #[arg(long, env = "PROBE_BURST_WINDOW_SECS", default_value_t = 10)]
+    pub burst_window_secs: u64,
+    /// Bot clicks on one link, with no human click, within the zero-click window.
+    #[arg(long, env = "PROBE_ZERO_CLICK_THRESHOLD", default_value_t = 20)]
+    pub zero_click_threshold: u64,
+    #[arg(long, env = "PROBE_ZERO_CLICK_WINDOW_SECS", default_value_t = 3600)]
+    pub zero_click_window_secs: u64,
+    /// How long a flagged client stays flagged (and denied in enforce mode) after its last
+    /// detection.
+    #[arg(long, env = "PROBE_DENY_TTL_SECS", default_value_t = 600)]
+    pub deny_ttl_secs: u64,
+    /// Quiet time after which a new detection of the same kind and client starts a new episode.
+    #[arg(long, env = "PROBE_QUIET_GAP_SECS", default_value_t = 600)]
+    pub quiet_gap_secs: u64,
+    /// An ongoing episode's stored count and last_seen are refreshed at most this often.
+    #[arg(long, env = "PROBE_STORE_INTERVAL_SECS", default_value_t = 5)]
+    pub store_interval_secs: u64,
+}
+
+impl Config {
+    pub fn resolve(&self) -> Result<SocketAddr, ConfigError> {
+        self.database.validate()?;
+        self.redis.validate()?;
+        self.amqp.validate()?;
+        let positive: [(&'static str, u64); 11] = [
+            ("PROBE_ENUM_THRESHOLD (--enum-threshold)", self.enum_threshold),
+            ("PROBE_ENUM_WINDOW_SECS (--enum-window-secs)", self.enum_window_secs),
+            ("PROBE_DEAD_THRESHOLD (--dead-threshold)", self.dead_threshold),
+            ("PROBE_DEAD_WINDOW_SECS (--dead-window-secs)", self.dead_window_secs),
+            ("PROBE_BURST_THRESHOLD (--burst-threshold)", self.burst_threshold),
+            ("PROBE_BURST_WINDOW_SECS (--burst-window-secs)", self.burst_window_secs),
+            ("PROBE_ZERO_CLICK_THRESHOLD (--zero-click-threshold)", self.zero_click_threshold),
+            ("PROBE_ZERO_CLICK_WINDOW_SECS (--zero-click-window-secs)", self.zero_click_window_secs),
+            ("PROBE_DENY_TTL_SECS (--deny-ttl-secs)", self.deny_ttl_secs),
+            ("PROBE_QUIET_GAP_SECS (--quiet-gap-secs)", self.quiet_gap_secs),
+            ("PROBE_STORE_INTERVAL_SECS (--store-interval-secs)", self.store_interval_secs),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(ConfigError::new(name, "must be greater than 0"));
+            }
+        }
+        for (name, t) in [
+            ("PROBE_ENUM_THRESHOLD (--enum-threshold)", self.enum_threshold),
+            ("PROBE_DEAD_THRESHOLD (--dead-threshold)", self.dead_threshold),
+            ("PROBE_BURST_THRESHOLD (--burst-threshold)", self.burst_threshold),
+            ("PROBE_ZERO_CLICK_THRESHOLD (--zero-click-threshold)", self.zero_click_threshold),
+        ] {
+            if t > u64::from(WINDOW_CAP) {
+                return Err(ConfigError::new(name, format!("must be at most {WINDOW_CAP}")));
+            }
+        }
+        self.listen.ops_or("127.0.0.1:9105")
+    }
+}
+
+/// The detectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Enumeration,
+    DeadLinkProbing,
+    Burst,
+    ZeroClick,
+}
+
+impl Kind {
+    const ALL: [Kind; 4] = [Kind::Enumeration, Kind::DeadLinkProbing, Kind::Burst, Kind::ZeroClick];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Enumeration => "enumeration",
+            Kind::DeadLinkProbing => "dead_link_probing",
+            Kind::Burst => "burst",
+            Kind::ZeroClick => "zero_click",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Enumeration => "enum",
+            Kind::DeadLinkProbing => "dead",
+            Kind::Burst => "burst",
+            Kind::ZeroClick => "zc",
+        }
+    }
+}
+
+/// A built, bound ghost-probe.
+pub struct App {
+    config: Config,
+    probe: Arc<Probe>,
+    ops: OpsServer,
+    connected: Arc<AtomicBool>,
+    log: slog::Logger,
+}
+
+impl App {
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let ops_addr = config.resolve()?;
+        let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        let handle = ghostlink_telemetry::metrics_handle(SERVICE);
+        let db = deps::database(&config.database, Duration::from_secs(10));
+        // Nothing waits on these calls per redirect: a lenient timeout for a message's windows.
+        let redis = RedisCache::new(CacheSettings {
+            url: config.redis.redis_url.clone(),
+            timeout: config.redis.timeout().max(Duration::from_secs(1)),
+            key_prefix: config.redis.redis_key_prefix.clone(),
+            pool_size: 8,
+            ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(2),
+            breaker_open: Duration::from_millis(500),
+        })
+        .context("building the Redis pool")?;
+        let connected = Arc::new(AtomicBool::new(false));
+        let r = redis.clone();
+        let redis_check = ReadinessCheck::new("redis", true, move || {
+            let r = r.clone();
+            async move { r.ping().await.map_err(|e| e.to_string()) }
+        });
+        let ops = OpsServer::bind(
+            ops_addr,
+            SERVICE,
+            handle,
+            vec![deps::postgres_check(db.clone()), redis_check, deps::consumer_check(connected.clone())],
+            vec![deps::pool_sampler(db.clone())],
+        )?;
+        let publisher = Arc::new(Publisher::new(
+            config.amqp.amqp_url.clone(),
+            Topology::new(config.amqp.bus_prefix.clone()),
+        ));
+        let probe = Arc::new(Probe { db, redis, publisher, config: config.clone(), log: log.clone() });
+        slog::info!(log, "ghost-probe listening"; "ops" => %ops.addr, "mode" => ?config.mode);
+        Ok(Self { config, probe, ops, connected, log })
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops.addr
+    }
+
+    /// Consumes until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let ops_handle = self.ops.server.handle();
+        let ops = tokio::spawn(self.ops.server);
+        // Every series from the start (at 0), so rates and alerts see the first detection.
+        for k in Kind::ALL {
+            metrics::counter!("probe_detections_total", "kind" => k.as_str()).increment(0);
+        }
+        for class in ["human", "bot"] {
+            metrics::counter!("probe_clicks_total", "class" => class).increment(0);
+        }
+        metrics::counter!("probe_unknown_codes_total").increment(0);
+        let flagged = tokio::spawn(sample_flagged(self.probe.redis.clone()));
+        let lag = tokio::spawn(ghostlink_bus::sample_queue_depths(
+            self.config.amqp.amqp_url.clone(),
+            Topology::new(self.config.amqp.bus_prefix.clone()),
+            SERVICE,
+        ));
+        let settings = ConsumerSettings {
+            url: self.config.amqp.amqp_url.clone(),
+            topology: Topology::new(self.config.amqp.bus_prefix.clone()),
+            name: SERVICE.to_string(),
+            prefetch: 32,
+            batch_size: 16,
+            batch_wait: Duration::from_millis(20),
+        };
+        let (probe, conn, log) = (self.probe.clone(), self.connected.clone(), self.log.clone());
+        ghostlink_bus::run_consumer(
+            settings,
+            move |batch| {
+                let probe = probe.clone();
+                async move { probe.handle(batch).await }
+            },
+            shutdown,
+            move |up| {
+                if conn.swap(up, Ordering::Relaxed) != up && !up {
+                    slog::warn!(log, "broker connection lost; reconnecting");
+                }
+                metrics::gauge!("bus_consumer_up").set(if up { 1.0 } else { 0.0 });
+            },
+        )
+        .await;
+        flagged.abort();
+        lag.abort();
+        self.probe.publisher.close().await;
+        ops_handle.stop(true).await;
+        let _ = ops.await;
+        slog::info!(self.log, "stopped");
+        Ok(())
+    }
+}
+
+/// A window that crossed its threshold.
+#[derive(Debug)]
+struct Detection {
+    kind: Kind,
+    client: Option<String>,
+    code: Option<String>,
+    count: u64,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+}
+
+struct Probe {
+    db: Db,
+    redis: RedisCache,
+    publisher: Arc<Publisher>,
+    config: Config,
+    log: slog::Logger,
+}
+
+/// One window's pending update while a message is read.
+struct Pending {
+    kind: Kind,
+    subject: String,
+    members: Vec<(i64, String)>,
+    human_ms: i64,
+    last_ms: i64,
+}
+
+fn ms_time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
+}
+
+impl Probe {
+    async fn handle(&self, batch: Vec<Incoming>) -> Vec<Verdict> {
+        let mut verdicts = Vec::with_capacity(batch.len());
+        for msg in batch {
+            verdicts.push(self.handle_message(&msg.payload).await);
+        }
+        verdicts
+    }
+
+    fn window(&self, kind: Kind) -> (Duration, u64) {
+        let c = &self.config;
+        let (secs, threshold) = match kind {
+            Kind::Enumeration => (c.enum_window_secs, c.enum_threshold),
+            Kind::DeadLinkProbing => (c.dead_window_secs, c.dead_threshold),
+            Kind::Burst => (c.burst_window_secs, c.burst_threshold),
+            Kind::ZeroClick => (c.zero_click_window_secs, c.zero_click_threshold),
+        };
+        (Duration::from_secs(secs), threshold)
+    }
+
+    /// One message: every window it touches updated in one Redis round trip, then each
+    /// crossed threshold reported. An undecodable line: the good events count, the message is
+    /// dead-lettered.
+    async fn handle_message(&self, payload: &[u8]) -> Verdict {
+        let mut bad = false;
+        let mut pending: HashMap<(Kind, String), Pending> = HashMap::new();
+        let mut add = |kind: Kind, subject: &str, member: Option<(i64, String)>, human_ms: i64, at: i64| {
+            let p = pending.entry((kind, subject.to_owned())).or_insert_with(|| Pending {
+                kind,
+                subject: subject.to_owned(),
+                members: Vec::new(),
+                human_ms: 0,
+                last_ms: 0,
+            });
+            p.members.extend(member);
+            p.human_ms = p.human_ms.max(human_ms);
+            p.last_ms = p.last_ms.max(at);
+        };
+        for event in Event::decode_lines(payload) {
+            let e = match event {
+                Ok(Event::ClickRecorded(e)) => e,
+                Ok(_) => continue,
+                Err(e) => {
+                    slog::warn!(self.log, "undecodable event; dead-lettering the message"; "error" => %e);
+                    bad = true;
+                    continue;
+                }
+            };
+            let ClickRecorded { code, outcome, client_hash, bot, .. } = &e.data;
+            let at = e.occurred_at.timestamp_millis();
+            let id = e.id.to_string();
+            metrics::counter!("probe_clicks_total", "class" => if *bot { "bot" } else { "human" })
+                .increment(1);
+            match outcome.as_str() {
+                "not_found" => {
+                    metrics::counter!("probe_unknown_codes_total").increment(1);
+                    add(Kind::Enumeration, client_hash, Some((at, code.clone())), 0, at);
+                }
+                "gone" | "quarantined" => {
+                    add(Kind::DeadLinkProbing, client_hash, Some((at, id.clone())), 0, at)
+                }
+                _ => {}
+            }
+            // Clicks on links that exist and answer: does anyone but a machine open them?
+            if matches!(
+                outcome.as_str(),
+                "redirect" | "bot_preview" | "interstitial" | "quarantined" | "blocked"
+            ) {
+                if *bot {
+                    add(Kind::ZeroClick, code, Some((at, id.clone())), 0, at);
+                } else {
+                    add(Kind::ZeroClick, code, None, at, at);
+                }
+            }
+            add(Kind::Burst, client_hash, Some((at, id)), 0, at);
+        }
+        let mut pending: Vec<Pending> = pending.into_values().filter(|p| !p.subject.is_empty()).collect();
+        let updates: Vec<WindowUpdate> = pending
+            .iter_mut()
+            .map(|p| WindowUpdate {
+                key: format!("probe:{}:{}", p.kind.key(), p.subject),
+                human: (p.kind == Kind::ZeroClick).then(|| (format!("probe:zch:{}", p.subject), p.human_ms)),
+                window: self.window(p.kind).0,
+                cap: WINDOW_CAP,
+                members: std::mem::take(&mut p.members),
+            })
+            .collect();
+        let counts = match self.redis.probe_windows(&updates).await {
+            Ok(c) => c,
+            Err(e) => {
+                slog::warn!(self.log, "updating the windows failed; will retry"; "error" => %e);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                return Verdict::Retry;
+            }
+        };
+        for (p, WindowCount { count, first_ms }) in pending.iter().zip(counts) {
+            if count < self.window(p.kind).1 {
+                continue;
+            }
+            let (client, code) = match p.kind {
+                Kind::ZeroClick => (None, Some(p.subject.clone())),
+                _ => (Some(p.subject.clone()), None),
+            };
+            let d = Detection {
+                kind: p.kind,
+                client,
+                code,
+                count,
+                first: ms_time(first_ms),
+                last: ms_time(p.last_ms),
+            };
+            if let Err(e) = self.report(d).await {
+                slog::warn!(self.log, "reporting a detection failed; will retry"; "error" => %e);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                return Verdict::Retry;
+            }
+        }
+        if bad {
+            Verdict::Reject
+        } else {
+            Verdict::Ack
+        }
+    }
+
+    /// Flags (and in enforce mode denies) the client, then stores and publishes the episode:
+    /// published once, stored at most every `PROBE_STORE_INTERVAL_SECS`.
+    async fn report(&self, d: Detection) -> anyhow::Result<()> {
+        let deny = self.config.mode == Mode::Enforce && d.client.is_some();
+        if let Some(client) = &d.client {
+            let until = Utc::now().timestamp_millis() + (self.config.deny_ttl_secs * 1000) as i64;
+            self.redis.flag_client(client, until, deny).await?;
+        }
+        let (client, code) = (d.client.clone().unwrap_or_default(), d.code.clone().unwrap_or_default());
+        let episode = format!("{}:{client}:{code}", d.kind.as_str());
+        let (new, write) = self
+            .redis
+            .probe_claim(
+                &episode,
+                Duration::from_secs(self.config.quiet_gap_secs),
+                Duration::from_secs(self.config.store_interval_secs),
+            )
+            .await?;
+        if !write {
+            return Ok(());
+        }
+        let action = if deny { "deny" } else { "observe" };
+        let obs = Observation {
+            kind: d.kind.as_str().to_string(),
+            client,
+            code,
+            count: d.count as i64,
+            first_seen: d.first,
+            last_seen: d.last,
+            action: action.to_string(),
+        };
+        let gap = Duration::from_secs(self.config.quiet_gap_secs);
+        let stored = self.db.run(move |c| ghostlink_db::findings::record(c, &obs, gap)).await;
+        if let Err(e) = stored {
+            metrics::counter!("db_errors_total", "op" => "findings_record").increment(1);
+            if new {
+                let _ = self.redis.probe_release(&episode).await;
+            }
+            return Err(e.into());
+        }
+        if !new {
+            return Ok(());
+        }
+        let env = Envelope::new(
+            SERVICE,
+            None,
+            Utc::now(),
+            ProbeDetected {
+                kind: d.kind.as_str().to_string(),
+                client_hash: d.client.clone(),
+                code: d.code.clone(),
+                count: d.count,
+                window_secs: self.window(d.kind).0.as_secs(),
+                first_seen: d.first,
+                last_seen: d.last,
+                action: action.to_string(),
+            },
+        );
+        let out = Outgoing {
+            routing_key: ProbeDetected::TYPE.to_string(),
+            message_id: env.id.to_string(),
+            payload: env.to_bytes(),
+        };
+        if let Err(e) = self.publisher.publish(&[out]).await {
+            let _ = self.redis.probe_release(&episode).await;
+            return Err(e.into());
+        }
+        metrics::counter!("probe_detections_total", "kind" => d.kind.as_str()).increment(1);
+        slog::info!(self.log, "probe detected";
+            "probe.kind" => d.kind.as_str(), "client.hash" => d.client.as_deref().unwrap_or(""),
+            "link.code" => d.code.as_deref().unwrap_or(""), "probe.count" => d.count, "probe.action" => action);
+        Ok(())
+    }
+}
+
+/// `probe_clients_flagged` every 2 s: live entries of the flagged set (the deny set's members
+/// in enforce mode; the same clients flagged in observe mode).
+async fn sample_flagged(redis: RedisCache) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        if let Ok(n) = redis.flagged_count(Utc::now().timestamp_millis()).await {
+            metrics::gauge!("probe_clients_flagged").set(n as f64);
+        }
+    }
+}

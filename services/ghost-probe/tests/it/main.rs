@@ -1,0 +1,290 @@
+//! The ghost-probe against real RabbitMQ, Postgres and Redis: click events are published to the
+//! real exchange the way the redirect does (NDJSON, up to 250 per message).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use ghostlink_bus::{pack, Outgoing, Publisher, Topology};
+use ghostlink_cache::RedisCache;
+use ghostlink_config::{AmqpArgs, RedisArgs};
+use ghostlink_db::findings::Finding;
+use ghostlink_ghost_probe::{App, Config, Mode};
+use ghostlink_proto::{ClickRecorded, Envelope, Event, EventData, ProbeDetected};
+use ghostlink_test_support::{
+    amqp_args, delete_topology, listen_any, log_args, metric_value, redis_args, TestDb,
+};
+
+struct Probe {
+    db: TestDb,
+    redis: RedisCache,
+    amqp: AmqpArgs,
+    ops: SocketAddr,
+    publisher: Publisher,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs, mode: Mode) -> Config {
+    Config {
+        database: db.database_args(),
+        redis: redis.clone(),
+        amqp: amqp.clone(),
+        listen: listen_any(),
+        log: log_args(),
+        mode,
+        enum_threshold: 20,
+        enum_window_secs: 60,
+        dead_threshold: 10,
+        dead_window_secs: 60,
+        burst_threshold: 300,
+        burst_window_secs: 10,
+        zero_click_threshold: 20,
+        zero_click_window_secs: 3600,
+        deny_ttl_secs: 600,
+        quiet_gap_secs: 600,
+        store_interval_secs: 1,
+    }
+}
+
+async fn spawn(mode: Mode) -> Probe {
+    let (db, redis, amqp) = (TestDb::new(), redis_args(), amqp_args());
+    let app = App::build(config(&db, &redis, &amqp, mode)).expect("build");
+    let ops = app.ops_addr();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let redis = ghostlink_web::deps::invalidation_cache(&redis).expect("redis");
+    Probe { db, redis, amqp, ops, publisher, stop, task }
+}
+
+impl Probe {
+    /// Publishes clicks packed like the redirect packs them.
+    async fn publish(&self, clicks: &[Outgoing]) {
+        self.publisher.publish(&pack(clicks, 250)).await.expect("publish clicks");
+    }
+
+    fn findings(&self) -> Vec<Finding> {
+        ghostlink_db::findings::list(&mut self.db.conn(), None, 500).expect("list findings")
+    }
+
+    async fn wait_finding(&self, kind: &str, subject: &str) -> Finding {
+        let t = Instant::now();
+        loop {
+            let found = self
+                .findings()
+                .into_iter()
+                .find(|f| f.kind == kind && (f.client == subject || f.code == subject));
+            if let Some(f) = found {
+                return f;
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "no {kind} finding for {subject}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.ops))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("join").expect("run");
+        self.publisher.close().await;
+        let _ = self.redis.flush_prefix().await;
+        delete_topology(&self.amqp.bus_prefix).await;
+    }
+}
+
+fn client() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn click(client: &str, code: &str, outcome: &str, bot: bool, at: DateTime<Utc>) -> Outgoing {
+    let ua = if bot { "Slackbot-LinkExpanding 1.0" } else { "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0" };
+    let env = Envelope::new(
+        "redirect",
+        None,
+        at,
+        ClickRecorded {
+            code: code.into(),
+            outcome: outcome.into(),
+            method: "GET".into(),
+            user_agent: Some(ua.into()),
+            referrer: None,
+            client_hash: client.into(),
+            bot,
+        },
+    );
+    Outgoing {
+        routing_key: ClickRecorded::TYPE.into(),
+        message_id: env.id.to_string(),
+        payload: env.to_bytes(),
+    }
+}
+
+/// `n` events spread evenly over the 60 s before now.
+fn spread(n: usize, f: impl Fn(usize, DateTime<Utc>) -> Outgoing) -> Vec<Outgoing> {
+    let start = Utc::now() - chrono::Duration::seconds(60);
+    (0..n).map(|i| f(i, start + chrono::Duration::milliseconds((i as i64 + 1) * 60_000 / n as i64))).collect()
+}
+
+/// A scanner asking for 200 random codes over a minute.
+fn scanner(client: &str) -> Vec<Outgoing> {
+    spread(200, |_, at| click(client, &uuid::Uuid::new_v4().simple().to_string()[..7], "not_found", true, at))
+}
+
+async fn detections(amqp: &AmqpArgs) -> Vec<ProbeDetected> {
+    let mut out = Vec::new();
+    ghostlink_bus::read_stream(
+        &amqp.amqp_url,
+        &Topology::new(amqp.bus_prefix.clone()),
+        ghostlink_bus::StreamStart::First,
+        1000,
+        Duration::from_secs(2),
+        |msgs| {
+            for m in msgs {
+                for e in Event::decode_lines(&m.payload).into_iter().flatten() {
+                    if let Event::ProbeDetected(e) = e {
+                        out.push(e.data);
+                    }
+                }
+            }
+            async { true }
+        },
+    )
+    .await
+    .expect("read stream");
+    out
+}
+
+#[tokio::test]
+async fn enforce_flags_scanners_and_zero_click_links_but_not_people() {
+    let p = spawn(Mode::Enforce).await;
+    let (scan, person, prober) = (client(), client(), client());
+    let mut clicks = scanner(&scan);
+    // 200 requests to valid codes from one person over the same minute (below the burst rate).
+    clicks.extend(spread(200, |i, at| click(&person, &format!("good{}", i % 5), "redirect", false, at)));
+    // 12 hits on gone and quarantined links.
+    clicks.extend(spread(12, |i, at| {
+        click(&prober, &format!("dead{i}"), if i % 2 == 0 { "gone" } else { "quarantined" }, false, at)
+    }));
+    // A link only previewers open, and one a person opened too; each preview from its own client.
+    clicks.extend(spread(25, |_, at| click(&client(), "zeroclk", "redirect", true, at)));
+    clicks.push(click(&person, "seenclk", "redirect", false, Utc::now() - chrono::Duration::seconds(30)));
+    clicks.extend(spread(25, |_, at| click(&client(), "seenclk", "redirect", true, at)));
+    p.publish(&clicks).await;
+
+    let f = p.wait_finding("enumeration", &scan).await;
+    assert_eq!((f.code.as_str(), f.action.as_str()), ("", "deny"));
+    assert!(f.count >= 20, "{f:?}");
+    let dead = p.wait_finding("dead_link_probing", &prober).await;
+    assert_eq!(dead.action, "deny");
+    let zc = p.wait_finding("zero_click", "zeroclk").await;
+    assert_eq!((zc.client.as_str(), zc.action.as_str()), ("", "observe"));
+    assert!(zc.count >= 20);
+
+    // The scanner and the prober are denied; the person is not, and nothing else was found.
+    assert!(p
+        .redis
+        .deny_score(&scan)
+        .await
+        .expect("zscore")
+        .is_some_and(|until| until > Utc::now().timestamp_millis()));
+    assert!(p.redis.deny_score(&prober).await.expect("zscore").is_some());
+    assert_eq!(p.redis.deny_score(&person).await.expect("zscore"), None);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = p.findings();
+    assert!(all.iter().all(|f| f.client != person && f.code != "seenclk"), "{all:?}");
+    assert_eq!(all.len(), 3, "{all:?}");
+
+    // The scan goes on: the same episode is extended, not published again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let more: Vec<Outgoing> =
+        (0..30).map(|i| click(&scan, &format!("more{i}"), "not_found", true, Utc::now())).collect();
+    p.publish(&more).await;
+    let t = Instant::now();
+    loop {
+        let rows: Vec<Finding> = p.findings().into_iter().filter(|f| f.client == scan).collect();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        if rows[0].last_seen > f.last_seen {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "episode never refreshed: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let m = p.metrics().await;
+    assert!(metric_value(&m, "probe_detections_total", &[r#"kind="enumeration""#]) >= 1.0);
+    assert!(metric_value(&m, "probe_detections_total", &[r#"kind="zero_click""#]) >= 1.0);
+    assert!(metric_value(&m, "probe_clicks_total", &[r#"class="human""#]) >= 200.0);
+    assert!(metric_value(&m, "probe_clicks_total", &[r#"class="bot""#]) >= 250.0);
+    assert!(metric_value(&m, "probe_unknown_codes_total", &[]) >= 200.0);
+    assert!(metric_value(&m, "bus_acked_total", &[r#"consumer="ghost-probe""#]) >= 1.0);
+    let t = Instant::now();
+    while metric_value(&p.metrics().await, "probe_clients_flagged", &[]) < 1.0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "probe_clients_flagged never rose");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Published once per episode, with the action taken.
+    let published = detections(&p.amqp).await;
+    let mine: Vec<&ProbeDetected> =
+        published.iter().filter(|d| d.client_hash.as_deref() == Some(scan.as_str())).collect();
+    assert_eq!(mine.len(), 1, "{published:?}");
+    assert_eq!((mine[0].kind.as_str(), mine[0].action.as_str()), ("enumeration", "deny"));
+    assert!(published.iter().any(|d| d.kind == "zero_click" && d.code.as_deref() == Some("zeroclk")));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn observe_records_findings_without_denying() {
+    let p = spawn(Mode::Observe).await;
+    let (scan, flood) = (client(), client());
+    let mut clicks = scanner(&scan);
+    // 320 requests to one valid link within 4 s: a burst.
+    let now = Utc::now();
+    clicks.extend(
+        (0..320).map(|i| {
+            click(&flood, "popular", "redirect", false, now + chrono::Duration::milliseconds(i * 12))
+        }),
+    );
+    p.publish(&clicks).await;
+
+    let f = p.wait_finding("enumeration", &scan).await;
+    assert_eq!(f.action, "observe");
+    let b = p.wait_finding("burst", &flood).await;
+    assert_eq!(b.action, "observe");
+    assert!(b.count >= 300, "{b:?}");
+    assert_eq!(p.redis.deny_score(&scan).await.expect("zscore"), None);
+    assert_eq!(p.redis.deny_score(&flood).await.expect("zscore"), None);
+    assert_eq!(p.redis.flagged_count(Utc::now().timestamp_millis()).await.expect("flagged"), 2);
+
+    let published = detections(&p.amqp).await;
+    let mine: Vec<&ProbeDetected> =
+        published.iter().filter(|d| d.client_hash.as_deref() == Some(scan.as_str())).collect();
+    assert_eq!(mine.len(), 1, "{published:?}");
+    assert_eq!(
+        (mine[0].kind.as_str(), mine[0].action.as_str(), mine[0].window_secs),
+        ("enumeration", "observe", 60)
+    );
+    assert!(mine[0].count >= 20);
+    p.stop().await;
+}
+
+#[test]
+fn a_zero_threshold_is_bad_config() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ghostlink-ghost-probe"))
+        .args(["--enum-threshold", "0"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PROBE_ENUM_THRESHOLD"));
+}

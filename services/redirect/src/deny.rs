@@ -1,0 +1,60 @@
+//! The deny set, as the request path sees it: an in-process copy of the ghost-probe's
+//! `<prefix>deny` sorted set (client hash → expiry in unix ms), refreshed from Redis every
+//! second by a background task. A request never calls Redis for it: the check is a read lock
+//! and a hash lookup. While Redis is unreachable the copy keeps its last state, and entries
+//! still expire by their own expiry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use ghostlink_cache::RedisCache;
+
+/// Denied clients and when their entry expires.
+#[derive(Default)]
+pub struct DenyList {
+    entries: RwLock<HashMap<String, i64>>,
+}
+
+impl DenyList {
+    /// Seconds until the client's entry expires (at least 1), if it is denied at `now_ms`.
+    pub fn retry_after(&self, client: &str, now_ms: i64) -> Option<u64> {
+        let entries = self.entries.read().ok()?;
+        if entries.is_empty() {
+            return None;
+        }
+        let until = *entries.get(client)?;
+        (until > now_ms).then(|| ((until - now_ms) as u64).div_ceil(1000).max(1))
+    }
+
+    fn replace(&self, live: Vec<(String, i64)>) {
+        if let Ok(mut entries) = self.entries.write() {
+            *entries = live.into_iter().collect();
+        }
+    }
+}
+
+/// Refreshes the copy every second, forever; logs only when Redis stops or starts answering.
+pub async fn refresh(list: Arc<DenyList>, redis: RedisCache, log: slog::Logger) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match redis.deny_live(Utc::now().timestamp_millis(), Duration::from_millis(500)).await {
+            Ok(live) => {
+                if failing {
+                    slog::info!(log, "deny set readable again");
+                    failing = false;
+                }
+                list.replace(live);
+            }
+            Err(e) if !failing => {
+                slog::warn!(log, "cannot refresh the deny set; keeping the last copy"; "error" => %e);
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}

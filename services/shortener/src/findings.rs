@@ -1,0 +1,94 @@
+//! `GET /api/v1/findings` (admin): the ghost-probe's findings, newest first. Each is an episode
+//! of suspicious traffic (enumeration, dead-link probing, burst, zero-click) recorded by the
+//! ghost-probe in `probe_findings`; this is the read side for operators.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use ghostlink_db::findings::KINDS;
+use ghostlink_web::ApiError;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::{db_error, Shared};
+
+/// Query of `GET /api/v1/findings`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FindingsQuery {
+    /// Only this kind: `enumeration`, `dead_link_probing`, `zero_click` or `burst`.
+    kind: Option<String>,
+    /// At most this many, 1–500 (default 100).
+    limit: Option<i64>,
+}
+
+/// One finding: an episode of suspicious traffic.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FindingView {
+    pub id: i64,
+    pub kind: String,
+    /// The hashed client (address + user agent); null for link-level findings (`zero_click`).
+    pub client: Option<String>,
+    /// The link concerned; null where no single code applies.
+    pub code: Option<String>,
+    /// Events in the detection window when last refreshed.
+    pub count: i64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// `observe` (recorded only) or `deny` (the client was refused at the redirect).
+    pub action: String,
+}
+
+/// The ghost-probe's findings, newest first by `last_seen` (admin).
+#[utoipa::path(
+    get, path = "/api/v1/findings", tag = "security",
+    params(FindingsQuery),
+    responses(
+        (status = 200, description = "Findings, newest first", body = [FindingView]),
+        (status = 400, description = "Unknown kind or bad limit", body = crate::api::ErrorBody),
+        (status = 401, description = "Missing or bad token", body = crate::api::ErrorBody),
+        (status = 403, description = "Not an admin token", body = crate::api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    caller: Caller,
+    query: web::Query<FindingsQuery>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", "limit: must be between 1 and 500"));
+    }
+    let kind = match q.kind.filter(|k| !k.is_empty()) {
+        Some(k) if !KINDS.contains(&k.as_str()) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("kind: must be one of {}", KINDS.join(", ")),
+            ))
+        }
+        k => k,
+    };
+    let rows = shared
+        .db
+        .run(move |c| ghostlink_db::findings::list(c, kind.as_deref(), limit))
+        .await
+        .map_err(db_error)?;
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    let views: Vec<FindingView> = rows
+        .into_iter()
+        .map(|r| FindingView {
+            id: r.id,
+            kind: r.kind,
+            client: some(r.client),
+            code: some(r.code),
+            count: r.count,
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            action: r.action,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}

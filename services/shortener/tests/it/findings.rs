@@ -1,0 +1,75 @@
+//! `GET /api/v1/findings`: admin only, newest first, filtered by kind, bounded by limit.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use ghostlink_db::findings::Observation;
+
+use crate::{error_code, spawn};
+
+fn obs(kind: &str, client: &str, code: &str, minutes_ago: i64) -> Observation {
+    let last = Utc::now() - chrono::Duration::minutes(minutes_ago);
+    Observation {
+        kind: kind.into(),
+        client: client.into(),
+        code: code.into(),
+        count: 42,
+        first_seen: last - chrono::Duration::seconds(60),
+        last_seen: last,
+        action: if client.is_empty() { "observe" } else { "deny" }.into(),
+    }
+}
+
+#[tokio::test]
+async fn admins_list_findings_newest_first() {
+    let app = spawn().await;
+    let scanner = "0123456789abcdef0123456789abcdef";
+    let gap = Duration::from_secs(600);
+    {
+        let mut c = app.db.conn();
+        let record = |c: &mut _, o: Observation| ghostlink_db::findings::record(c, &o, gap).expect("record");
+        record(&mut c, obs("enumeration", scanner, "", 30));
+        record(&mut c, obs("zero_click", "", "prev1ew", 20));
+        let burst = record(&mut c, obs("burst", scanner, "", 10));
+        // The same burst two minutes later: the episode is extended, not duplicated.
+        let again = record(&mut c, obs("burst", scanner, "", 8));
+        assert_eq!(again.id, burst.id);
+        // After more than the quiet gap: a new episode.
+        record(&mut c, obs("enumeration", scanner, "", 5));
+    }
+
+    let (s, b) = app.call("GET", "/api/v1/findings", Some(&app.admin), None).await;
+    assert_eq!(s, 200, "{b}");
+    let list = b.as_array().expect("array");
+    assert_eq!(list.len(), 4, "{b}");
+    let kinds: Vec<&str> = list.iter().map(|f| f["kind"].as_str().expect("kind")).collect();
+    assert_eq!(kinds, ["enumeration", "burst", "zero_click", "enumeration"]);
+    let first = &list[0];
+    assert_eq!(first["client"], scanner);
+    assert!(first["code"].is_null());
+    assert_eq!((first["count"].as_i64(), first["action"].as_str()), (Some(42), Some("deny")));
+    assert!(first["id"].as_i64().is_some() && first["first_seen"].is_string() && first["last_seen"].is_string());
+    assert!(list[2]["client"].is_null());
+    assert_eq!(list[2]["code"], "prev1ew");
+
+    let (s, b) = app.call("GET", "/api/v1/findings?kind=enumeration&limit=1", Some(&app.admin), None).await;
+    assert_eq!(s, 200);
+    let list = b.as_array().expect("array");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["kind"], "enumeration");
+    let (_, b) = app.call("GET", "/api/v1/findings?kind=zero_click", Some(&app.admin), None).await;
+    assert_eq!(b.as_array().map(Vec::len), Some(1));
+
+    for bad in ["kind=scan", "limit=0", "limit=501", "limit=many"] {
+        let (s, b) = app.call("GET", &format!("/api/v1/findings?{bad}"), Some(&app.admin), None).await;
+        assert_eq!((s, error_code(&b).as_str()), (400, "invalid_query"), "{bad}: {b}");
+    }
+    let (s, b) = app.call("GET", "/api/v1/findings", Some(&app.user), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (403, "forbidden"));
+    let (s, _) = app.call("GET", "/api/v1/findings", None, None).await;
+    assert_eq!(s, 401);
+
+    let (_, doc) = app.call("GET", "/api/v1/openapi.json", Some(&app.admin), None).await;
+    assert!(doc["paths"]["/api/v1/findings"]["get"].is_object());
+    app.stop().await;
+}
