@@ -312,7 +312,10 @@ fn classify_error(e: &reqwest::Error, result: &mut ProbeResult) {
     let lower = detail.to_ascii_lowercase();
     result.outcome = if e.is_timeout() {
         Outcome::Timeout
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    } else if ["certificate", "tls", "handshake", "corrupt message", "peer is incompatible", "alert"]
+        .iter()
+        .any(|k| lower.contains(k))
+    {
         Outcome::Tls
     } else {
         Outcome::Connect

@@ -156,6 +156,18 @@ async fn probes_classify_every_outcome() {
     assert_eq!(p.probe(&format!("{base}/nohead")).await.method, "GET");
     assert_eq!(p.probe(&format!("{base}/ok")).await.method, "HEAD");
 
+    // HTTPS to a server that answers plain HTTP at once: the handshake fails.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let plain_addr = plain.local_addr().expect("addr");
+    let plain_task = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut sock, _)) = plain.accept().await {
+            let _ = sock.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
+        }
+    });
+    let tls = p.probe(&format!("https://{plain_addr}/ok")).await;
+    plain_task.abort();
+    assert_eq!(tls.outcome, Outcome::Tls, "{tls:?}");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let closed_addr = closed.local_addr().expect("addr");
     drop(closed);
