@@ -29,20 +29,12 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-BIN=$ROOT/target/debug
-PG_HOST=postgres://postgres@127.0.0.1:5432
 FOR=${E2E_ALERT_FOR:-5s}          # replaces every alert's `for:` in the test copy of the rules
 
-T0=$(date +%s.%N)
-BUDGET=${E2E_BUDGET_SECS:-210}    # every wait also stops once the whole run is this old
-GLOBAL_DEADLINE=$(echo "$T0 + $BUDGET" | bc)
-log() { printf '[%6.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc)" "$*"; }
-fail() { log "FAIL: $*"; exit 1; }
-now() { date +%s.%N; }
-elapsed() { echo "scale=1; ($2 - $1) / 1" | bc; }
+NAME=alerts
+source "$HERE/lib.sh"
 
 # ------------------------------------------------------------------------------- tools
-export PATH="$PATH:/usr/sbin:/sbin"
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
@@ -67,84 +59,14 @@ for b in ghostctl ghostlink-redirect ghostlink-shortener; do
   [ -x "$BIN/$b" ] || fail "$BIN/$b missing: run cargo build/test --workspace first"
 done
 
-# ------------------------------------------------------------------------------- cleanup
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ghostlink-e2e-alerts.XXXXXX")
-SUFFIX=$(basename "$WORK" | sed 's/.*\.//' | tr 'A-Z' 'a-z')
-DB_NAME=ghostlink_e2e_alerts_$SUFFIX
-PREFIX=e2e-alerts-$SUFFIX
-declare -A PID=()
-DB_CREATED=""
-
-cleanup() {
-  local rc=$?
-  for name in "${!PID[@]}"; do kill "${PID[$name]}" 2>/dev/null || true; done
-  for name in "${!PID[@]}"; do wait "${PID[$name]}" 2>/dev/null || true; done
-  if [ -n "$DB_CREATED" ]; then
-    psql -q "$PG_HOST/postgres" -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
-  if command -v rabbitmqctl >/dev/null 2>&1; then
-    for q in "$PREFIX.click-recorder" "$PREFIX.click-recorder.dlq" "$PREFIX.events.log" \
-             "$PREFIX.risk-scorer" "$PREFIX.risk-scorer.dlq"; do
-      timeout 5 rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
-    done
-  fi
-  if [ "$rc" != 0 ] && [ -d "$WORK" ]; then
-    echo "---- last log lines (exit $rc) ----"
-    for f in "$WORK"/*.log; do [ -s "$f" ] && { echo "== $(basename "$f")"; tail -n 15 "$f"; }; done
-    [ -s "$WORK/webhook.jsonl" ] && { echo "== webhook.jsonl"; cat "$WORK/webhook.jsonl"; }
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# ------------------------------------------------------------------------------- ports
-USED_PORTS=" "
-port_free() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-finally:
-    s.close()
-EOF
-}
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 40000 ))
-    case "$USED_PORTS" in *" $p "*) continue ;; esac
-    if port_free "$p"; then USED_PORTS="$USED_PORTS$p "; echo "$p"; return 0; fi
-  done
-  fail "no free port found"
-}
-
 REDIRECT_PORT=$(free_port); REDIRECT_OPS=$(free_port)
 NOREDIS_PORT=$(free_port); NOREDIS_OPS=$(free_port)
 SHORTENER_PORT=$(free_port); SHORTENER_OPS=$(free_port)
 HOOK_PORT=$(free_port); AM_PORT=$(free_port); PROM_PORT=$(free_port)
 
-# wait_for TIMEOUT_S WHAT CMD...: retries CMD every 0.25 s until it succeeds
-wait_for() {
-  local timeout=$1 what=$2; shift 2
-  local deadline; deadline=$(echo "$(now) + $timeout" | bc)
-  until "$@" >/dev/null 2>&1; do
-    [ "$(echo "$(now) > $deadline" | bc)" = 1 ] && fail "timed out after ${timeout}s waiting for: $what"
-    [ "$(echo "$(now) > $GLOBAL_DEADLINE" | bc)" = 1 ] &&
-      fail "whole-run budget of ${BUDGET}s spent while waiting for: $what"
-    sleep 0.25
-  done
-}
-
 # ------------------------------------------------------------------------------- database
 log "work dir $WORK; database $DB_NAME"
-DB_URL=$PG_HOST/$DB_NAME
-DB_CREATED=1
-DATABASE_URL=$DB_URL timeout 20 "$BIN/ghostctl" migrate >"$WORK/migrate.log" 2>&1 || fail "ghostctl migrate failed"
+create_db
 
 # ------------------------------------------------------------------------------- services
 # start_service NAME BINARY PORT OPS_PORT REDIS_URL
@@ -159,7 +81,6 @@ start_service() {
     "$BIN/$bin" >>"$WORK/$name.log" 2>&1 &
   PID[$name]=$!
 }
-healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/healthz"; }
 
 start_service redirect ghostlink-redirect "$REDIRECT_PORT" "$REDIRECT_OPS" redis://127.0.0.1:6379
 start_service shortener ghostlink-shortener "$SHORTENER_PORT" "$SHORTENER_OPS" redis://127.0.0.1:6379
