@@ -5,6 +5,7 @@
 //! slow or absent Postgres turns into [`DbError::Unavailable`] (an HTTP 503) within the
 //! configured timeout instead of a hung request.
 
+pub mod admin;
 pub mod clicks;
 pub mod findings;
 pub mod health;

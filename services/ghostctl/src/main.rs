@@ -1,8 +1,10 @@
 //! `ghostctl`: GhostLink's operator CLI — migrations, API tokens, event replay, dead letters,
-//! live event tailing, and `up`, which starts the whole local system. Each subcommand lives in its own module; this file only parses and
+//! live event tailing, `up`, which starts the whole local system, and `simulate`, which breaks
+//! it on purpose. Each subcommand lives in its own module; this file only parses and
 //! dispatches, and maps failures to exit codes (2 for bad input, 1 for everything else).
 
 mod events;
+mod simulate;
 mod tokens;
 mod up;
 
@@ -43,6 +45,9 @@ enum Command {
     /// Migrate, then start every GhostLink service built beside this binary, print where they
     /// listen, forward their logs, and stop them all on Ctrl-C / SIGTERM.
     Up(up::UpArgs),
+    /// Break the running system for real (a database, Redis or broker outage, a failing
+    /// destination, a scanner, ...), restore it, and print what should happen and what did.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// A failure with its exit code.
@@ -95,6 +100,7 @@ fn main() {
         Command::Risk(cmd) => events::risk(&cli.database, &cli.amqp, cmd),
         Command::Events(cmd) => events::tail(&cli.amqp, cmd),
         Command::Up(args) => up::run(&cli.database, args),
+        Command::Simulate(args) => simulate::run(&cli.database.database_url, args),
     };
     if let Err(f) = result {
         eprintln!("error: {}", f.message);

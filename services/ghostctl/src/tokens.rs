@@ -46,6 +46,11 @@ pub fn create(url: &str, name: &str, role: Role) -> Result<String, Failure> {
     }
 }
 
+/// Revokes a live token by name; `false` when there was none.
+pub fn revoke(url: &str, name: &str) -> Result<bool, Failure> {
+    Ok(tokens::revoke(&mut *connect(url)?, name)?)
+}
+
 fn connect(url: &str) -> Result<ghostlink_db::Conn, Failure> {
     let db = ghostlink_db::Db::new(&ghostlink_db::DbSettings {
         url: url.to_string(),
@@ -80,7 +85,7 @@ pub fn run(url: &str, cmd: TokenCommand) -> Result<(), Failure> {
             }
         }
         TokenCommand::Revoke { name } => {
-            if !tokens::revoke(&mut *connect(url)?, &name)? {
+            if !revoke(url, &name)? {
                 return Err(Failure::usage(format!("no live token named '{name}'")));
             }
             eprintln!("revoked token '{name}'");

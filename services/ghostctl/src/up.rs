@@ -37,6 +37,10 @@ pub struct UpArgs {
     /// Log level of the services.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     log_level: String,
+    /// The ghost-probe's mode: `observe` records findings; `enforce` also has the redirect
+    /// answer flagged clients 429.
+    #[arg(long, env = "PROBE_MODE", default_value = "observe")]
+    probe_mode: String,
 }
 
 /// A service `up` knows how to start: binary name, public port (if any), ops port.
@@ -103,6 +107,7 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
             .env("REDIS_URL", &args.redis_url)
             .env("AMQP_URL", &args.amqp_url)
             .env("LOG_LEVEL", &args.log_level)
+            .env("PROBE_MODE", &args.probe_mode)
             .env("OPS_LISTEN_ADDR", format!("{}:{}", args.host, port(spec.ops_port)?))
             .env("PUBLIC_BASE_URL", format!("http://{}:{redirect_port}", args.host));
         if let Some(p) = spec.public_port {

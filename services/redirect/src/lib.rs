@@ -95,7 +95,10 @@ impl App {
         let resolved = config.resolve()?;
         let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
         let handle = ghostlink_telemetry::metrics_handle(SERVICE);
-        let db = deps::database(&config.database, Duration::from_secs(5));
+        // The hot path's queries are primary-key lookups and one counter UPDATE: a query still
+        // running after 1 s is waiting on a lock or a sick server, and a 503 now beats a hung
+        // request (measured with `ghostctl simulate slow-db`: 5 s client timeouts before).
+        let db = deps::database(&config.database, Duration::from_secs(1));
         let redis = RedisCache::new(CacheSettings {
             url: config.redis.redis_url.clone(),
             timeout: config.redis.timeout(),

@@ -48,7 +48,9 @@ async fn admins_list_findings_newest_first() {
     assert_eq!(first["client"], scanner);
     assert!(first["code"].is_null());
     assert_eq!((first["count"].as_i64(), first["action"].as_str()), (Some(42), Some("deny")));
-    assert!(first["id"].as_i64().is_some() && first["first_seen"].is_string() && first["last_seen"].is_string());
+    assert!(
+        first["id"].as_i64().is_some() && first["first_seen"].is_string() && first["last_seen"].is_string()
+    );
     assert!(list[2]["client"].is_null());
     assert_eq!(list[2]["code"], "prev1ew");
 
