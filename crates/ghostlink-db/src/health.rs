@@ -147,6 +147,16 @@ pub fn claim_due(
     .load(conn)?)
 }
 
+/// Moves these links' next check to `delay` from now (claimed but not probed this round).
+pub fn reschedule(conn: &mut PgConnection, codes: &[String], delay: Duration) -> Result<usize, DbError> {
+    Ok(diesel::sql_query(
+        "UPDATE link_health SET next_check_at = now() + make_interval(secs => $2) WHERE code = ANY($1)",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(codes)
+    .bind::<Double, _>(delay.as_secs_f64())
+    .execute(conn)?)
+}
+
 /// Stores a check of `url` and applies it to the link's health (and status), with the event
 /// `event` builds for a transition, in one transaction. `None` when the link's destination
 /// changed since the probe started (the result is about another URL; dropped).

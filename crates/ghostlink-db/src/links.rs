@@ -150,9 +150,10 @@ pub fn list(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<LinkRow>
         if state == LinkStatus::Quarantined.as_str() {
             q = q.filter(links::status.eq(LinkStatus::Quarantined.as_str()));
         } else {
-            q = q.filter(links::status.ne(LinkStatus::Quarantined.as_str())).filter(links::code.eq_any(
-                link_health::table.filter(link_health::state.eq(state)).select(link_health::code),
-            ));
+            q =
+                q.filter(links::status.ne(LinkStatus::Quarantined.as_str())).filter(links::code.eq_any(
+                    link_health::table.filter(link_health::state.eq(state)).select(link_health::code),
+                ));
         }
     }
     if let Some(before) = filter.before_id {

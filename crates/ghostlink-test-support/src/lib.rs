@@ -51,6 +51,26 @@ impl TestDb {
         self.conn().batch_execute(sql).expect("execute SQL on test database");
     }
 
+    /// A table's row count and a digest of every row's content, for asserting that a request
+    /// changed nothing (`table` is a plain identifier: `links`, `outbox`, ...).
+    pub fn fingerprint(&self, table: &str) -> (i64, String) {
+        #[derive(diesel::QueryableByName)]
+        struct Print {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            digest: String,
+        }
+        assert!(table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "not a table name: {table}");
+        let sql = format!(
+            "SELECT count(*) AS n, coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') AS digest \
+             FROM {table} t"
+        );
+        let p: Print = diesel::RunQueryDsl::get_result(diesel::sql_query(sql), &mut self.conn())
+            .expect("fingerprint table");
+        (p.n, p.digest)
+    }
+
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name

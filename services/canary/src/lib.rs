@@ -184,9 +184,12 @@ impl App {
         let ops_handle = self.ops.server.handle();
         let ops = tokio::spawn(self.ops.server);
         // Exported at 0 from the start, so alerts see the first increment (increase()).
-        for name in
-            ["canary_quarantines_total", "canary_restores_total", "canary_rounds_total", "canary_rounds_aborted_total"]
-        {
+        for name in [
+            "canary_quarantines_total",
+            "canary_restores_total",
+            "canary_rounds_total",
+            "canary_rounds_aborted_total",
+        ] {
             metrics::counter!(name).increment(0);
         }
         let topology = Topology::new(self.config.amqp.bus_prefix.clone());
@@ -218,6 +221,7 @@ impl App {
             concurrency: Arc::new(Semaphore::new(self.config.concurrency)),
             abort_ratio: self.config.abort_ratio,
             abort_min_hosts: self.config.abort_min_hosts,
+            per_host_cap: self.config.per_host_concurrency * 2,
             log: self.log.clone(),
         };
         let scheduler = tokio::spawn(scheduler.run(stop_rx.clone()));
@@ -324,6 +328,7 @@ struct Scheduler {
     concurrency: Arc<Semaphore>,
     abort_ratio: f64,
     abort_min_hosts: usize,
+    per_host_cap: usize,
     log: slog::Logger,
 }
 
@@ -388,8 +393,28 @@ impl Scheduler {
     /// Probes a claimed batch concurrently, then records the results — unless the round looks
     /// like the canary's own network failing.
     async fn round(&self, due: Vec<Due>) -> RoundSummary {
-        let mut tasks = tokio::task::JoinSet::new();
+        // A round probes at most `per_host_cap` links of one host: the others are put back a
+        // few seconds, so a thousand links to one slow site cannot stall every other host's
+        // checks behind its per-host limit (round time stays about two probe timeouts).
+        let mut per_host: HashMap<String, usize> = HashMap::new();
+        let (mut now, mut later) = (Vec::new(), Vec::new());
         for d in due.into_iter().filter(|d| d.probe) {
+            let n = per_host.entry(host_key(&d.url)).or_default();
+            *n += 1;
+            if *n <= self.per_host_cap {
+                now.push(d);
+            } else {
+                later.push(d.code);
+            }
+        }
+        if !later.is_empty() {
+            let delay = Duration::from_secs(5) + self.interval.min(Duration::from_secs(30)) / 10;
+            if self.db.run(move |c| ghostlink_db::health::reschedule(c, &later, delay)).await.is_err() {
+                metrics::counter!("db_errors_total", "op" => "health_reschedule").increment(1);
+            }
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for d in now {
             let (prober, sem) = (self.prober.clone(), self.concurrency.clone());
             tasks.spawn(async move {
                 let _slot = sem.acquire_owned().await;
@@ -478,11 +503,7 @@ impl Scheduler {
 fn judge(results: &[(Due, ProbeResult)], ratio: f64, min_hosts: usize) -> RoundSummary {
     let mut hosts: HashMap<String, bool> = HashMap::new();
     for (d, r) in results {
-        let host = url::Url::parse(&d.url)
-            .ok()
-            .map(|u| format!("{}:{}", u.host_str().unwrap_or(""), u.port_or_known_default().unwrap_or(0)))
-            .unwrap_or_default();
-        let all_failed = hosts.entry(host).or_insert(true);
+        let all_failed = hosts.entry(host_key(&d.url)).or_insert(true);
         *all_failed &= r.outcome.is_network();
     }
     let failed = hosts.values().filter(|f| **f).count();
@@ -492,6 +513,14 @@ fn judge(results: &[(Due, ProbeResult)], ratio: f64, min_hosts: usize) -> RoundS
         network_failed_hosts: failed,
         aborted: hosts.len() >= min_hosts && failed as f64 >= ratio * hosts.len() as f64,
     }
+}
+
+/// `host:port` of a URL (the unit of per-host limits and of the round guard).
+fn host_key(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| format!("{}:{}", u.host_str().unwrap_or(""), u.port_or_known_default().unwrap_or(0)))
+        .unwrap_or_default()
 }
 
 fn transition_event(code: &str, url: &str, t: &Transition) -> Option<OutboxEvent> {

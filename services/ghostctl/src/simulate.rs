@@ -219,36 +219,63 @@ impl Sim<'_> {
         let mut checks = Vec::new();
         let during: Vec<&Sample> = samples.iter().filter(|s| s.phase == 1).collect();
         let known_ok = ratio(&during, |s| s.known, |s| s.status == 302);
-        let after_ok = ratio(&samples.iter().filter(|s| s.phase == 2).collect::<Vec<_>>(), |s| s.known, |s| {
-            s.status == 302
-        });
+        let after_ok = ratio(
+            &samples.iter().filter(|s| s.phase == 2).collect::<Vec<_>>(),
+            |s| s.known,
+            |s| s.status == 302,
+        );
         check(&mut checks, after_ok >= 0.999, format!("after: known codes redirect ({:.4})", after_ok));
         match a.scenario {
             Scenario::DbOutage | Scenario::ErrorSpike => {
-                check(&mut checks, known_ok >= 0.999, format!("during: cached codes redirect ({known_ok:.4})"));
+                check(
+                    &mut checks,
+                    known_ok >= 0.999,
+                    format!("during: cached codes redirect ({known_ok:.4})"),
+                );
                 let unknown: Vec<&&Sample> = during.iter().filter(|s| !s.known).collect();
                 // Answered while the fault was still in place (a request waiting for a
                 // connection may get its correct 404 once the database is back).
                 let n404 = unknown.iter().filter(|s| s.status == 404 && s.answered_in == 1).count();
                 let n503 = unknown.iter().filter(|s| s.status == 503).count();
-                check(&mut checks, n404 == 0, format!("during: unknown codes never 404 while the fault lasts ({n404} of {})", unknown.len()));
-                check(&mut checks, n503 > 0, format!("during: unknown codes answer 503 ({n503} of {})", unknown.len()));
+                check(
+                    &mut checks,
+                    n404 == 0,
+                    format!(
+                        "during: unknown codes never 404 while the fault lasts ({n404} of {})",
+                        unknown.len()
+                    ),
+                );
+                check(
+                    &mut checks,
+                    n503 > 0,
+                    format!("during: unknown codes answer 503 ({n503} of {})", unknown.len()),
+                );
                 if let Some(s) = shortener_during {
-                    check(&mut checks, s == 503, format!("during: the shortener answers 503 to a create ({s})"));
+                    check(
+                        &mut checks,
+                        s == 503,
+                        format!("during: the shortener answers 503 to a create ({s})"),
+                    );
                 }
             }
             Scenario::RedisOutage => {
                 check(&mut checks, known_ok >= 0.999, format!("during: redirects succeed ({known_ok:.4})"));
                 let p99 = percentile(&during.iter().map(|s| s.latency).collect::<Vec<_>>(), 0.99);
-                check(&mut checks, p99 <= Duration::from_millis(100), format!("during: p99 {} ms <= 100", p99.as_millis()));
+                check(
+                    &mut checks,
+                    p99 <= Duration::from_millis(100),
+                    format!("during: p99 {} ms <= 100", p99.as_millis()),
+                );
                 let fallback = metric(&mid_metrics, "redis_fallback_active");
-                let errors = metric(&after_metrics, "redis_errors_total") - metric(&before_metrics, "redis_errors_total");
+                let errors = metric(&after_metrics, "redis_errors_total")
+                    - metric(&before_metrics, "redis_errors_total");
                 check(&mut checks, fallback >= 1.0 || errors > 0.0,
                     format!("during: the redirect noticed (redis_fallback_active {fallback}, redis errors +{errors})"));
             }
             Scenario::BrokerOutage => {
                 check(&mut checks, known_ok >= 0.999, format!("during: redirects succeed ({known_ok:.4})"));
-                let spooled = metric(&after_metrics, "clicks_spooled_total") - metric(&before_metrics, "clicks_spooled_total");
+                let spooled = metric(&after_metrics, "clicks_spooled_total")
+                    - metric(&before_metrics, "clicks_spooled_total");
                 check(&mut checks, spooled > 0.0, format!("during: clicks went to the spool (+{spooled})"));
                 let t = Instant::now();
                 let mut drained = false;
@@ -259,22 +286,49 @@ impl Sim<'_> {
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                check(&mut checks, drained, format!("after: spool drained ({:.1}s after the broker came back)", t.elapsed().as_secs_f64()));
-                let dropped = metric(&after_metrics, "clicks_dropped_total") - metric(&before_metrics, "clicks_dropped_total");
+                check(
+                    &mut checks,
+                    drained,
+                    format!(
+                        "after: spool drained ({:.1}s after the broker came back)",
+                        t.elapsed().as_secs_f64()
+                    ),
+                );
+                let dropped = metric(&after_metrics, "clicks_dropped_total")
+                    - metric(&before_metrics, "clicks_dropped_total");
                 check(&mut checks, dropped == 0.0, format!("no click dropped (+{dropped})"));
             }
             Scenario::SlowDb => {
                 let p99 = |known: bool| {
-                    percentile(&during.iter().filter(|s| s.known == known).map(|s| s.latency).collect::<Vec<_>>(), 0.99)
+                    percentile(
+                        &during.iter().filter(|s| s.known == known).map(|s| s.latency).collect::<Vec<_>>(),
+                        0.99,
+                    )
                 };
                 let (cached, uncached) = (p99(true), p99(false));
-                check(&mut checks, known_ok >= 0.999, format!("during: cached codes redirect ({known_ok:.4})"));
-                check(&mut checks, cached <= Duration::from_millis(100), format!("during: cached p99 {} ms <= 100", cached.as_millis()));
-                check(&mut checks, uncached > cached, format!("during: uncached p99 {} ms > cached", uncached.as_millis()));
+                check(
+                    &mut checks,
+                    known_ok >= 0.999,
+                    format!("during: cached codes redirect ({known_ok:.4})"),
+                );
+                check(
+                    &mut checks,
+                    cached <= Duration::from_millis(100),
+                    format!("during: cached p99 {} ms <= 100", cached.as_millis()),
+                );
+                check(
+                    &mut checks,
+                    uncached > cached,
+                    format!("during: uncached p99 {} ms > cached", uncached.as_millis()),
+                );
             }
             Scenario::ReplicaDown => {
                 let all = ratio(&during, |s| s.known, |s| s.status == 302);
-                check(&mut checks, all >= 0.999, format!("during: success through the proxy {all:.4} >= 0.999"));
+                check(
+                    &mut checks,
+                    all >= 0.999,
+                    format!("during: success through the proxy {all:.4} >= 0.999"),
+                );
             }
             Scenario::DeadDestinations | Scenario::ProbeStorm => {}
         }
@@ -285,7 +339,9 @@ impl Sim<'_> {
     /// What the fault is, what should happen, and how to inject and remove it.
     fn fault_plan(&self) -> Result<(String, String, Fault, Fault), Failure> {
         let a = self.args;
-        let cmd = |given: &Option<String>, default: &str| Fault::Shell(given.clone().unwrap_or_else(|| default.into()));
+        let cmd = |given: &Option<String>, default: &str| {
+            Fault::Shell(given.clone().unwrap_or_else(|| default.into()))
+        };
         let pg_version = "15";
         Ok(match a.scenario {
             Scenario::DbOutage => (
@@ -378,7 +434,8 @@ impl Sim<'_> {
         println!("what it does:  starts a destination server answering 503, creates 3 links to it, waits up to {} s", a.fault_secs);
         println!("what should happen:\n  - the canary probes each link every CANARY_INTERVAL s; after 3 failed checks in a row the link is quarantined\n    (link.quarantined; the redirect shows a warning page instead of redirecting)\n  - the server then answers 200: 2 good checks restore the links (link.restored)\n  - alerts: CanaryQuarantineSpike when more than 10 links go in 15 minutes\n  note: the canary refuses private addresses unless CANARY_ALLOW_PRIVATE_TARGETS allows 127.0.0.1;\n  refused probes (`blocked`) count as failures too, so the links are quarantined either way");
         let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| Failure::other(e.to_string()))?;
+        let listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| Failure::other(e.to_string()))?;
         let addr = listener.local_addr().map_err(|e| Failure::other(e.to_string()))?;
         let f2 = failing.clone();
         let server = tokio::spawn(async move {
@@ -389,7 +446,12 @@ impl Sim<'_> {
                     let mut buf = [0u8; 2048];
                     let _ = s.read(&mut buf).await;
                     let line = if fail { "503 Service Unavailable" } else { "200 OK" };
-                    let _ = s.write_all(format!("HTTP/1.1 {line}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).await;
+                    let _ = s
+                        .write_all(
+                            format!("HTTP/1.1 {line}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                                .as_bytes(),
+                        )
+                        .await;
                 });
             }
         });
@@ -398,17 +460,41 @@ impl Sim<'_> {
         let mut checks = Vec::new();
         let t = Instant::now();
         let quarantined = self.wait_states(&codes, "quarantined", Duration::from_secs(a.fault_secs)).await;
-        check(&mut checks, quarantined.is_some(), match quarantined {
-            Some(d) => format!("all 3 links quarantined {:.1}s after creation", d.as_secs_f64()),
-            None => format!("links quarantined within {} s (raise --fault-secs above 3 x CANARY_INTERVAL)", a.fault_secs),
-        });
+        check(
+            &mut checks,
+            quarantined.is_some(),
+            match quarantined {
+                Some(d) => format!("all 3 links quarantined {:.1}s after creation", d.as_secs_f64()),
+                None => format!(
+                    "links quarantined within {} s (raise --fault-secs above 3 x CANARY_INTERVAL)",
+                    a.fault_secs
+                ),
+            },
+        );
         if quarantined.is_some() {
-            let follow = self.client.get(format!("{}/{}", a.redirect_url, codes[0])).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
-            check(&mut checks, follow != 302, format!("the redirect no longer redirects a quarantined link ({follow})"));
+            let follow = self
+                .client
+                .get(format!("{}/{}", a.redirect_url, codes[0]))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            check(
+                &mut checks,
+                follow != 302,
+                format!("the redirect no longer redirects a quarantined link ({follow})"),
+            );
             failing.store(false, std::sync::atomic::Ordering::SeqCst);
             let restored = self.wait_states(&codes, "healthy", Duration::from_secs(a.fault_secs)).await;
-            let restored_note = restored.map(|d| format!("links restored {:.1}s after the server recovered", d.as_secs_f64()));
-            check(&mut checks, restored.is_some() || a.stop_cmd.is_some(), restored_note.unwrap_or_else(|| "links restored (only with CANARY_ALLOW_PRIVATE_TARGETS allowing 127.0.0.1)".into()));
+            let restored_note = restored
+                .map(|d| format!("links restored {:.1}s after the server recovered", d.as_secs_f64()));
+            check(
+                &mut checks,
+                restored.is_some() || a.stop_cmd.is_some(),
+                restored_note.unwrap_or_else(|| {
+                    "links restored (only with CANARY_ALLOW_PRIVATE_TARGETS allowing 127.0.0.1)".into()
+                }),
+            );
         }
         println!("observed over {:.1}s", t.elapsed().as_secs_f64());
         server.abort();
@@ -420,8 +506,18 @@ impl Sim<'_> {
         while t.elapsed() < limit {
             let mut all = true;
             for c in codes {
-                let state = match self.client.get(format!("{}/api/v1/links/{c}/health", self.args.shortener_url)).bearer_auth(&self.token).send().await {
-                    Ok(r) => r.json::<serde_json::Value>().await.ok().and_then(|v| v["state"].as_str().map(String::from)),
+                let state = match self
+                    .client
+                    .get(format!("{}/api/v1/links/{c}/health", self.args.shortener_url))
+                    .bearer_auth(&self.token)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r
+                        .json::<serde_json::Value>()
+                        .await
+                        .ok()
+                        .and_then(|v| v["state"].as_str().map(String::from)),
                     Err(_) => None,
                 };
                 all &= state.as_deref() == Some(want);
@@ -444,24 +540,50 @@ impl Sim<'_> {
         let codes = self.create_links(5, |i| format!("https://example.com/simulate/legit/{i}")).await?;
         let t0 = Instant::now();
         let started = chrono::Utc::now();
-        let (mut first_429, mut flagged, mut legit_refused, mut statuses) = (None, None, 0, BTreeMap::<u16, u32>::new());
+        let (mut first_429, mut flagged, mut legit_refused, mut statuses) =
+            (None, None, 0, BTreeMap::<u16, u32>::new());
         let step = Duration::from_secs_f64(secs as f64 / 200.0);
         for i in 0..200u32 {
-            let code: String = (0..7).map(|_| char::from(b"abcdefghijkmnopqrstuvwxyz23456789"[rand::random::<usize>() % 33])).collect();
-            let s = self.client.get(format!("{}/{code}", a.redirect_url)).header("User-Agent", "ghostlink-simulate-scanner/1").send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+            let code: String = (0..7)
+                .map(|_| char::from(b"abcdefghijkmnopqrstuvwxyz23456789"[rand::random::<usize>() % 33]))
+                .collect();
+            let s = self
+                .client
+                .get(format!("{}/{code}", a.redirect_url))
+                .header("User-Agent", "ghostlink-simulate-scanner/1")
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
             *statuses.entry(s).or_default() += 1;
             if s == 429 && first_429.is_none() {
                 first_429 = Some(t0.elapsed());
             }
-            let legit = self.client.get(format!("{}/{}", a.redirect_url, codes[i as usize % codes.len()])).header("User-Agent", "Mozilla/5.0 (simulate legit)").send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+            let legit = self
+                .client
+                .get(format!("{}/{}", a.redirect_url, codes[i as usize % codes.len()]))
+                .header("User-Agent", "Mozilla/5.0 (simulate legit)")
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
             if legit == 429 {
                 legit_refused += 1;
             }
             if flagged.is_none() && i % 5 == 0 {
-                if let Ok(r) = self.client.get(format!("{}/api/v1/findings?kind=enumeration", a.shortener_url)).bearer_auth(&self.token).send().await {
+                if let Ok(r) = self
+                    .client
+                    .get(format!("{}/api/v1/findings?kind=enumeration", a.shortener_url))
+                    .bearer_auth(&self.token)
+                    .send()
+                    .await
+                {
                     let v: serde_json::Value = r.json().await.unwrap_or_default();
                     let recent = v.as_array().into_iter().flatten().any(|f| {
-                        f["last_seen"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).is_some_and(|t| t >= started - chrono::Duration::seconds(5))
+                        f["last_seen"]
+                            .as_str()
+                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                            .is_some_and(|t| t >= started - chrono::Duration::seconds(5))
                     });
                     if recent {
                         flagged = Some(t0.elapsed());
@@ -472,15 +594,29 @@ impl Sim<'_> {
         }
         println!("scanner answers by status: {statuses:?}");
         let mut checks = Vec::new();
-        check(&mut checks, flagged.is_some_and(|d| d <= Duration::from_secs(30)), match flagged {
-            Some(d) => format!("flagged as enumeration {:.1}s after the scan started (<= 30 s)", d.as_secs_f64()),
-            None => "flagged as enumeration (no finding seen)".into(),
-        });
+        check(
+            &mut checks,
+            flagged.is_some_and(|d| d <= Duration::from_secs(30)),
+            match flagged {
+                Some(d) => {
+                    format!("flagged as enumeration {:.1}s after the scan started (<= 30 s)", d.as_secs_f64())
+                }
+                None => "flagged as enumeration (no finding seen)".into(),
+            },
+        );
         match first_429 {
-            Some(d) => println!("first 429 to the scanner {:.1}s after it started (enforce mode)", d.as_secs_f64()),
-            None => println!("no 429 to the scanner: ghost-probe runs in observe mode (PROBE_MODE=enforce to act)"),
+            Some(d) => {
+                println!("first 429 to the scanner {:.1}s after it started (enforce mode)", d.as_secs_f64())
+            }
+            None => println!(
+                "no 429 to the scanner: ghost-probe runs in observe mode (PROBE_MODE=enforce to act)"
+            ),
         }
-        check(&mut checks, legit_refused == 0, format!("the legitimate client was never refused ({legit_refused} x 429)"));
+        check(
+            &mut checks,
+            legit_refused == 0,
+            format!("the legitimate client was never refused ({legit_refused} x 429)"),
+        );
         self.print_alerts().await;
         finish(&checks)
     }
@@ -502,7 +638,9 @@ impl Fault {
     fn describe(&self) -> String {
         match self {
             Fault::Shell(c) => format!("`{c}`"),
-            Fault::RefuseConnections => "ALTER DATABASE ... ALLOW_CONNECTIONS false; pg_terminate_backend(its sessions)".into(),
+            Fault::RefuseConnections => {
+                "ALTER DATABASE ... ALLOW_CONNECTIONS false; pg_terminate_backend(its sessions)".into()
+            }
             Fault::AllowConnections => "ALTER DATABASE ... ALLOW_CONNECTIONS true".into(),
             Fault::LockLinks => "BEGIN; LOCK TABLE links IN ACCESS EXCLUSIVE MODE (held)".into(),
             Fault::Unlock => "ROLLBACK (lock released)".into(),
@@ -619,7 +757,11 @@ async fn drive(
         }
         n += 1;
         let known = n % 10 != 0;
-        let code = if known { codes[(n as usize) % codes.len()].clone() } else { format!("sim{:06}x{}", n, rand::random::<u16>()) };
+        let code = if known {
+            codes[(n as usize) % codes.len()].clone()
+        } else {
+            format!("sim{:06}x{}", n, rand::random::<u16>())
+        };
         let (client, url, tx) = (client.clone(), format!("{base}/{code}"), tx.clone());
         // Many clients, not one: a single client asking for never-seen codes is a scanner to
         // ghost-probe (and refused in enforce mode).
@@ -627,8 +769,13 @@ async fn drive(
         let phase_now = phase.clone();
         inflight.spawn(async move {
             let t = Instant::now();
-            let status =
-                client.get(url).header("User-Agent", agent).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+            let status = client
+                .get(url)
+                .header("User-Agent", agent)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
             let answered_in = phase_now.load(std::sync::atomic::Ordering::SeqCst);
             let _ = tx.send(Sample { phase: p, answered_in, known, status, latency: t.elapsed() });
         });
@@ -655,7 +802,10 @@ fn percentile(lat: &[Duration], q: f64) -> Duration {
 }
 
 fn print_phases(samples: &[Sample]) {
-    println!("{:<8} {:>8} {:>10} {:>9} {:>9}  answers by status", "phase", "requests", "known 302", "p50 ms", "p99 ms");
+    println!(
+        "{:<8} {:>8} {:>10} {:>9} {:>9}  answers by status",
+        "phase", "requests", "known 302", "p50 ms", "p99 ms"
+    );
     for (i, name) in PHASES.iter().enumerate() {
         let part: Vec<&Sample> = samples.iter().filter(|s| s.phase == i).collect();
         let mut by: BTreeMap<u16, usize> = BTreeMap::new();

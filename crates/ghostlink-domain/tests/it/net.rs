@@ -50,7 +50,13 @@ fn spellings(v: u32, radixes: [u8; 4], dot: bool) -> Vec<String> {
         spell(v, radixes[0]),
         format!("{}.{}", spell(a, radixes[0]), spell(v & 0x00ff_ffff, radixes[1])),
         format!("{}.{}.{}", spell(a, radixes[0]), spell(b, radixes[1]), spell(v & 0xffff, radixes[2])),
-        format!("{}.{}.{}.{}", spell(a, radixes[0]), spell(b, radixes[1]), spell(c, radixes[2]), spell(d, radixes[3])),
+        format!(
+            "{}.{}.{}.{}",
+            spell(a, radixes[0]),
+            spell(b, radixes[1]),
+            spell(c, radixes[2]),
+            spell(d, radixes[3])
+        ),
     ];
     if dot {
         forms.into_iter().map(|f| f + ".").collect()

@@ -6,10 +6,24 @@ use proptest::prelude::*;
 /// Pieces URLs are made of, plus the characters attacks are made of.
 fn url_like() -> impl Strategy<Value = String> {
     let scheme = proptest::sample::select(vec![
-        "http", "https", "HTTP", "hTTpS", "javascript", "data", "file", "ftp", "ws", "", "http ", "h\ttp",
-        "vbscript", "https+x", "1http",
+        "http",
+        "https",
+        "HTTP",
+        "hTTpS",
+        "javascript",
+        "data",
+        "file",
+        "ftp",
+        "ws",
+        "",
+        "http ",
+        "h\ttp",
+        "vbscript",
+        "https+x",
+        "1http",
     ]);
-    let sep = proptest::sample::select(vec!["://", ":", ":/", ":///", "//", ":\\\\", "://\\", "://@", ":////"]);
+    let sep =
+        proptest::sample::select(vec!["://", ":", ":/", ":///", "//", ":\\\\", "://\\", "://@", ":////"]);
     let host_char = prop_oneof![
         6 => proptest::sample::select("abcdefghijklmnopqrstuvwxyz0123456789-.".chars().collect::<Vec<_>>()),
         1 => proptest::sample::select(vec![

@@ -400,3 +400,38 @@ fn bad_config_exits_2_naming_the_setting() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(name), "{flag}: {out:?}");
     }
 }
+
+/// Forty links to a site that never answers share a round with one healthy link: the per-host
+/// cap keeps the round short, so the healthy link is checked within seconds, not after the
+/// slow site's forty timeouts have queued behind its per-host limit.
+#[tokio::test]
+async fn a_slow_host_does_not_hold_up_the_others() {
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    let slow =
+        TestServer::start("127.0.0.1:0", |_, _| Reply::status(200).delay(Duration::from_secs(30))).await;
+    let fast = TestServer::start("127.0.0.1:0", |_, _| Reply::status(200)).await;
+    for i in 0..40 {
+        insert_link(&db, &format!("slow{i}"), &format!("http://{}/s{i}", slow.addr));
+    }
+    insert_link(&db, "quick", &format!("http://{}/q", fast.addr));
+    let mut cfg = config(&db, &amqp);
+    cfg.interval = 300;
+    let t = Instant::now();
+    let canary = start(cfg);
+    let check = wait_for("the healthy link's check", Duration::from_secs(8), || {
+        ghostlink_db::health::checks(&mut db.conn(), "quick", 1).expect("checks").pop()
+    })
+    .await;
+    println!("healthy link checked {} ms after start, beside 40 hanging links", t.elapsed().as_millis());
+    assert_eq!(check.outcome, "ok");
+    // At most 2 x per-host limit of the slow site's links were probed in that round.
+    let slow_checked: usize = (0..40)
+        .map(|i| ghostlink_db::health::checks(&mut db.conn(), &format!("slow{i}"), 1).expect("checks").len())
+        .sum();
+    assert!(slow_checked <= 4, "{slow_checked} slow links probed in the first round");
+    canary.stop().await;
+    slow.stop();
+    fast.stop();
+    delete_topology(&amqp.bus_prefix).await;
+}

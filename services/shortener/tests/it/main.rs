@@ -2,9 +2,11 @@
 
 mod api;
 mod auth;
+mod auth_matrix;
 mod events;
 mod findings;
 mod health;
+mod hostile;
 
 use std::net::SocketAddr;
 

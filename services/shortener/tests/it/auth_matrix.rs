@@ -1,0 +1,152 @@
+//! The authorisation matrix: every authenticated route × every kind of credential, with the
+//! exact answer expected. Admin-only routes are the ones whose OpenAPI description documents a
+//! 403 ("Not an admin token"); the test fails when the table and the document disagree, so a
+//! new admin route cannot be added without its row here.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::spawn;
+
+/// The credentials a caller may present.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cred {
+    None,
+    Malformed,
+    Unknown,
+    Revoked,
+    User,
+    Admin,
+}
+
+const CREDS: [Cred; 6] = [Cred::None, Cred::Malformed, Cred::Unknown, Cred::Revoked, Cred::User, Cred::Admin];
+
+/// One authenticated route: method, path (`{code}` is a fresh link owned by the user), body,
+/// whether it is admin only, and what a permitted caller gets.
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    admin_only: bool,
+    ok: u16,
+}
+
+fn table() -> Vec<Route> {
+    let r = |method, path, body, admin_only, ok| Route { method, path, body, admin_only, ok };
+    vec![
+        r("PATCH", "/api/v1/links/{code}", Some(json!({"status": "disabled"})), true, 200),
+        r("DELETE", "/api/v1/links/{code}", None, true, 204),
+        r("GET", "/api/v1/findings", None, true, 200),
+        // Not admin only: a user reaches their own links.
+        r("GET", "/api/v1/links", None, false, 200),
+        r("POST", "/api/v1/links", Some(json!({"url": "https://matrix.example/"})), false, 201),
+        r("GET", "/api/v1/links/{code}", None, false, 200),
+        r("GET", "/api/v1/links/{code}/stats", None, false, 200),
+        r("GET", "/api/v1/links/{code}/health", None, false, 200),
+        // Documented: 404 `not_scored` until the risk scorer has seen the link.
+        r("GET", "/api/v1/links/{code}/risk", None, false, 404),
+    ]
+}
+
+fn expected(route: &Route, cred: Cred) -> (u16, Option<&'static str>) {
+    match cred {
+        Cred::None | Cred::Malformed | Cred::Unknown | Cred::Revoked => (401, Some("unauthorized")),
+        Cred::User if route.admin_only => (403, Some("forbidden")),
+        Cred::User | Cred::Admin => match route.ok {
+            404 => (404, Some("not_scored")),
+            s => (s, None),
+        },
+    }
+}
+
+/// `(method, path)` of every operation the OpenAPI document marks admin only (answers 403).
+fn documented_admin_routes(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            if op["responses"].get("403").is_some() {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_route_times_every_credential() {
+    let app = spawn().await;
+    let revoked = app.db.token("revoked-bob", "user");
+    assert!(ghostlink_db::tokens::revoke(&mut app.db.conn(), "revoked-bob").expect("revoke"));
+    let unknown = ghostlink_domain::new_token(&mut rand::rngs::OsRng);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (s, doc) = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(s, 200);
+    let table = table();
+    let in_table: BTreeSet<(String, String)> =
+        table.iter().filter(|r| r.admin_only).map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    assert_eq!(
+        in_table,
+        documented_admin_routes(&doc),
+        "the admin rows of the matrix and the OpenAPI document's 403 routes differ"
+    );
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(p, ops)| ops.as_object().expect("ops").keys().map(|m| (m.to_uppercase(), p.clone())))
+        .collect();
+    let covered: BTreeSet<(String, String)> =
+        table.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    assert_eq!(covered, documented, "every documented route has a row in the matrix");
+
+    let mut grid = vec![];
+    let mut bad = 0;
+    for (i, route) in table.iter().enumerate() {
+        let mut cells = vec![];
+        for (j, cred) in CREDS.iter().enumerate() {
+            // A fresh link per cell, owned by the user, so a permitted DELETE has something to delete.
+            let (s, link) = app
+                .create(&app.user, json!({"url": "https://matrix.example/x", "alias": format!("m-{i}-{j}")}))
+                .await;
+            assert_eq!(s, 201, "{link}");
+            let path = route.path.replace("{code}", &format!("m-{i}-{j}"));
+            let mut req = app.client.request(route.method.parse().expect("method"), app.url(&path));
+            req = match cred {
+                Cred::None => req,
+                Cred::Malformed => req.header("authorization", format!("Bearer{}", app.admin)),
+                Cred::Unknown => req.bearer_auth(&unknown),
+                Cred::Revoked => req.bearer_auth(&revoked),
+                Cred::User => req.bearer_auth(&app.user),
+                Cred::Admin => req.bearer_auth(&app.admin),
+            };
+            if let Some(b) = &route.body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.expect("request");
+            let status = resp.status().as_u16();
+            let body: Value = serde_json::from_str(&resp.text().await.expect("body")).unwrap_or(Value::Null);
+            let (want, want_code) = expected(route, *cred);
+            let code = body["error"]["code"].as_str();
+            let shape_ok = status < 300
+                || (code.is_some() && body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            let ok = status == want && shape_ok && (want_code.is_none() || code == want_code);
+            if !ok {
+                bad += 1;
+            }
+            cells.push(format!("{}{status}/{want}", if ok { " " } else { "!" }));
+        }
+        grid.push(format!("{:6} {:30} {}", route.method, route.path, cells.join("  ")));
+    }
+    if bad > 0 {
+        let head = CREDS.iter().map(|c| format!("{:>8}", format!("{c:?}"))).collect::<Vec<_>>().join("  ");
+        panic!(
+            "{bad} cells differ (got/want, ! marks a difference or a missing error body):\n{:37} {head}\n{}",
+            "",
+            grid.join("\n")
+        );
+    }
+    app.stop().await;
+}
