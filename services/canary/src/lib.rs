@@ -366,7 +366,12 @@ impl Scheduler {
                     failing = false;
                     let full = due.len() as i64 >= self.batch;
                     if !due.is_empty() {
-                        self.round(due).await;
+                        // Shutdown does not wait for slow probes: an unfinished round writes
+                        // nothing, and its links come round again at their next check.
+                        tokio::select! {
+                            _ = self.round(due) => {}
+                            _ = stop.changed() => return,
+                        }
                     }
                     full
                 }

@@ -125,6 +125,7 @@ async fn simulate(database_url: &str, args: &SimulateArgs, token: &str) -> Resul
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(5))
+        .user_agent("ghostlink-simulate/1 (checks)")
         .pool_max_idle_per_host(64)
         .build()
         .map_err(|e| Failure::other(e.to_string()))?;

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use ghostlink_db::links::{LinkChanges, LinkRow, ListFilter, NewLink};
+use ghostlink_domain::code::is_plausible_code;
 use ghostlink_domain::{generate_code, normalize_url, validate_alias, LinkStatus};
 use ghostlink_web::ApiError;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,7 @@ fn updated_event(row: &LinkRow, request_id: Option<String>) -> OutboxEvent {
 /// Body of `POST /api/v1/links`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)] // the documented shape; requests are read field by field for precise errors
+#[serde(deny_unknown_fields)] // documents `additionalProperties: false`: unknown fields get 422
 pub struct CreateLinkRequest {
     /// Destination: an absolute http(s) URL, at most 2048 bytes.
     #[schema(example = "https://example.com/some/long/path")]
@@ -61,8 +63,10 @@ pub struct CreateLinkRequest {
 /// Body of `PATCH /api/v1/links/{code}`: absent fields are unchanged, `null` clears.
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateLinkRequest {
-    /// `active`, `disabled` or `quarantined`.
+    /// `active`, `disabled` or `quarantined` (not null: every link has a status).
+    #[schema(nullable = false, pattern = "^(active|disabled|quarantined)$")]
     status: Option<String>,
     expires_at: Option<DateTime<Utc>>,
     #[schema(minimum = 1)]
@@ -111,16 +115,22 @@ pub struct ErrorDetail {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only links in this status (default: all but deleted).
+    #[param(pattern = "^(active|disabled|quarantined|deleted)?$")]
     status: Option<String>,
-    /// Substring of the destination URL or the code.
+    /// Substring of the destination URL or the code (no control characters).
+    #[param(max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     q: Option<String>,
     /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^(-?[0-9]{1,18})?$")]
     cursor: Option<String>,
     /// Only links whose destination's current risk level is this (`low`, `medium`, `high`, `blocked`).
+    #[param(pattern = "^(low|medium|high|blocked)?$")]
     risk: Option<String>,
     /// Only links in this canary health state (`unknown`, `healthy`, `failing`, `quarantined`).
+    #[param(pattern = "^(unknown|healthy|failing|quarantined)?$")]
     health: Option<String>,
 }
 
@@ -213,6 +223,7 @@ fn parse_string(v: &Value) -> Result<String, String> {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
         (status = 409, description = "Alias taken", body = ErrorBody),
+        (status = 413, description = "Body larger than 16 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
@@ -297,6 +308,11 @@ pub(crate) async fn load_visible(
     caller: &Caller,
     code: String,
 ) -> Result<LinkRow, ApiError> {
+    // Not a code at all (NUL, '/', overlong...): no such link, without asking the database,
+    // which would refuse a NUL with an error.
+    if !is_plausible_code(&code) {
+        return Err(ApiError::not_found("no link with this code"));
+    }
     let row = shared.db.run(move |c| ghostlink_db::links::get(c, &code)).await.map_err(db_error)?;
     match row {
         Some(r) if caller.is_admin() || r.owner_token_id == Some(caller.token_id) => Ok(r),
@@ -382,6 +398,9 @@ pub async fn list(
     if q.q.as_ref().is_some_and(|s| s.len() > 256) {
         return Err(ApiError::bad_request("invalid_query", "q: at most 256 characters"));
     }
+    if q.q.as_ref().is_some_and(|s| s.chars().any(char::is_control)) {
+        return Err(ApiError::bad_request("invalid_query", "q: must not contain control characters"));
+    }
     let filter = ListFilter {
         owner: (!caller.is_admin()).then_some(caller.token_id),
         status,
@@ -409,9 +428,12 @@ pub async fn list(
     request_body = UpdateLinkRequest,
     responses(
         (status = 200, description = "The changed link", body = LinkView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
         (status = 403, description = "Not an admin token", body = ErrorBody),
         (status = 404, description = "No such link", body = ErrorBody),
+        (status = 413, description = "Body larger than 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -427,6 +449,9 @@ pub async fn update(
     caller.require_admin()?;
     let code = path.into_inner();
     let m = object(body.into_inner())?;
+    if !is_plausible_code(&code) {
+        return Err(ApiError::not_found("no link with this code"));
+    }
     reject_unknown(&m, &["status", "expires_at", "max_clicks"])?;
     let status = match field(&m, "status", parse_string)? {
         None => None,
@@ -487,6 +512,9 @@ pub async fn delete(
     caller.require_admin()?;
     let rid = rid.map(|r| r.into_inner().0);
     let code = path.into_inner();
+    if !is_plausible_code(&code) {
+        return Err(ApiError::not_found("no link with this code"));
+    }
     let c2 = code.clone();
     let event = move |row: &LinkRow| {
         outbox_event(rid, LinkDeleted { code: row.code.clone(), deleted_at: row.updated_at })

@@ -184,34 +184,34 @@ impl App {
                             web::resource("/links")
                                 .route(web::post().to(api::create))
                                 .route(web::get().to(api::list))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, POST"))),
                         )
                         .service(
                             web::resource("/links/{code}/health")
                                 .route(web::get().to(health::health))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|r| method_not_allowed(r, "GET"))),
                         )
                         .service(
                             web::resource("/findings")
                                 .route(web::get().to(findings::list))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|r| method_not_allowed(r, "GET"))),
                         )
                         .service(
                             web::resource("/links/{code}/risk")
                                 .route(web::get().to(api::risk))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|r| method_not_allowed(r, "GET"))),
                         )
                         .service(
                             web::resource("/links/{code}/stats")
                                 .route(web::get().to(api::stats))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|r| method_not_allowed(r, "GET"))),
                         )
                         .service(
                             web::resource("/links/{code}")
                                 .route(web::get().to(api::get))
                                 .route(web::patch().to(api::update))
                                 .route(web::delete().to(api::delete))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, PATCH, DELETE"))),
                         ),
                 )
                 .default_service(web::to(ghostlink_web::not_found))
@@ -268,10 +268,16 @@ impl App {
     }
 }
 
-async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// 405 in the JSON error shape, with the `Allow` header naming the resource's methods.
+async fn method_not_allowed(req: actix_web::HttpRequest, allow: &'static str) -> HttpResponse {
+    use actix_web::ResponseError;
+    let mut resp = ApiError::new(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!("{} is not allowed on {}", req.method(), req.path()),
-    ))
+    )
+    .error_response();
+    resp.headers_mut()
+        .insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
+    resp
 }

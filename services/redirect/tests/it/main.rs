@@ -2,6 +2,7 @@
 
 mod deny;
 mod follow;
+mod hostile;
 mod outages;
 mod process;
 
