@@ -18,8 +18,10 @@
 #      (redis://127.0.0.1:1) and gets a request every 0.3 s, so redis_fallback_active is 1 and
 #      redis_errors_total rises -> RedisUnavailable (page) firing notification. Its resolution is
 #      not tested.
-# Not covered: the "probe-storm" path of the issue needs the ghost-probe service, which does not
-# exist yet (its scrape job is commented out in ops/prometheus/prometheus.yml).
+#   3. probe storm: the ghost-probe (PROBE_MODE=enforce) consumes the redirect's click events;
+#      15 scanners (one address, 15 user agents: 15 clients) each request 25 never-seen codes
+#      -> 15 enumeration episodes -> GhostProbeStorm (ticket) firing notification; and each
+#      scanner is answered 429 once flagged, while a legitimate client is not.
 #
 # Exit 0 only if every expected notification arrived; non-zero with a FAIL message otherwise
 # (and the tail of every log). Each wait has its own timeout and all waits share a 210 s budget
@@ -55,13 +57,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ -n "$policy_created" ] && $SUDO rm -f /usr/sbin/policy-rc.d
 fi
-for b in ghostctl ghostlink-redirect ghostlink-shortener; do
+for b in ghostctl ghostlink-redirect ghostlink-shortener ghostlink-ghost-probe; do
   [ -x "$BIN/$b" ] || fail "$BIN/$b missing: run cargo build/test --workspace first"
 done
 
 REDIRECT_PORT=$(free_port); REDIRECT_OPS=$(free_port)
 NOREDIS_PORT=$(free_port); NOREDIS_OPS=$(free_port)
 SHORTENER_PORT=$(free_port); SHORTENER_OPS=$(free_port)
+PROBE_OPS=$(free_port)
 HOOK_PORT=$(free_port); AM_PORT=$(free_port); PROM_PORT=$(free_port)
 
 # ------------------------------------------------------------------------------- database
@@ -85,6 +88,7 @@ start_service() {
 start_service redirect ghostlink-redirect "$REDIRECT_PORT" "$REDIRECT_OPS" redis://127.0.0.1:6379
 start_service shortener ghostlink-shortener "$SHORTENER_PORT" "$SHORTENER_OPS" redis://127.0.0.1:6379
 start_service redirect-noredis ghostlink-redirect "$NOREDIS_PORT" "$NOREDIS_OPS" redis://127.0.0.1:1
+PROBE_MODE=enforce start_service ghost-probe ghostlink-ghost-probe "$(free_port)" "$PROBE_OPS" redis://127.0.0.1:6379
 
 python3 "$HERE/webhook_receiver.py" "$HOOK_PORT" "$WORK/webhook.jsonl" >"$WORK/webhook.log" 2>&1 &
 PID[webhook]=$!
@@ -139,6 +143,12 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:$SHORTENER_OPS"]
         labels: {service: shortener, instance: shortener}
+  - job_name: ghost-probe
+    honor_labels: true
+    metrics_path: /metrics
+    static_configs:
+      - targets: ["127.0.0.1:$PROBE_OPS"]
+        labels: {service: ghost-probe, instance: ghost-probe}
 EOF
 promtool check config "$WORK/prometheus.yml" >"$WORK/promtool.log" 2>&1 || fail "promtool check config failed"
 log "rules: $n_alerts alerts, $n_for with for: $FOR (the others have none)"
@@ -150,6 +160,7 @@ PID[prometheus]=$!
 wait_for 30 "redirect /healthz" healthy "$REDIRECT_OPS"
 wait_for 30 "shortener /healthz" healthy "$SHORTENER_OPS"
 wait_for 30 "redirect-noredis /healthz" healthy "$NOREDIS_OPS"
+wait_for 30 "ghost-probe /healthz" healthy "$PROBE_OPS"
 wait_for 10 "webhook receiver" curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$HOOK_PORT/"
 wait_for 30 "alertmanager ready" curl -sf --max-time 1 "http://127.0.0.1:$AM_PORT/-/ready"
 wait_for 30 "prometheus ready" curl -sf --max-time 1 "http://127.0.0.1:$PROM_PORT/-/ready"
@@ -160,8 +171,8 @@ promql() {
     python3 -c 'import json,sys; [print(r["value"][1]) for r in json.load(sys.stdin)["data"]["result"]]'
 }
 query_is() { [ "$(promql "$1" | paste -sd' ')" = "$2" ]; }
-wait_for 30 "Prometheus sees all 3 targets up" query_is 'count(up{service!=""} == 1)' 3
-log "all targets up (redirect-1, redirect-noredis, shortener)"
+wait_for 30 "Prometheus sees all 4 targets up" query_is 'count(up{service!=""} == 1)' 4
+log "all targets up (redirect-1, redirect-noredis, shortener, ghost-probe)"
 
 # Scenario 2's traffic runs from now on, in the background: unknown codes, so every request
 # asks Redis (dead) first, then Postgres.
@@ -200,11 +211,38 @@ if notified RedisUnavailable firing "redirect-1 cannot reach Redis" 0 >/dev/null
   fail "RedisUnavailable fired for redirect-1, whose Redis is up"
 fi
 
+# ------------------------------------------------------------------------------- scenario 3
+log "scenario 3: 15 scanners x 25 never-seen codes at redirect-1 (ghost-probe in enforce mode)"
+T_STORM=$(now)
+scan() {  # scan N: prints the statuses of 25 requests from scanner N
+  for i in $(seq 1 25); do
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 2 -A "e2e-scanner/$1" \
+      "http://127.0.0.1:$REDIRECT_PORT/scan$1x$i$RANDOM" || echo 000
+  done
+}
+for n in $(seq 1 15); do scan "$n" >"$WORK/scan-$n.txt" & done
+scans_done() { [ "$(cat "$WORK"/scan-*.txt 2>/dev/null | wc -l)" -ge 375 ]; }
+wait_for 60 "every scanner's requests" scans_done
+sleep 2   # the deny set reaches the redirect within a second of the finding
+denied=0
+for n in $(seq 1 15); do
+  s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -A "e2e-scanner/$n" "http://127.0.0.1:$REDIRECT_PORT/again$n")
+  [ "$s" = 429 ] && denied=$((denied + 1))
+done
+legit=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -A "e2e-legit/1" "http://127.0.0.1:$REDIRECT_PORT/e2elegit")
+log "after the scan: $denied of 15 scanners answered 429; a legitimate client got $legit"
+[ "$denied" -ge 14 ] || fail "only $denied of 15 flagged scanners were denied"
+[ "$legit" = 404 ] || fail "the legitimate client got $legit, not 404"
+wait_for 90 "GhostProbeStorm firing notification" notified GhostProbeStorm firing "ghost-probe" "$T_STORM"
+T_STORM_FIRING=$(notified GhostProbeStorm firing "ghost-probe" "$T_STORM")
+log "GhostProbeStorm firing notification received $(elapsed "$T_STORM" "$T_STORM_FIRING")s after the scan started"
+
 echo
 echo "PASS alerting e2e ($(elapsed "$T0" "$(now)")s total, alert for: $FOR, group_wait 1s, group_interval 5s)"
 echo "  GhostlinkServiceDown: kill -> firing notification   $(elapsed "$T_KILL" "$T_FIRING")s"
 echo "  GhostlinkServiceDown: restart -> resolved notification $(elapsed "$T_RESTART" "$T_RESOLVED")s"
 echo "  RedisUnavailable: traffic start -> firing notification $(elapsed "$NOREDIS_T0" "$T_REDIS")s"
+echo "  GhostProbeStorm: scan start -> firing notification  $(elapsed "$T_STORM" "$T_STORM_FIRING")s ($denied/15 scanners denied)"
 echo "  notifications received: $(wc -l <"$WORK/webhook.jsonl"); embed titles and colours:"
 python3 - "$WORK/webhook.jsonl" "$T0" <<'PY'
 import json, sys

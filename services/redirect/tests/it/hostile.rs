@@ -101,7 +101,12 @@ fn check(what: &str, a: &Answer, failures: &mut Vec<String>) {
         }
     }
     if !bad.is_empty() {
-        failures.push(format!("{what} -> {} {:?}: {}", a.status, a.location.as_deref().map(String::from_utf8_lossy), bad.join("; ")));
+        failures.push(format!(
+            "{what} -> {} {:?}: {}",
+            a.status,
+            a.location.as_deref().map(String::from_utf8_lossy),
+            bad.join("; ")
+        ));
     }
 }
 
@@ -145,7 +150,10 @@ async fn hostile_destinations_never_inject_headers() {
             check(&format!("GET /{code} (tampered {url:?})"), &a, &mut failures);
             let unsafe_url = ghostlink_domain::safe_location(url).is_none();
             if unsafe_url && (a.status != 410 || a.location.is_some()) {
-                failures.push(format!("GET /{code} (tampered {url:?}) -> {} {:?}, want 410", a.status, a.location));
+                failures.push(format!(
+                    "GET /{code} (tampered {url:?}) -> {} {:?}, want 410",
+                    a.status, a.location
+                ));
             }
             if unsafe_url && json {
                 let body: Value = serde_json::from_str(&a.body).unwrap_or(Value::Null);
@@ -210,7 +218,10 @@ async fn hostile_paths_methods_and_overlong_codes() {
             if json && (400..500).contains(&a.status) {
                 let body: Value = serde_json::from_str(&a.body).unwrap_or(Value::Null);
                 if !body["error"]["code"].is_string() || !body["error"]["message"].is_string() {
-                    failures.push(format!("GET {path} (json) -> {}: not the error shape: {:.200}", a.status, a.body));
+                    failures.push(format!(
+                        "GET {path} (json) -> {}: not the error shape: {:.200}",
+                        a.status, a.body
+                    ));
                 }
             }
         }

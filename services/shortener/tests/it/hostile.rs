@@ -343,7 +343,10 @@ async fn hostile_paths_and_overlong_codes_get_json_4xx() {
     }
     // A code too long for any URL the server reads is still refused, not crashed on.
     let huge = format!("/api/v1/links/{}", "a".repeat(64 * 1024));
-    let req = format!("GET {huge} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", app.admin);
+    let req = format!(
+        "GET {huge} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        app.admin
+    );
     let line = raw_http(&app, req.as_bytes()).await;
     assert!(line.is_empty() || line.starts_with("HTTP/1.1 4"), "64 KiB path: {line:?}");
     assert!(failures.is_empty(), "hostile paths answered badly:\n{}", failures.join("\n"));
