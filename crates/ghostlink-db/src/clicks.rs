@@ -87,6 +87,22 @@ pub fn for_code(conn: &mut PgConnection, code: &str) -> Result<Vec<NewClick>, Db
         .load(conn)?)
 }
 
+/// Stored clicks whose referrer starts with `prefix`, counted per referrer: how the load and
+/// fault harness (`ghostctl simulate`) tags each request it sends and finds lost or duplicated
+/// click events.
+pub fn count_by_referrer_prefix(
+    conn: &mut PgConnection,
+    prefix: &str,
+) -> Result<Vec<(String, i64)>, DbError> {
+    use diesel::dsl::count_star;
+    let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    Ok(clicks::table
+        .filter(clicks::referrer.like(pattern))
+        .group_by(clicks::referrer)
+        .select((clicks::referrer.assume_not_null(), count_star()))
+        .load(conn)?)
+}
+
 pub fn count(conn: &mut PgConnection) -> Result<i64, DbError> {
     Ok(clicks::table.count().get_result(conn)?)
 }

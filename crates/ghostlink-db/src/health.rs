@@ -297,3 +297,20 @@ pub fn count_by_state(conn: &mut PgConnection) -> Result<Vec<(String, i64)>, DbE
 pub fn due_count(conn: &mut PgConnection) -> Result<i64, DbError> {
     Ok(link_health::table.filter(link_health::next_check_at.le(diesel::dsl::now)).count().get_result(conn)?)
 }
+
+/// Every check stored since `since`, as (code, time), oldest first.
+pub fn checks_since(
+    conn: &mut PgConnection,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, DbError> {
+    Ok(link_checks::table
+        .filter(link_checks::checked_at.ge(since))
+        .order(link_checks::checked_at)
+        .select((link_checks::code, link_checks::checked_at))
+        .load(conn)?)
+}
+
+/// Links currently quarantined (by anyone).
+pub fn quarantined_count(conn: &mut PgConnection) -> Result<i64, DbError> {
+    Ok(links::table.filter(links::status.eq("quarantined")).count().get_result(conn)?)
+}

@@ -40,6 +40,12 @@ pub enum Scenario {
     SlowDb,
     /// Kill one redirect replica behind nginx: requests keep succeeding.
     ReplicaDown,
+    /// kill -9 the click recorder mid-work, then restart it: no click lost or stored twice.
+    RecorderKill,
+    /// kill -9 the canary mid-round, then restart it: no link probed twice in an interval.
+    CanaryKill,
+    /// Cut the canary off from every destination for a round: nothing quarantined.
+    CanaryCut,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +73,21 @@ pub struct SimulateArgs {
     /// Requests per second at the redirect.
     #[arg(long, default_value_t = 50)]
     rate: u32,
+    /// The canary's ops listener (canary scenarios read its metrics).
+    #[arg(long, env = "GHOSTLINK_CANARY_OPS_URL", default_value = "http://127.0.0.1:9103")]
+    canary_ops_url: String,
+    /// The canary's CANARY_INTERVAL, seconds (canary-kill checks no link is probed twice in it).
+    #[arg(long, env = "CANARY_INTERVAL", default_value_t = 300)]
+    canary_interval: u64,
+    /// Links created for the traffic (requested with a Zipf-like popularity).
+    #[arg(long, default_value_t = 50)]
+    links: usize,
+    /// Longest wait, after the fault, for every answered click to be stored, seconds.
+    #[arg(long, default_value_t = 90)]
+    drain_secs: u64,
+    /// Write the run's figures and checks as JSON to this file (ops/chaos/run.sh reads them).
+    #[arg(long)]
+    summary_json: Option<std::path::PathBuf>,
     /// Shell command that injects the fault (replaces the scenario's default).
     #[arg(long, env = "SIMULATE_STOP_CMD")]
     stop_cmd: Option<String>,
@@ -78,6 +99,11 @@ pub struct SimulateArgs {
 /// One answered (or failed) request.
 #[derive(Debug, Clone)]
 struct Sample {
+    /// The request's number; also in its Referer, so its click can be found in Postgres.
+    seq: u64,
+    /// Seconds since the traffic started, when it was sent.
+    at: f64,
+    head: bool,
     phase: usize,
     /// The phase when the answer came (a request waiting on a fault may be answered after it).
     answered_in: usize,
@@ -173,22 +199,29 @@ impl Sim<'_> {
         let (what, expect, stop, start) = self.fault_plan()?;
         println!("what it does:  {what}");
         println!("what should happen:\n{expect}");
-        let codes = self.create_links(20, |i| format!("https://example.com/simulate/{i}")).await?;
+        let codes = self.create_links(a.links, |i| format!("https://example.com/simulate/{i}")).await?;
         for c in &codes {
             let _ = self.client.get(format!("{}/{c}", a.redirect_url)).send().await;
         }
         let before_metrics = self.redirect_metrics().await;
+        let canary_before = self.canary_metrics().await;
+        let quarantined_before = self.db(|c| ghostlink_db::health::quarantined_count(c)).await.unwrap_or(-1);
+        let started_at = chrono::Utc::now();
+        let run_tag = format!("https://simulate.invalid/{}/", uuid_like());
 
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Sample>();
         let phase = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let driver = tokio::spawn(drive(
-            self.client.clone(),
-            a.redirect_url.clone(),
-            codes.clone(),
-            a.rate,
-            phase.clone(),
+        let t0 = Instant::now();
+        let driver = tokio::spawn(drive(Traffic {
+            client: self.client.clone(),
+            base: a.redirect_url.clone(),
+            codes: codes.clone(),
+            rate: a.rate,
+            tag: run_tag.clone(),
+            phase: phase.clone(),
+            t0,
             tx,
-        ));
+        }));
         tokio::time::sleep(Duration::from_secs(a.settle_secs)).await;
 
         let t_fault = Instant::now();
@@ -205,6 +238,7 @@ impl Sim<'_> {
         }
         tokio::time::sleep(Duration::from_secs(a.fault_secs).saturating_sub(t_fault.elapsed())).await;
         start.restore(&self.database_url, guard).await?;
+        let restored_at = t0.elapsed().as_secs_f64();
         println!("fault removed after {:.1}s: {}", t_fault.elapsed().as_secs_f64(), start.describe());
         phase.store(2, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(a.settle_secs)).await;
@@ -219,19 +253,29 @@ impl Sim<'_> {
 
         let mut checks = Vec::new();
         let during: Vec<&Sample> = samples.iter().filter(|s| s.phase == 1).collect();
+        let before: Vec<&Sample> = samples.iter().filter(|s| s.phase == 0).collect();
         let known_ok = ratio(&during, |s| s.known, |s| s.status == 302);
         let after_ok = ratio(
             &samples.iter().filter(|s| s.phase == 2).collect::<Vec<_>>(),
             |s| s.known,
             |s| s.status == 302,
         );
+        // Recovery: from the restore to the last known-code request that failed after it.
+        let recovery = samples
+            .iter()
+            .filter(|s| s.known && s.status != 302 && s.at + s.latency.as_secs_f64() >= restored_at)
+            .map(|s| s.at + s.latency.as_secs_f64() - restored_at)
+            .fold(0.0_f64, f64::max);
+        println!("recovery: the last failed request to a known code ended {recovery:.2}s after the restore");
         check(&mut checks, after_ok >= 0.999, format!("after: known codes redirect ({:.4})", after_ok));
+        let p99_of = |part: &[&Sample]| percentile(&part.iter().map(|s| s.latency).collect::<Vec<_>>(), 0.99);
+        let mut drain_secs = None;
         match a.scenario {
             Scenario::DbOutage | Scenario::ErrorSpike => {
                 check(
                     &mut checks,
-                    known_ok >= 0.999,
-                    format!("during: cached codes redirect ({known_ok:.4})"),
+                    known_ok >= 1.0,
+                    format!("during: cached codes redirect, 100 % ({known_ok:.4})"),
                 );
                 let unknown: Vec<&&Sample> = during.iter().filter(|s| !s.known).collect();
                 // Answered while the fault was still in place (a request waiting for a
@@ -260,12 +304,12 @@ impl Sim<'_> {
                 }
             }
             Scenario::RedisOutage => {
-                check(&mut checks, known_ok >= 0.999, format!("during: redirects succeed ({known_ok:.4})"));
-                let p99 = percentile(&during.iter().map(|s| s.latency).collect::<Vec<_>>(), 0.99);
+                check(&mut checks, known_ok >= 0.9999, format!("during: success {known_ok:.4} >= 0.9999"));
+                let p99 = p99_of(&during);
                 check(
                     &mut checks,
                     p99 <= Duration::from_millis(100),
-                    format!("during: p99 {} ms <= 100", p99.as_millis()),
+                    format!("during: p99 {:.1} ms <= 100", p99.as_secs_f64() * 1e3),
                 );
                 let fallback = metric(&mid_metrics, "redis_fallback_active");
                 let errors = metric(&after_metrics, "redis_errors_total")
@@ -274,7 +318,17 @@ impl Sim<'_> {
                     format!("during: the redirect noticed (redis_fallback_active {fallback}, redis errors +{errors})"));
             }
             Scenario::BrokerOutage => {
-                check(&mut checks, known_ok >= 0.999, format!("during: redirects succeed ({known_ok:.4})"));
+                check(&mut checks, known_ok >= 0.9999, format!("during: success {known_ok:.4} >= 0.9999"));
+                let (p99b, p99d) = (p99_of(&before), p99_of(&during));
+                check(
+                    &mut checks,
+                    p99d.as_secs_f64() <= p99b.as_secs_f64() * 1.10,
+                    format!(
+                        "during: p99 {:.2} ms within +10 % of before ({:.2} ms)",
+                        p99d.as_secs_f64() * 1e3,
+                        p99b.as_secs_f64() * 1e3
+                    ),
+                );
                 let spooled = metric(&after_metrics, "clicks_spooled_total")
                     - metric(&before_metrics, "clicks_spooled_total");
                 check(&mut checks, spooled > 0.0, format!("during: clicks went to the spool (+{spooled})"));
@@ -285,26 +339,19 @@ impl Sim<'_> {
                         drained = true;
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
+                let waited = t.elapsed().as_secs_f64() + a.settle_secs as f64;
+                drain_secs = Some(waited);
                 check(
                     &mut checks,
                     drained,
-                    format!(
-                        "after: spool drained ({:.1}s after the broker came back)",
-                        t.elapsed().as_secs_f64()
-                    ),
+                    format!("after: spool drained {waited:.1}s after the broker came back (<= 60 s)"),
                 );
-                let dropped = metric(&after_metrics, "clicks_dropped_total")
-                    - metric(&before_metrics, "clicks_dropped_total");
-                check(&mut checks, dropped == 0.0, format!("no click dropped (+{dropped})"));
             }
             Scenario::SlowDb => {
                 let p99 = |known: bool| {
-                    percentile(
-                        &during.iter().filter(|s| s.known == known).map(|s| s.latency).collect::<Vec<_>>(),
-                        0.99,
-                    )
+                    p99_of(&during.iter().copied().filter(|s| s.known == known).collect::<Vec<_>>())
                 };
                 let (cached, uncached) = (p99(true), p99(false));
                 check(
@@ -331,10 +378,155 @@ impl Sim<'_> {
                     format!("during: success through the proxy {all:.4} >= 0.999"),
                 );
             }
+            Scenario::RecorderKill => {
+                check(&mut checks, known_ok >= 0.9999, format!("during: success {known_ok:.4} >= 0.9999"));
+            }
+            Scenario::CanaryKill => {
+                let checks_seen = self
+                    .db(move |c| ghostlink_db::health::checks_since(c, started_at))
+                    .await
+                    .unwrap_or_default();
+                let mut last: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> =
+                    Default::default();
+                let mut twice = 0;
+                let min_gap = chrono::Duration::milliseconds((a.canary_interval * 1000 / 2) as i64);
+                for (code, at) in &checks_seen {
+                    if let Some(prev) = last.insert(code.clone(), *at) {
+                        if *at - prev < min_gap {
+                            twice += 1;
+                        }
+                    }
+                }
+                check(
+                    &mut checks,
+                    twice == 0,
+                    format!(
+                        "no link probed twice within half an interval ({twice} of {} checks)",
+                        checks_seen.len()
+                    ),
+                );
+                let probes = |m: &str| metric(m, "canary_probes_total");
+                let after = self.canary_metrics().await;
+                check(
+                    &mut checks,
+                    probes(&after) > 0.0,
+                    format!("the restarted canary probes again ({} probes since its start)", probes(&after)),
+                );
+            }
+            Scenario::CanaryCut => {
+                let quarantined_after =
+                    self.db(|c| ghostlink_db::health::quarantined_count(c)).await.unwrap_or(-1);
+                check(
+                    &mut checks,
+                    quarantined_after == quarantined_before,
+                    format!("no link quarantined ({quarantined_before} before, {quarantined_after} after)"),
+                );
+                let aborted = metric(&self.canary_metrics().await, "canary_rounds_aborted_total")
+                    - metric(&canary_before, "canary_rounds_aborted_total");
+                check(&mut checks, aborted >= 1.0, format!("the canary discarded its rounds (+{aborted})"));
+            }
             Scenario::DeadDestinations | Scenario::ProbeStorm => {}
         }
+        let clicks = self.account_clicks(&samples, &run_tag).await;
+        if let Some(c) = &clicks {
+            println!("clicks: {} answered, {} stored, {} lost, {} duplicated (stored {:.1}s after the traffic stopped)",
+                c.answered, c.stored, c.lost, c.duplicated, c.waited_secs);
+            if matches!(
+                a.scenario,
+                Scenario::BrokerOutage | Scenario::RecorderKill | Scenario::DbOutage | Scenario::RedisOutage
+            ) {
+                check(&mut checks, c.lost == 0, format!("0 clicks lost ({} of {})", c.lost, c.answered));
+                check(&mut checks, c.duplicated == 0, format!("0 clicks stored twice ({})", c.duplicated));
+            }
+        }
         self.print_alerts().await;
+        if let Some(path) = &a.summary_json {
+            let phases: Vec<serde_json::Value> = (0..3)
+                .map(|i| {
+                    let part: Vec<&Sample> = samples.iter().filter(|s| s.phase == i).collect();
+                    serde_json::json!({
+                        "phase": PHASES[i],
+                        "requests": part.len(),
+                        "success": ratio(&part, |s| s.known, |s| s.status == 302),
+                        "p50_ms": percentile(&part.iter().map(|s| s.latency).collect::<Vec<_>>(), 0.5).as_secs_f64() * 1e3,
+                        "p99_ms": p99_of(&part).as_secs_f64() * 1e3,
+                    })
+                })
+                .collect();
+            let summary = serde_json::json!({
+                "scenario": format!("{:?}", a.scenario),
+                "rate": a.rate,
+                "fault_secs": a.fault_secs,
+                "requests": samples.len(),
+                "phases": phases,
+                "recovery_secs": recovery,
+                "drain_secs": drain_secs,
+                "clicks": clicks.as_ref().map(|c| serde_json::json!({"answered": c.answered, "stored": c.stored, "lost": c.lost, "duplicated": c.duplicated})),
+                "checks": checks.iter().map(|c| serde_json::json!({"name": c.name, "ok": c.ok})).collect::<Vec<_>>(),
+            });
+            if let Err(e) = std::fs::write(path, summary.to_string()) {
+                eprintln!("cannot write {}: {e}", path.display());
+            }
+        }
         finish(&checks)
+    }
+
+    /// Runs a database query on a one-connection pool (the fault may have broken others).
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ghostlink_db::Conn) -> Result<T, ghostlink_db::DbError> + Send + 'static,
+    ) -> Option<T> {
+        let url = self.database_url.clone();
+        tokio::task::spawn_blocking(move || {
+            let db = ghostlink_db::Db::new(&ghostlink_db::DbSettings {
+                url,
+                pool_size: 1,
+                acquire_timeout: Duration::from_secs(5),
+                statement_timeout: Duration::from_secs(30),
+            });
+            let mut conn = db.get().ok()?;
+            f(&mut conn).ok()
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Waits until every answered request's click is stored (or `--drain-secs` pass), then
+    /// counts lost and duplicated ones by the Referer each request carried.
+    async fn account_clicks(&self, samples: &[Sample], tag: &str) -> Option<ClickAccount> {
+        // The redirect answers every request with a click event except a refused (429) one.
+        let answered: std::collections::HashSet<u64> =
+            samples.iter().filter(|s| s.status != 0 && s.status != 429).map(|s| s.seq).collect();
+        let t = Instant::now();
+        loop {
+            let prefix = tag.to_string();
+            let rows = self.db(move |c| ghostlink_db::clicks::count_by_referrer_prefix(c, &prefix)).await?;
+            let mut stored: std::collections::HashMap<u64, i64> = Default::default();
+            for (referrer, n) in rows {
+                if let Some(seq) = referrer.strip_prefix(tag).and_then(|s| s.parse::<u64>().ok()) {
+                    *stored.entry(seq).or_default() += n;
+                }
+            }
+            let lost = answered.iter().filter(|s| !stored.contains_key(s)).count();
+            if lost == 0 || t.elapsed() >= Duration::from_secs(self.args.drain_secs) {
+                return Some(ClickAccount {
+                    answered: answered.len(),
+                    stored: stored.len(),
+                    lost,
+                    duplicated: stored.values().map(|n| (*n - 1).max(0) as usize).sum(),
+                    waited_secs: t.elapsed().as_secs_f64(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn canary_metrics(&self) -> String {
+        match self.client.get(format!("{}/metrics", self.args.canary_ops_url)).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     /// What the fault is, what should happen, and how to inject and remove it.
@@ -387,6 +579,28 @@ impl Sim<'_> {
                     Fault::Shell(stop),
                     cmd(&a.start_cmd, "true"),
                 )
+            }
+            Scenario::RecorderKill | Scenario::CanaryKill | Scenario::CanaryCut => {
+                let (Some(stop), Some(start)) = (a.stop_cmd.clone(), a.start_cmd.clone()) else {
+                    return Err(Failure::usage(
+                        "recorder-kill, canary-kill and canary-cut need --stop-cmd and --start-cmd (how this system's processes or destinations are stopped and started; ops/chaos/run.sh sets them)",
+                    ));
+                };
+                let (what, expect) = match a.scenario {
+                    Scenario::RecorderKill => (
+                        "kill -9 the click recorder mid-work, restart it after the fault time",
+                        "  - redirects unaffected; click events wait in the recorder's quorum queue (unacked ones are redelivered)\n  - after: every answered click stored exactly once (inserts are idempotent by event id)\n  - alerts: GhostlinkServiceDown (click-recorder), ClickRecorderLagHigh if it lasts",
+                    ),
+                    Scenario::CanaryKill => (
+                        "kill -9 the canary mid-round, restart it after the fault time",
+                        "  - the links it had claimed keep their pushed-forward schedule: none is probed twice within an interval\n  - the restarted canary probes again; nothing half-written (each check is one transaction)",
+                    ),
+                    _ => (
+                        "cuts the canary off from every destination for the fault time",
+                        "  - most hosts of each round fail at the network level at once: the rounds are discarded\n  - 0 links quarantined; canary_rounds_aborted_total rises; alert CanaryRoundAborted if it lasts",
+                    ),
+                };
+                (format!("{what} ({stop})"), expect.to_string(), Fault::Shell(stop), Fault::Shell(start))
             }
             Scenario::DeadDestinations | Scenario::ProbeStorm => unreachable!("own frame"),
         })
@@ -736,53 +950,98 @@ async fn admin_sql(url: &str, sql: String) -> Result<(), Failure> {
         .map_err(|e| Failure::other(format!("SQL failed: {e}")))
 }
 
-/// Traffic: `rate` requests per second until the phase counter reaches 3; 90 % to known codes,
-/// 10 % to never-seen codes (they must reach Postgres).
-async fn drive(
+/// Where and how to send the traffic.
+struct Traffic {
     client: reqwest::Client,
     base: String,
     codes: Vec<String>,
     rate: u32,
+    /// Referer prefix; each request adds its number.
+    tag: String,
     phase: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    t0: Instant,
     tx: tokio::sync::mpsc::UnboundedSender<Sample>,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+}
+
+/// Traffic: `rate` requests per second until the phase counter reaches 3. A realistic mix:
+/// 90 % known codes with a Zipf-like popularity (the i-th most popular weighs 1/(i+1)), one in
+/// ten of those a HEAD; 10 % never-seen codes (they must reach Postgres). Many clients (64
+/// user agents), each request tagged with its number in the Referer.
+async fn drive(t: Traffic) {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(t.rate)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut n: u64 = 0;
+    let weights: Vec<f64> = (0..t.codes.len()).map(|i| 1.0 / (i as f64 + 1.0)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut seq: u64 = 0;
     let mut inflight = tokio::task::JoinSet::new();
     loop {
         tick.tick().await;
-        let p = phase.load(std::sync::atomic::Ordering::SeqCst);
+        let p = t.phase.load(std::sync::atomic::Ordering::SeqCst);
         if p >= 3 {
             break;
         }
-        n += 1;
-        let known = n % 10 != 0;
+        seq += 1;
+        let known = !seq.is_multiple_of(10);
+        let head = known && seq % 10 == 5;
         let code = if known {
-            codes[(n as usize) % codes.len()].clone()
+            let mut x = rand::random::<f64>() * total;
+            let mut pick = t.codes.len() - 1;
+            for (i, w) in weights.iter().enumerate() {
+                if x < *w {
+                    pick = i;
+                    break;
+                }
+                x -= w;
+            }
+            t.codes[pick].clone()
         } else {
-            format!("sim{:06}x{}", n, rand::random::<u16>())
+            format!("sim{seq:06}x{}", rand::random::<u16>())
         };
-        let (client, url, tx) = (client.clone(), format!("{base}/{code}"), tx.clone());
+        let url = format!("{}/{code}", t.base);
+        let (client, tx, phase_now) = (t.client.clone(), t.tx.clone(), t.phase.clone());
         // Many clients, not one: a single client asking for never-seen codes is a scanner to
         // ghost-probe (and refused in enforce mode).
-        let agent = format!("ghostlink-simulate/1 (client {})", n % 64);
-        let phase_now = phase.clone();
+        let agent = format!("ghostlink-simulate/1 (client {})", seq % 64);
+        let referer = format!("{}{seq}", t.tag);
+        let at = t.t0.elapsed().as_secs_f64();
         inflight.spawn(async move {
-            let t = Instant::now();
-            let status = client
-                .get(url)
+            let started = Instant::now();
+            let req = if head { client.head(url) } else { client.get(url) };
+            let status = req
                 .header("User-Agent", agent)
+                .header("Referer", referer)
                 .send()
                 .await
                 .map(|r| r.status().as_u16())
                 .unwrap_or(0);
             let answered_in = phase_now.load(std::sync::atomic::Ordering::SeqCst);
-            let _ = tx.send(Sample { phase: p, answered_in, known, status, latency: t.elapsed() });
+            let _ = tx.send(Sample {
+                seq,
+                at,
+                head,
+                phase: p,
+                answered_in,
+                known,
+                status,
+                latency: started.elapsed(),
+            });
         });
         while inflight.try_join_next().is_some() {}
     }
     while inflight.join_next().await.is_some() {}
+}
+
+struct ClickAccount {
+    answered: usize,
+    stored: usize,
+    lost: usize,
+    duplicated: usize,
+    waited_secs: f64,
+}
+
+/// A short random id for a run's Referer tag.
+fn uuid_like() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 fn ratio(samples: &[&Sample], filter: impl Fn(&Sample) -> bool, good: impl Fn(&Sample) -> bool) -> f64 {
@@ -804,8 +1063,8 @@ fn percentile(lat: &[Duration], q: f64) -> Duration {
 
 fn print_phases(samples: &[Sample]) {
     println!(
-        "{:<8} {:>8} {:>10} {:>9} {:>9}  answers by status",
-        "phase", "requests", "known 302", "p50 ms", "p99 ms"
+        "{:<8} {:>8} {:>6} {:>10} {:>9} {:>9}  answers by status",
+        "phase", "requests", "HEADs", "known 302", "p50 ms", "p99 ms"
     );
     for (i, name) in PHASES.iter().enumerate() {
         let part: Vec<&Sample> = samples.iter().filter(|s| s.phase == i).collect();
@@ -815,9 +1074,10 @@ fn print_phases(samples: &[Sample]) {
         }
         let lat: Vec<Duration> = part.iter().map(|s| s.latency).collect();
         println!(
-            "{:<8} {:>8} {:>10.4} {:>9.1} {:>9.1}  {:?}",
+            "{:<8} {:>8} {:>6} {:>10.4} {:>9.1} {:>9.1}  {:?}",
             name,
             part.len(),
+            part.iter().filter(|s| s.head).count(),
             ratio(&part, |s| s.known, |s| s.status == 302),
             percentile(&lat, 0.5).as_secs_f64() * 1e3,
             percentile(&lat, 0.99).as_secs_f64() * 1e3,
