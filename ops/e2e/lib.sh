@@ -31,6 +31,8 @@ cleanup() {
   local rc=$?
   for name in "${!PID[@]}"; do kill "${PID[$name]}" 2>/dev/null || true; done
   for name in "${!PID[@]}"; do wait "${PID[$name]}" 2>/dev/null || true; done
+  # Processes started through a pid file (restartable ones, e.g. by ops/chaos/run.sh).
+  for f in "$WORK"/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
   if [ -n "$DB_CREATED" ]; then
     psql -q "$PG_HOST/postgres" -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
   fi
@@ -45,7 +47,7 @@ cleanup() {
     for f in "$WORK"/*.log; do [ -s "$f" ] && { echo "== $(basename "$f")"; tail -n 15 "$f"; }; done
     [ -s "$WORK/webhook.jsonl" ] && { echo "== webhook.jsonl"; cat "$WORK/webhook.jsonl"; }
   fi
-  rm -rf "$WORK"
+  if [ -n "${E2E_KEEP:-}" ]; then echo "kept $WORK (E2E_KEEP)"; else rm -rf "$WORK"; fi
   exit "$rc"
 }
 trap cleanup EXIT

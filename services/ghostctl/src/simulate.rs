@@ -79,6 +79,10 @@ pub struct SimulateArgs {
     /// The canary's CANARY_INTERVAL, seconds (canary-kill checks no link is probed twice in it).
     #[arg(long, env = "CANARY_INTERVAL", default_value_t = 300)]
     canary_interval: u64,
+    /// Destinations of the links created for the traffic, comma-separated, used in turn
+    /// (`/<n>` appended). Point them at live servers when a canary runs with a short interval.
+    #[arg(long, env = "SIMULATE_LINK_URLS", default_value = "https://example.com/simulate")]
+    link_urls: String,
     /// Links created for the traffic (requested with a Zipf-like popularity).
     #[arg(long, default_value_t = 50)]
     links: usize,
@@ -127,10 +131,14 @@ pub fn run(database_url: &str, args: SimulateArgs) -> Result<(), Failure> {
     if args.rate == 0 || args.rate > 5_000 {
         return Err(Failure::usage("--rate must be 1..=5000"));
     }
+    if args.links == 0 || args.links > 10_000 {
+        return Err(Failure::usage("--links must be 1..=10000"));
+    }
     if args.fault_secs == 0 || args.fault_secs > 3_600 {
         return Err(Failure::usage("--fault-secs must be 1..=3600"));
     }
-    for u in [&args.redirect_url, &args.shortener_url, &args.redirect_ops_url] {
+    let listed = args.redirect_ops_url.split(',').chain(args.link_urls.split(',')).map(str::trim);
+    for u in [args.redirect_url.as_str(), args.shortener_url.as_str()].into_iter().chain(listed) {
         if url::Url::parse(u).is_err() {
             return Err(Failure::usage(format!("'{u}' is not a URL")));
         }
@@ -199,7 +207,8 @@ impl Sim<'_> {
         let (what, expect, stop, start) = self.fault_plan()?;
         println!("what it does:  {what}");
         println!("what should happen:\n{expect}");
-        let codes = self.create_links(a.links, |i| format!("https://example.com/simulate/{i}")).await?;
+        let bases: Vec<&str> = a.link_urls.split(',').map(str::trim).filter(|b| !b.is_empty()).collect();
+        let codes = self.create_links(a.links, |i| format!("{}/{i}", bases[i % bases.len()])).await?;
         for c in &codes {
             let _ = self.client.get(format!("{}/{c}", a.redirect_url)).send().await;
         }
@@ -606,11 +615,17 @@ impl Sim<'_> {
         })
     }
 
+    /// Every listed replica's metrics, concatenated (sums in [`metric`] add the replicas up;
+    /// a dead replica adds nothing).
     async fn redirect_metrics(&self) -> String {
-        match self.client.get(format!("{}/metrics", self.args.redirect_ops_url)).send().await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
+        let mut all = String::new();
+        for ops in self.args.redirect_ops_url.split(',').map(str::trim) {
+            if let Ok(r) = self.client.get(format!("{ops}/metrics")).send().await {
+                all.push_str(&r.text().await.unwrap_or_default());
+                all.push('\n');
+            }
         }
+        all
     }
 
     async fn shortener_create_status(&self) -> u16 {
