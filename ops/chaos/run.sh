@@ -8,7 +8,9 @@
 # missed.
 #
 #   bash ops/chaos/run.sh            # 500 req/s; Redis 30 s, RabbitMQ 60 s, Postgres 60 s, ...
-#   bash ops/chaos/run.sh --short    # 100 req/s and short faults: the same faults and targets (CI)
+#   bash ops/chaos/run.sh --short    # 100 req/s and short faults: the same faults and targets (CI);
+#                                    # latency targets are printed, not enforced (a shared 2-core
+#                                    # CI box: latency is a figure there, not a test)
 #   CHAOS_ONLY="redis-outage broker-outage" bash ops/chaos/run.sh --short
 #
 # It STOPS AND STARTS THIS MACHINE'S Postgres, Redis and RabbitMQ (the brief's commands): run it
@@ -32,10 +34,10 @@ SHORT=""
 source "$ROOT/ops/e2e/lib.sh"
 
 if [ -n "$SHORT" ]; then
-  RATE=${CHAOS_RATE:-100}; SETTLE=4
+  RATE=${CHAOS_RATE:-100}; SETTLE=4; LATENCY=report
   declare -A FAULT=([redis-outage]=8 [broker-outage]=10 [db-outage]=8 [replica-down]=6 [recorder-kill]=6 [canary-kill]=6 [canary-cut]=8)
 else
-  RATE=${CHAOS_RATE:-500}; SETTLE=10
+  RATE=${CHAOS_RATE:-500}; SETTLE=10; LATENCY=enforce
   declare -A FAULT=([redis-outage]=30 [broker-outage]=60 [db-outage]=60 [replica-down]=20 [recorder-kill]=20 [canary-kill]=20 [canary-cut]=8)
 fi
 SCENARIOS=${CHAOS_ONLY:-"redis-outage broker-outage db-outage replica-down recorder-kill canary-kill canary-cut"}
@@ -134,7 +136,7 @@ run_scenario() {
   log "---- $s (${FAULT[$s]} s)"
   local rc=0
   "$BIN/ghostctl" simulate "$s" --rate "$RATE" --fault-secs "${FAULT[$s]}" --settle-secs "$SETTLE" \
-    --links 60 --summary-json "$WORK/summary-$s.json" --stop-cmd "$stop" --start-cmd "$start" \
+    --links 60 --latency-targets "$LATENCY" --summary-json "$WORK/summary-$s.json" --stop-cmd "$stop" --start-cmd "$start" \
     >"$WORK/simulate-$s.out" 2>&1 || rc=$?
   sed 's/^/    /' "$WORK/simulate-$s.out"
   # Give the system a moment before the next fault (replicas re-admitted by nginx, queues drained).
@@ -165,13 +167,18 @@ for n in names:
     pp = lambda p: "%6.1f/%-8.1f" % (ph[p]["p50_ms"], ph[p]["p99_ms"])
     c = s.get("clicks") or {}
     clicks = "%d/%d/%d/%d" % (c.get("answered", 0), c.get("stored", 0), c.get("lost", 0), c.get("duplicated", 0))
-    ok = all(x["ok"] for x in s["checks"])
+    report = s.get("latency_targets") == "report"
+    failed = [x for x in s["checks"] if not x["ok"] and not (x.get("latency") and report)]
+    reported = [x for x in s["checks"] if not x["ok"] and x.get("latency") and report]
+    result = "FAIL" if failed else ("PASS*" if reported else "PASS")
     print("%-14s %8d %9.5f %17s %17s %17s %26s %8.2fs  %s" % (n, s["requests"], ph["during"]["success"], pp("before"),
-          pp("during"), pp("after"), clicks, s["recovery_secs"], "PASS" if ok else "FAIL"))
-    for x in s["checks"]:
-        if not x["ok"]:
-            print("    missed: %s" % x["name"])
+          pp("during"), pp("after"), clicks, s["recovery_secs"], result))
+    for x in failed:
+        print("    missed: %s" % x["name"])
+    for x in reported:
+        print("    latency target missed (reported, not enforced with --short): %s" % x["name"])
 PY
-echo "(rate $RATE req/s at nginx; p50/p99 in ms; success = known codes answered 302 during the fault)"
+echo "(rate $RATE req/s at nginx; p50/p99 in ms; success = known codes answered 302 during the fault;"
+echo " PASS* = correctness targets met, a latency target missed and only reported)"
 if [ ${#failed[@]} -gt 0 ]; then fail "targets missed: ${failed[*]}"; fi
 echo "PASS chaos harness ($(elapsed "$T0" "$(now)")s)"

@@ -89,6 +89,10 @@ pub struct SimulateArgs {
     /// Longest wait, after the fault, for every answered click to be stored, seconds.
     #[arg(long, default_value_t = 90)]
     drain_secs: u64,
+    /// `enforce`: a missed latency target fails the run; `report`: it is printed only (for a
+    /// gate on a shared, noisy machine, where latency is a figure, not a test).
+    #[arg(long, value_enum, default_value = "enforce")]
+    latency_targets: LatencyTargets,
     /// Write the run's figures and checks as JSON to this file (ops/chaos/run.sh reads them).
     #[arg(long)]
     summary_json: Option<std::path::PathBuf>,
@@ -109,7 +113,8 @@ struct Sample {
     at: f64,
     head: bool,
     phase: usize,
-    /// The phase when the answer came (a request waiting on a fault may be answered after it).
+    /// 1 when the answer came while the fault was in place (not yet being undone): a request
+    /// waiting on a fault may be answered correctly once it is lifted.
     answered_in: usize,
     known: bool,
     status: u16, // 0: no answer
@@ -121,10 +126,23 @@ const PHASES: [&str; 3] = ["before", "during", "after"];
 struct Check {
     name: String,
     ok: bool,
+    /// A latency target: a figure, enforced only with `--latency-targets enforce`.
+    latency: bool,
 }
 
 fn check(checks: &mut Vec<Check>, ok: bool, name: impl Into<String>) {
-    checks.push(Check { name: name.into(), ok });
+    checks.push(Check { name: name.into(), ok, latency: false });
+}
+
+fn latency_check(checks: &mut Vec<Check>, ok: bool, name: impl Into<String>) {
+    checks.push(Check { name: name.into(), ok, latency: true });
+}
+
+/// Whether missed latency targets fail the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LatencyTargets {
+    Enforce,
+    Report,
 }
 
 pub fn run(database_url: &str, args: SimulateArgs) -> Result<(), Failure> {
@@ -209,9 +227,10 @@ impl Sim<'_> {
         println!("what should happen:\n{expect}");
         let bases: Vec<&str> = a.link_urls.split(',').map(str::trim).filter(|b| !b.is_empty()).collect();
         let codes = self.create_links(a.links, |i| format!("{}/{i}", bases[i % bases.len()])).await?;
-        for c in &codes {
-            let _ = self.client.get(format!("{}/{c}", a.redirect_url)).send().await;
-        }
+        // The risk scorer drops a link's cached copies when it scores it: wait for that, so
+        // "cached before the fault" means cached.
+        self.wait_scored(&codes, Duration::from_secs(30)).await;
+        self.warm(&codes).await;
         let before_metrics = self.redirect_metrics().await;
         let canary_before = self.canary_metrics().await;
         let quarantined_before = self.db(|c| ghostlink_db::health::quarantined_count(c)).await.unwrap_or(-1);
@@ -220,6 +239,7 @@ impl Sim<'_> {
 
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Sample>();
         let phase = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let fault_active = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let t0 = Instant::now();
         let driver = tokio::spawn(drive(Traffic {
             client: self.client.clone(),
@@ -228,14 +248,18 @@ impl Sim<'_> {
             rate: a.rate,
             tag: run_tag.clone(),
             phase: phase.clone(),
+            fault_active: fault_active.clone(),
             t0,
             tx,
         }));
         tokio::time::sleep(Duration::from_secs(a.settle_secs)).await;
 
+        // Every known code on every replica behind the proxy (round robin), just before.
+        self.warm(&codes).await;
         let t_fault = Instant::now();
         let guard = stop.run(&self.database_url).await?;
         phase.store(1, std::sync::atomic::Ordering::SeqCst);
+        fault_active.store(true, std::sync::atomic::Ordering::SeqCst);
         println!("fault injected: {}", stop.describe());
         let mut shortener_during = None;
         let mut mid_metrics = String::new();
@@ -246,6 +270,8 @@ impl Sim<'_> {
             shortener_during = Some(self.shortener_create_status().await);
         }
         tokio::time::sleep(Duration::from_secs(a.fault_secs).saturating_sub(t_fault.elapsed())).await;
+        // From here on the fault is being undone: answers no longer count as "during the fault".
+        fault_active.store(false, std::sync::atomic::Ordering::SeqCst);
         start.restore(&self.database_url, guard).await?;
         let restored_at = t0.elapsed().as_secs_f64();
         println!("fault removed after {:.1}s: {}", t_fault.elapsed().as_secs_f64(), start.describe());
@@ -315,7 +341,7 @@ impl Sim<'_> {
             Scenario::RedisOutage => {
                 check(&mut checks, known_ok >= 0.9999, format!("during: success {known_ok:.4} >= 0.9999"));
                 let p99 = p99_of(&during);
-                check(
+                latency_check(
                     &mut checks,
                     p99 <= Duration::from_millis(100),
                     format!("during: p99 {:.1} ms <= 100", p99.as_secs_f64() * 1e3),
@@ -329,7 +355,7 @@ impl Sim<'_> {
             Scenario::BrokerOutage => {
                 check(&mut checks, known_ok >= 0.9999, format!("during: success {known_ok:.4} >= 0.9999"));
                 let (p99b, p99d) = (p99_of(&before), p99_of(&during));
-                check(
+                latency_check(
                     &mut checks,
                     p99d.as_secs_f64() <= p99b.as_secs_f64() * 1.10,
                     format!(
@@ -368,7 +394,7 @@ impl Sim<'_> {
                     known_ok >= 0.999,
                     format!("during: cached codes redirect ({known_ok:.4})"),
                 );
-                check(
+                latency_check(
                     &mut checks,
                     cached <= Duration::from_millis(100),
                     format!("during: cached p99 {} ms <= 100", cached.as_millis()),
@@ -471,13 +497,55 @@ impl Sim<'_> {
                 "recovery_secs": recovery,
                 "drain_secs": drain_secs,
                 "clicks": clicks.as_ref().map(|c| serde_json::json!({"answered": c.answered, "stored": c.stored, "lost": c.lost, "duplicated": c.duplicated})),
-                "checks": checks.iter().map(|c| serde_json::json!({"name": c.name, "ok": c.ok})).collect::<Vec<_>>(),
+                "checks": checks.iter().map(|c| serde_json::json!({"name": c.name, "ok": c.ok, "latency": c.latency})).collect::<Vec<_>>(),
+                "latency_targets": format!("{:?}", a.latency_targets).to_lowercase(),
             });
             if let Err(e) = std::fs::write(path, summary.to_string()) {
                 eprintln!("cannot write {}: {e}", path.display());
             }
         }
-        finish(&checks)
+        finish(&checks, self.args.latency_targets)
+    }
+
+    /// Requests every code four times (two replicas behind a round-robin proxy see each twice).
+    async fn warm(&self, codes: &[String]) {
+        for c in codes {
+            for _ in 0..4 {
+                let _ = self
+                    .client
+                    .get(format!("{}/{c}", self.args.redirect_url))
+                    .header("User-Agent", "ghostlink-simulate/1 (warm-up)")
+                    .send()
+                    .await;
+            }
+        }
+    }
+
+    /// Waits (at most `limit`) until the risk scorer has scored every code.
+    async fn wait_scored(&self, codes: &[String], limit: Duration) {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            let cs = codes.to_vec();
+            let scored = self
+                .db(move |c| {
+                    let mut n = 0;
+                    for code in &cs {
+                        n += usize::from(ghostlink_db::risk::get(c, code)?.is_some());
+                    }
+                    Ok(n)
+                })
+                .await
+                .unwrap_or(0);
+            if scored == codes.len() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        println!(
+            "note: not every link was risk-scored within {} s (is the risk scorer running?)",
+            limit.as_secs()
+        );
     }
 
     /// Runs a database query on a one-connection pool (the fault may have broken others).
@@ -505,8 +573,9 @@ impl Sim<'_> {
     /// counts lost and duplicated ones by the Referer each request carried.
     async fn account_clicks(&self, samples: &[Sample], tag: &str) -> Option<ClickAccount> {
         // The redirect answers every request with a click event except a refused (429) one.
+        // 502 and 504 come from a proxy in front of it, not from the redirect.
         let answered: std::collections::HashSet<u64> =
-            samples.iter().filter(|s| s.status != 0 && s.status != 429).map(|s| s.seq).collect();
+            samples.iter().filter(|s| !matches!(s.status, 0 | 429 | 502 | 504)).map(|s| s.seq).collect();
         let t = Instant::now();
         loop {
             let prefix = tag.to_string();
@@ -728,7 +797,7 @@ impl Sim<'_> {
         }
         println!("observed over {:.1}s", t.elapsed().as_secs_f64());
         server.abort();
-        finish(&checks)
+        finish(&checks, self.args.latency_targets)
     }
 
     async fn wait_states(&self, codes: &[String], want: &str, limit: Duration) -> Option<Duration> {
@@ -848,7 +917,7 @@ impl Sim<'_> {
             format!("the legitimate client was never refused ({legit_refused} x 429)"),
         );
         self.print_alerts().await;
-        finish(&checks)
+        finish(&checks, self.args.latency_targets)
     }
 }
 
@@ -974,6 +1043,7 @@ struct Traffic {
     /// Referer prefix; each request adds its number.
     tag: String,
     phase: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    fault_active: std::sync::Arc<std::sync::atomic::AtomicBool>,
     t0: Instant,
     tx: tokio::sync::mpsc::UnboundedSender<Sample>,
 }
@@ -1013,7 +1083,7 @@ async fn drive(t: Traffic) {
             format!("sim{seq:06}x{}", rand::random::<u16>())
         };
         let url = format!("{}/{code}", t.base);
-        let (client, tx, phase_now) = (t.client.clone(), t.tx.clone(), t.phase.clone());
+        let (client, tx, fault_now) = (t.client.clone(), t.tx.clone(), t.fault_active.clone());
         // Many clients, not one: a single client asking for never-seen codes is a scanner to
         // ghost-probe (and refused in enforce mode).
         let agent = format!("ghostlink-simulate/1 (client {})", seq % 64);
@@ -1029,7 +1099,7 @@ async fn drive(t: Traffic) {
                 .await
                 .map(|r| r.status().as_u16())
                 .unwrap_or(0);
-            let answered_in = phase_now.load(std::sync::atomic::Ordering::SeqCst);
+            let answered_in = usize::from(fault_now.load(std::sync::atomic::Ordering::SeqCst));
             let _ = tx.send(Sample {
                 seq,
                 at,
@@ -1110,12 +1180,17 @@ fn metric(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-fn finish(checks: &[Check]) -> Result<(), Failure> {
+fn finish(checks: &[Check], latency: LatencyTargets) -> Result<(), Failure> {
     println!("checks:");
     for c in checks {
-        println!("  {} {}", if c.ok { "PASS" } else { "FAIL" }, c.name);
+        let mark = match (c.ok, c.latency && latency == LatencyTargets::Report) {
+            (true, _) => "PASS",
+            (false, false) => "FAIL",
+            (false, true) => "MISS (latency, reported only)",
+        };
+        println!("  {mark} {}", c.name);
     }
-    if checks.iter().all(|c| c.ok) {
+    if checks.iter().all(|c| c.ok || (c.latency && latency == LatencyTargets::Report)) {
         Ok(())
     } else {
         Err(Failure::other("some checks failed"))
