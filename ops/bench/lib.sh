@@ -49,7 +49,7 @@ wait_healthy() {
 # (a fragment such as 'layer="memory",result="hit"')
 metric() {
   curl -s "http://127.0.0.1:$1/metrics" | grep -v '^#' | grep -E "^${2}(\{| )" | grep -F -- "${3:-}" \
-    | awk '{s+=$NF} END {printf "%d", s}'
+    | awk '{s+=$NF} END {printf "%d", s}' || true  # 0, not a failed pipeline, when absent
 }
 
 # peak_rss PID: VmHWM in MiB
