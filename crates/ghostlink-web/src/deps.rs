@@ -75,6 +75,26 @@ pub fn consumer_check(connected: Arc<std::sync::atomic::AtomicBool>) -> Readines
     })
 }
 
+/// What a consumer service does when its broker connection comes or goes (the `on_state` of
+/// `ghostlink_bus::run_consumer`): remembers it for [`consumer_check`], logs each change once
+/// (`up_msg` when it comes back, a warning when it is lost) and sets `bus_consumer_up`.
+pub fn consumer_state(
+    connected: Arc<std::sync::atomic::AtomicBool>,
+    log: slog::Logger,
+    up_msg: &'static str,
+) -> impl Fn(bool) {
+    move |up| {
+        if connected.swap(up, std::sync::atomic::Ordering::Relaxed) != up {
+            if up {
+                slog::info!(log, "{}", up_msg);
+            } else {
+                slog::warn!(log, "broker connection lost; reconnecting");
+            }
+        }
+        metrics::gauge!("bus_consumer_up").set(if up { 1.0 } else { 0.0 });
+    }
+}
+
 /// The Postgres pool of a service, from the shared `DatabaseArgs`.
 pub fn database(args: &ghostlink_config::DatabaseArgs, statement_timeout: std::time::Duration) -> Db {
     Db::new(&ghostlink_db::DbSettings {

@@ -20,7 +20,7 @@ pub mod probe;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -249,12 +249,7 @@ impl App {
                 async move { schedule_new(&db, &wake, &log, batch).await }
             },
             shutdown,
-            move |up| {
-                if conn.swap(up, Ordering::Relaxed) != up && !up {
-                    slog::warn!(log, "broker connection lost; reconnecting");
-                }
-                metrics::gauge!("bus_consumer_up").set(if up { 1.0 } else { 0.0 });
-            },
+            deps::consumer_state(conn, log, "consuming link events"),
         )
         .await;
         let _ = stop_tx.send(true);

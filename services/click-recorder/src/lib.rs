@@ -134,16 +134,7 @@ impl App {
                 }
             },
             shutdown,
-            move |up| {
-                if conn.swap(up, Ordering::Relaxed) != up {
-                    if up {
-                        slog::info!(log2, "consuming click events");
-                    } else {
-                        slog::warn!(log2, "broker connection lost; reconnecting");
-                    }
-                }
-                metrics::gauge!("bus_consumer_up").set(if up { 1.0 } else { 0.0 });
-            },
+            deps::consumer_state(conn, log2, "consuming click events"),
         )
         .await;
         lag.abort();

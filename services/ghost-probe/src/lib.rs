@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -252,12 +252,7 @@ impl App {
                 async move { probe.handle(batch).await }
             },
             shutdown,
-            move |up| {
-                if conn.swap(up, Ordering::Relaxed) != up && !up {
-                    slog::warn!(log, "broker connection lost; reconnecting");
-                }
-                metrics::gauge!("bus_consumer_up").set(if up { 1.0 } else { 0.0 });
-            },
+            deps::consumer_state(conn, log, "consuming click events"),
         )
         .await;
         flagged.abort();

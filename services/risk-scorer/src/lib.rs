@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,12 +144,7 @@ impl App {
                 async move { scorer.handle(batch).await }
             },
             shutdown,
-            move |up| {
-                if conn.swap(up, Ordering::Relaxed) != up && !up {
-                    slog::warn!(log, "broker connection lost; reconnecting");
-                }
-                metrics::gauge!("bus_consumer_up").set(if up { 1.0 } else { 0.0 });
-            },
+            deps::consumer_state(conn, log, "consuming link events"),
         )
         .await;
         levels.abort();
