@@ -195,25 +195,30 @@ check_layers() {
   case $1 in hot) served=${d[0]} ;; redis) served=${d[2]} ;; postgres) served=$(( d[5] + d[6] )) ;; esac
   SHARE[$1]=$(python3 -c "print('%.1f' % (100 * $served / max(1, $lookups)))")
   VERIFIED[$1]=$(python3 -c "print('yes' if $served >= 0.95 * max(1, $lookups) else 'NO')")
-  printf '   %-8s lookups %d: memory hit %d miss %d | redis hit %d miss %d error %d | postgres hit %d miss %d error %d -> %s%% served by the %s layer (verified: %s)\n' \
+  local line
+  printf -v line '   %-8s lookups %d: memory hit %d miss %d | redis hit %d miss %d error %d | postgres hit %d miss %d error %d -> %s%% served by the %s layer (verified: %s)' \
     "$1" "$lookups" "${d[@]}" "${SHARE[$1]}" "$([ $1 = hot ] && echo memory || echo $1)" "${VERIFIED[$1]}"
+  LAYERS_OUT+=("$line")
 }
 
 LAYERS_OUT=()
 before=$(layers "${OPS[hot]}")
 measure hot "${PORT[hot]}" 50
 measure hot "${PORT[hot]}" 200
-LAYERS_OUT+=("$(check_layers hot "$before" "$(layers "${OPS[hot]}")")")
+check_layers hot "$before" "$(layers "${OPS[hot]}")"
 RSS_REDIRECT_HOT=$(peak_rss "${RPID[hot]}")
 D_HOT=$(drain)
 
-start_redirect redis CACHE_LONG_TTL_SECS=0 CACHE_TTL_MS=1 CACHE_CAPACITY=1
+# REDIS_TIMEOUT_MS raised from 25: at 25 ms, under this load on 2 cores, ~40% of the Redis calls
+# timed out and the breaker sent them to Postgres (first run, 2026-11-25), so the mode did not
+# measure the Redis path. BENCH_REDIS_TIMEOUT_MS=25 measures the default instead.
+start_redirect redis CACHE_LONG_TTL_SECS=0 CACHE_TTL_MS=1 CACHE_CAPACITY=1 REDIS_TIMEOUT_MS=${BENCH_REDIS_TIMEOUT_MS:-250}
 # every code once through Redis (refills whatever the hot warm-up could not put there)
 wrk -t2 -c20 -d"$(( LINKS / 10000 + 2 ))s" -s "$ROOT/ops/bench/sequential-code.lua" "http://127.0.0.1:${PORT[redis]}" >/dev/null
 before=$(layers "${OPS[redis]}")
 measure redis "${PORT[redis]}" 50
 measure redis "${PORT[redis]}" 200
-LAYERS_OUT+=("$(check_layers redis "$before" "$(layers "${OPS[redis]}")")")
+check_layers redis "$before" "$(layers "${OPS[redis]}")"
 stop_redirect redis
 D_REDIS=$(drain)
 
@@ -221,7 +226,7 @@ start_redirect postgres CACHE_LONG_TTL_SECS=0 CACHE_TTL_MS=1 CACHE_CAPACITY=1 RE
 before=$(layers "${OPS[postgres]}")
 measure postgres "${PORT[postgres]}" 50
 measure postgres "${PORT[postgres]}" 200
-LAYERS_OUT+=("$(check_layers postgres "$before" "$(layers "${OPS[postgres]}")")")
+check_layers postgres "$before" "$(layers "${OPS[postgres]}")"
 stop_redirect postgres
 D_PG=$(drain)
 
@@ -230,17 +235,18 @@ measure nginx-end $P_NGINX 200
 echo
 echo "lookups by layer during each mode's two measurements (cache_requests_total deltas):"
 printf '%s\n' "${LAYERS_OUT[@]}"
+echo "   (redis mode: CACHE_LONG_TTL_SECS=0 CACHE_TTL_MS=1 CACHE_CAPACITY=1 REDIS_TIMEOUT_MS=${BENCH_REDIS_TIMEOUT_MS:-250}; postgres mode: the same cache settings and REDIS_URL=redis://127.0.0.1:1)"
 echo "click backlog drained after each mode: hot ${D_HOT}s, redis ${D_REDIS}s, postgres ${D_PG}s"
 echo "nginx drift over the run: 200 conns ${RPS[nginx-200]} -> ${RPS[nginx-end-200]} req/s, 50 conns ${RPS[nginx-50]} -> ${RPS[nginx-end-50]} req/s"
 
 echo
 say "click pipeline: ${PIPE_SECS}s of unpaced redirects (hot) at $PIPE_CONNS connections, clicks flowing to Postgres"
 o=${OPS[hot]}
-enq0=$(metric "$o" clicks_enqueued_total); drop0=$(metric "$o" clicks_dropped_total); st0=$(stored_all)
+enq0=$(( $(metric "$o" clicks_enqueued_total) + $(metric "$o" clicks_dropped_total) )); drop0=$(metric "$o" clicks_dropped_total); st0=$(stored_all)
 read -r P_RPS _ P_P99 P_BAD _ < <(wrk_run pipeline "${PORT[hot]}" "$PIPE_CONNS" random-code.lua "$PIPE_SECS")
 stop_t=$(date +%s.%N)
 st_stop=$(( $(stored_all) - st0 ))
-answered=$(( $(metric "$o" clicks_enqueued_total) - enq0 ))
+answered=$(( $(metric "$o" clicks_enqueued_total) + $(metric "$o" clicks_dropped_total) - enq0 ))
 dropped=$(( $(metric "$o" clicks_dropped_total) - drop0 ))
 P_DRAIN=$(python3 -c "import time; d = float('$(drain 180)'); print('%.1f' % max(d, time.time() - $stop_t))")
 st_final=$(( $(stored_all) - st0 ))
@@ -249,9 +255,9 @@ P_E2E=$(python3 -c "print('%d' % ($st_final / ($PIPE_SECS + $P_DRAIN)))")
 RSS_REDIRECT_END=$(peak_rss "${RPID[hot]}")
 RSS_REC=$(peak_rss $REC)
 echo "redirect requests/s (wrk):         $P_RPS (p99 $P_P99 ms, non-3xx $P_BAD)"
-echo "click events answered:             $answered → $P_ANS_S/s (dropped before publishing: $dropped)"
+echo "click events answered:             $answered → $P_ANS_S/s (dropped before publishing, queue full: $dropped)"
 echo "rows stored while the load ran:    $st_stop → $P_STORED_S/s; backlog when the load stopped: $(( answered - dropped - st_stop ))"
-echo "rows stored after the drain:       $st_final (drain took ${P_DRAIN}s after the load stopped)"
+echo "rows stored after the drain:       $st_final of $answered answered (drain took ${P_DRAIN}s after the load stopped)"
 echo "pipeline events/s end to end:      $P_E2E (rows / (load + drain))"
 stop_redirect hot
 stop $REC
@@ -277,8 +283,12 @@ C_201=$(echo "$C_COUNTS" | sed -n 's/.*201=\([0-9]*\).*/\1/p')
 RSS_SHORT=$(peak_rss $SHORT)
 C_DB=$(psql -At "$DB_URL" -c "SELECT count(*) FROM links WHERE url LIKE 'https://example.com/bench/$RUN_ID/%'")
 C_RATE=$(( ${C_201:-0} / SECS ))
+# Requests in flight when wrk stops (at most one per connection) are created but not counted.
+C_EXTRA=$(( C_DB - ${C_201:-0} ))
+if [ "$C_EXTRA" -ge 0 ] && [ "$C_EXTRA" -le "$CREATE_CONNS" ]; then C_OK=1; C_CHECK="consistent: +$C_EXTRA in flight when wrk stopped, ≤ $CREATE_CONNS connections"
+else C_OK=0; C_CHECK="INCONSISTENT: database - 201s = $C_EXTRA"; fi
 echo "requests/s (wrk) $C_RPS, p50 $C_P50 ms, p99 $C_P99 ms; $C_COUNTS; non-2xx (wrk) $C_BAD"
-echo "links created: 201s counted by wrk ${C_201:-?}, rows in the database $C_DB ($( [ "${C_201:-x}" = "$C_DB" ] && echo match || echo MISMATCH)) → $C_RATE links/s"
+echo "links created: 201s counted by wrk ${C_201:-?}, rows in the database $C_DB (${C_CHECK}) → $C_RATE links/s"
 stop $SHORT
 
 # ---- summary ----
@@ -297,8 +307,8 @@ for m in hot redis postgres; do
   printf "$sfmt" "  $m mode served by the expected layer" "${SHARE[$m]}%" "≥ 95%" "$([ "${VERIFIED[$m]}" = yes ] && echo verified || echo 'NOT VERIFIED')"
 done
 printf "$sfmt" "nginx at 50 / 200 conns: req/s, p99 ms" "${RPS[nginx-50]}, ${P99[nginx-50]} / ${RPS[nginx-200]}, ${P99[nginx-200]}" "baseline" "-"
-printf "$sfmt" "link creation (201s/s, p99 ms; db rows = 201s)" "$C_RATE, ${C_P99}; $C_DB = ${C_201:-?}" "≥ 2000/s" \
-  "$(met "$C_RATE >= 2000 and '$C_DB' == '${C_201:-x}'")"
+printf "$sfmt" "link creation (201s/s, p99 ms; db rows vs 201s)" "$C_RATE, ${C_P99}; $C_DB vs ${C_201:-?}" "≥ 2000/s" \
+  "$(met "$C_RATE >= 2000 and $C_OK == 1")"
 printf "$sfmt" "click pipeline: stored/s vs answered/s during load" "$P_STORED_S vs $P_ANS_S" "stored ≥ answered" \
   "$(met "$P_STORED_S >= $P_ANS_S")"
 printf "$sfmt" "click pipeline: drain after the load, dropped, lost" "${P_DRAIN}s, $dropped, $(( answered - dropped - st_final ))" "≤ 5 s, 0, 0" \

@@ -256,9 +256,12 @@ impl Sim<'_> {
 
         // Every known code on every replica behind the proxy (round robin), just before.
         self.warm(&codes).await;
+        // Requests sent while the fault is being injected belong to "during" (a stopping
+        // Postgres already refuses some); answers only count as "while the fault lasts" once
+        // the injection is done.
         let t_fault = Instant::now();
-        let guard = stop.run(&self.database_url).await?;
         phase.store(1, std::sync::atomic::Ordering::SeqCst);
+        let guard = stop.run(&self.database_url).await?;
         fault_active.store(true, std::sync::atomic::Ordering::SeqCst);
         println!("fault injected: {}", stop.describe());
         let mut shortener_during = None;
