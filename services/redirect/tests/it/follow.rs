@@ -114,6 +114,11 @@ async fn a_change_takes_effect_within_one_second() {
     })
     .expect("cache");
     cache.invalidate_and_publish("chg01").await.expect("invalidate");
+    // The mechanism's bound is 1 s (invalidation at once while the channel is trusted; 1 s
+    // in-process lifetimes when it is not). The test allows 0.5 s more for scheduling on a loaded
+    // 2-core CI machine; what it must catch still fails it: a stale memory entry lives 300 s, a
+    // stale Redis "no such code" 2 s.
+    const BOUND: Duration = Duration::from_millis(1500);
     let changed = std::time::Instant::now();
     loop {
         let s = app.get("/chg01").await.status();
@@ -121,11 +126,7 @@ async fn a_change_takes_effect_within_one_second() {
             break;
         }
         assert_eq!(s, 302);
-        assert!(
-            changed.elapsed() < Duration::from_millis(1100),
-            "still redirecting after {:?}",
-            changed.elapsed()
-        );
+        assert!(changed.elapsed() < BOUND, "still redirecting after {:?}", changed.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A link created after a miss was cached becomes visible within a second too.
@@ -134,11 +135,7 @@ async fn a_change_takes_effect_within_one_second() {
     cache.invalidate_and_publish("late01").await.expect("invalidate");
     let created = std::time::Instant::now();
     while app.get("/late01").await.status() != 302 {
-        assert!(
-            created.elapsed() < Duration::from_millis(1100),
-            "new link invisible after {:?}",
-            created.elapsed()
-        );
+        assert!(created.elapsed() < BOUND, "new link invisible after {:?}", created.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     app.stop().await;
