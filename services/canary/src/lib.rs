@@ -515,12 +515,9 @@ fn judge(results: &[(Due, ProbeResult)], ratio: f64, min_hosts: usize) -> RoundS
     }
 }
 
-/// `host:port` of a URL (the unit of per-host limits and of the round guard).
+/// [`probe::host_key`] of a stored destination ("" when it does not parse).
 fn host_key(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .map(|u| format!("{}:{}", u.host_str().unwrap_or(""), u.port_or_known_default().unwrap_or(0)))
-        .unwrap_or_default()
+    url::Url::parse(url).map(|u| probe::host_key(&u)).unwrap_or_default()
 }
 
 fn transition_event(code: &str, url: &str, t: &Transition) -> Option<OutboxEvent> {

@@ -152,7 +152,7 @@ impl Prober {
     /// Waits for a slot on the URL's host (`host:port`), so many links to one site do not
     /// hammer it.
     async fn host_permit(&self, url: &Url) -> Option<OwnedSemaphorePermit> {
-        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let key = host_key(url);
         let sem = {
             let mut hosts = self.hosts.lock().ok()?;
             // Forget hosts nobody is probing, so the map stays small.
@@ -278,6 +278,12 @@ impl Prober {
             None => Ok(()),
         }
     }
+}
+
+/// `host:port` of a URL: the unit of the per-host limits (here and per round) and of the round
+/// guard.
+pub fn host_key(url: &Url) -> String {
+    format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0))
 }
 
 /// Reads at most [`BODY_CAP`] bytes of a body and drops the rest (closing the connection).
