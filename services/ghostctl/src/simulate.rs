@@ -604,10 +604,7 @@ impl Sim<'_> {
     }
 
     async fn canary_metrics(&self) -> String {
-        match self.client.get(format!("{}/metrics", self.args.canary_ops_url)).send().await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        }
+        self.metrics_of(&self.args.canary_ops_url).await
     }
 
     /// What the fault is, what should happen, and how to inject and remove it.
@@ -690,8 +687,14 @@ impl Sim<'_> {
     /// Every listed replica's metrics, concatenated (sums in [`metric`] add the replicas up;
     /// a dead replica adds nothing).
     async fn redirect_metrics(&self) -> String {
+        self.metrics_of(&self.args.redirect_ops_url).await
+    }
+
+    /// The metrics of every listed ops listener (comma-separated), concatenated: sums in
+    /// [`metric`] add replicas up, and a dead one adds nothing.
+    async fn metrics_of(&self, ops_urls: &str) -> String {
         let mut all = String::new();
-        for ops in self.args.redirect_ops_url.split(',').map(str::trim) {
+        for ops in ops_urls.split(',').map(str::trim) {
             if let Ok(r) = self.client.get(format!("{ops}/metrics")).send().await {
                 all.push_str(&r.text().await.unwrap_or_default());
                 all.push('\n');
