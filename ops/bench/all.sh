@@ -48,11 +48,6 @@ all_cleanup() {
   set +e
   bench_cleanup
   redis-cli --scan --pattern "${RPFX}*" | xargs -r -n 1000 redis-cli del >/dev/null 2>&1
-  if command -v rabbitmqctl >/dev/null; then
-    rabbitmqctl -q list_queues name </dev/null 2>/dev/null | while read -r q; do
-      case "$q" in "$BENCH_PREFIX".*) rabbitmqctl -q delete_queue "$q" </dev/null >/dev/null 2>&1 ;; esac
-    done
-  fi
   [ "${BENCH_KEEP_DB:-0}" = 1 ] || psql -q "$DB_BASE" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null 2>&1
   echo "cleaned up (processes, nginx, database $DBNAME, Redis keys ${RPFX}*, queues $BENCH_PREFIX.*)"
 }
@@ -141,7 +136,6 @@ stop_redirect() { # MODE: lets it publish what it holds, then stops it
 }
 
 need_tools
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 say "building release binaries"
 cargo build --release -q -p ghostctl -p ghostlink-redirect -p ghostlink-click-recorder -p ghostlink-shortener
 
@@ -150,18 +144,7 @@ DB_URL=$(fresh_db $DBNAME)
 psql -q "$DB_URL" -c "INSERT INTO links (code, url) SELECT 'bn' || i, 'https://example.com/page/' || i FROM generate_series(1, $LINKS) i" >/dev/null
 redis-cli --scan --pattern "${RPFX}*" | xargs -r -n 1000 redis-cli del >/dev/null
 
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes auto;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
-  server { listen 127.0.0.1:$P_NGINX; location / { return 302 https://example.com/; } }
-}
-NGX
-"$NGINX" -c "$WORK/nginx.conf"
+start_nginx_302 "$P_NGINX"
 
 DATABASE_URL=$DB_URL AMQP_URL=$AMQP BUS_PREFIX=$BENCH_PREFIX OPS_LISTEN_ADDR=127.0.0.1:$P_REC_OPS LOG_LEVEL=warn \
   "$BIN/ghostlink-click-recorder" >"$WORK/recorder.log" 2>&1 & PIDS+=($!); REC=$!

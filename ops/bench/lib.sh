@@ -7,17 +7,15 @@ WORK=$(mktemp -d)
 DB_BASE=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 AMQP=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 PIDS=()
+source "$ROOT/ops/lib/rabbitmq.sh"
 
 bench_cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  if [ -n "${BENCH_PREFIX:-}" ] && command -v rabbitmqctl >/dev/null; then
-    for q in "$BENCH_PREFIX.click-recorder" "$BENCH_PREFIX.click-recorder.dlq" "$BENCH_PREFIX.risk-scorer" \
-      "$BENCH_PREFIX.risk-scorer.dlq" "$BENCH_PREFIX.events.log"; do
-      rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
-    done
-  fi
+  # Every queue under the run's prefix: a fixed list here missed the canary's and the
+  # ghost-probe's queues once they joined the topology.
+  if [ -n "${BENCH_PREFIX:-}" ]; then delete_queues_under "$BENCH_PREFIX"; fi
   rm -rf "$WORK"
 }
 trap bench_cleanup EXIT
@@ -40,6 +38,23 @@ fresh_db() {
 }
 
 # wait_healthy OPS_PORT
+# start_nginx_302 PORT: the baseline every redirect benchmark is compared with, nginx answering
+# `return 302` on 127.0.0.1:PORT (config, pid and logs under $WORK; stopped by bench_cleanup).
+start_nginx_302() {
+  cat > "$WORK/nginx.conf" <<NGX
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
+  server { listen 127.0.0.1:$1; location / { return 302 https://example.com/; } }
+}
+NGX
+  "$(command -v nginx || echo /usr/sbin/nginx)" -c "$WORK/nginx.conf"
+}
+
 wait_healthy() {
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0; sleep 0.1; done
   echo "service on ops port $1 did not start" >&2; return 1

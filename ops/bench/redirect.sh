@@ -16,7 +16,6 @@ PORT_N=${BENCH_NGINX_PORT:-18090}
 BENCH_PREFIX=glbench-$$
 export BENCH_LINKS=$LINKS
 need_tools
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release -q -p ghostctl -p ghostlink-redirect -p ghostlink-click-recorder
 
 echo "== preparing $LINKS links in ghostlink_bench"
@@ -24,18 +23,7 @@ DB_URL=$(fresh_db ghostlink_bench)
 psql -q "$DB_URL" -c "INSERT INTO links (code, url) SELECT 'bn' || i, 'https://example.com/page/' || i FROM generate_series(1, $LINKS) i" >/dev/null
 redis-cli --scan --pattern 'glbench:*' | xargs -r -n 1000 redis-cli del >/dev/null
 
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes auto;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
-  server { listen 127.0.0.1:$PORT_N; location / { return 302 https://example.com/; } }
-}
-NGX
-"$NGINX" -c "$WORK/nginx.conf"
+start_nginx_302 "$PORT_N"
 
 # Clicks are recorded for real during the run: redirect → RabbitMQ → click recorder → Postgres.
 DATABASE_URL=$DB_URL AMQP_URL=$AMQP BUS_PREFIX=$BENCH_PREFIX OPS_LISTEN_ADDR=127.0.0.1:19106 LOG_LEVEL=warn \

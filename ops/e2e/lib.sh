@@ -8,6 +8,7 @@
 # shellcheck shell=bash
 
 BIN=$ROOT/target/debug
+source "$ROOT/ops/lib/rabbitmq.sh"
 PG_HOST=postgres://postgres@127.0.0.1:5432
 export PATH="$PATH:/usr/sbin:/sbin"
 
@@ -36,12 +37,8 @@ cleanup() {
   if [ -n "$DB_CREATED" ]; then
     psql -q "$PG_HOST/postgres" -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
   fi
-  if command -v rabbitmqctl >/dev/null 2>&1; then
-    # Every queue the services declared under this run's prefix (work queues, DLQs, the stream).
-    timeout 10 rabbitmqctl -q list_queues name 2>/dev/null | grep "^$PREFIX\." | while read -r q; do
-      timeout 5 rabbitmqctl -q delete_queue "$q" </dev/null >/dev/null 2>&1 || true
-    done
-  fi
+  # Every queue the services declared under this run's prefix (work queues, DLQs, the stream).
+  delete_queues_under "$PREFIX"
   if [ "$rc" != 0 ] && [ -d "$WORK" ]; then
     echo "---- last log lines (exit $rc) ----"
     for f in "$WORK"/*.log; do [ -s "$f" ] && { echo "== $(basename "$f")"; tail -n 15 "$f"; }; done
