@@ -72,19 +72,6 @@ log "work dir $WORK; database $DB_NAME"
 create_db
 
 # ------------------------------------------------------------------------------- services
-# start_service NAME BINARY PORT OPS_PORT REDIS_URL
-start_service() {
-  local name=$1 bin=$2 port=$3 ops=$4 redis=$5
-  mkdir -p "$WORK/spool-$name"
-  env -u RISK_BLOCKLIST \
-    DATABASE_URL="$DB_URL" REDIS_URL="$redis" REDIS_KEY_PREFIX="$PREFIX:" \
-    AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" BUS_PREFIX="$PREFIX" \
-    LISTEN_ADDR="127.0.0.1:$port" OPS_LISTEN_ADDR="127.0.0.1:$ops" \
-    SPOOL_DIR="$WORK/spool-$name" LOG_LEVEL=warn \
-    "$BIN/$bin" >>"$WORK/$name.log" 2>&1 &
-  PID[$name]=$!
-}
-
 start_service redirect ghostlink-redirect "$REDIRECT_PORT" "$REDIRECT_OPS" redis://127.0.0.1:6379
 start_service shortener ghostlink-shortener "$SHORTENER_PORT" "$SHORTENER_OPS" redis://127.0.0.1:6379
 start_service redirect-noredis ghostlink-redirect "$NOREDIS_PORT" "$NOREDIS_OPS" redis://127.0.0.1:1

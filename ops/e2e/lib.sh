@@ -4,7 +4,8 @@
 #
 # The sourcing script sets NAME (used in the work dir, database and prefix names) and ROOT, and
 # may set BUDGET_DEFAULT (seconds). After sourcing it has: WORK, DB_NAME, DB_URL, PREFIX, PID[],
-# BIN, PG_HOST, log, fail, now, elapsed, free_port, wait_for, create_db, healthy.
+# BIN, PG_HOST, log, fail, now, elapsed, free_port, wait_for, create_db, healthy, start_service,
+# delete_queues_under.
 # shellcheck shell=bash
 
 BIN=$ROOT/target/debug
@@ -92,3 +93,18 @@ create_db() {
   DATABASE_URL=$DB_URL timeout 20 "$BIN/ghostctl" migrate >"$WORK/migrate.log" 2>&1 || fail "ghostctl migrate failed"
 }
 healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/healthz"; }
+
+# start_service NAME BINARY PORT OPS_PORT REDIS_URL: a GhostLink service on this run's database,
+# Redis prefix and bus prefix, logging to $WORK/NAME.log; its pid in PID[NAME]. Extra settings
+# come from the caller's environment (`PROBE_MODE=enforce start_service ...`).
+start_service() {
+  local name=$1 bin=$2 port=$3 ops=$4 redis=$5
+  mkdir -p "$WORK/spool-$name"
+  env -u RISK_BLOCKLIST \
+    DATABASE_URL="$DB_URL" REDIS_URL="$redis" REDIS_KEY_PREFIX="$PREFIX:" \
+    AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" BUS_PREFIX="$PREFIX" \
+    LISTEN_ADDR="127.0.0.1:$port" OPS_LISTEN_ADDR="127.0.0.1:$ops" \
+    SPOOL_DIR="$WORK/spool-$name" LOG_LEVEL=warn \
+    "$BIN/$bin" >>"$WORK/$name.log" 2>&1 &
+  PID[$name]=$!
+}

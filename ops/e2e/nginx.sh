@@ -32,18 +32,8 @@ psql -q "$DB_URL" -c "INSERT INTO links (code, url) VALUES ('nginxe2e', 'https:/
   || fail "cannot insert the test link"
 
 R1=$(free_port); R1_OPS=$(free_port); R2=$(free_port); R2_OPS=$(free_port); NGINX_PORT=$(free_port)
-start_redirect() {
-  local name=$1 port=$2 ops=$3
-  mkdir -p "$WORK/spool-$name"
-  DATABASE_URL="$DB_URL" REDIS_URL=redis://127.0.0.1:6379 REDIS_KEY_PREFIX="$PREFIX:" \
-    AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" BUS_PREFIX="$PREFIX" \
-    LISTEN_ADDR="127.0.0.1:$port" OPS_LISTEN_ADDR="127.0.0.1:$ops" \
-    SPOOL_DIR="$WORK/spool-$name" LOG_LEVEL=warn \
-    "$BIN/ghostlink-redirect" >>"$WORK/$name.log" 2>&1 &
-  PID[$name]=$!
-}
-start_redirect redirect-1 "$R1" "$R1_OPS"
-start_redirect redirect-2 "$R2" "$R2_OPS"
+start_service redirect-1 ghostlink-redirect "$R1" "$R1_OPS" redis://127.0.0.1:6379
+start_service redirect-2 ghostlink-redirect "$R2" "$R2_OPS" redis://127.0.0.1:6379
 
 mkdir -p "$WORK/nginx"
 sed -e "s|__LISTEN_PORT__|$NGINX_PORT|g" -e "s|__UPSTREAM_PORT_1__|$R1|g" \
