@@ -222,6 +222,7 @@ impl App {
             abort_ratio: self.config.abort_ratio,
             abort_min_hosts: self.config.abort_min_hosts,
             per_host_cap: self.config.per_host_concurrency * 2,
+            recent_hosts: std::sync::Mutex::new(HashMap::new()),
             log: self.log.clone(),
         };
         let scheduler = tokio::spawn(scheduler.run(stop_rx.clone()));
@@ -324,6 +325,8 @@ struct Scheduler {
     abort_ratio: f64,
     abort_min_hosts: usize,
     per_host_cap: usize,
+    /// host → (last probed, failed only at the network level), for the round guard.
+    recent_hosts: std::sync::Mutex<HashMap<String, (std::time::Instant, bool)>>,
     log: slog::Logger,
 }
 
@@ -428,7 +431,21 @@ impl Scheduler {
                 results.push(pair);
             }
         }
-        let summary = judge(&results, self.abort_ratio, self.abort_min_hosts);
+        let summary = {
+            // Hosts seen in the last few rounds (this replica's own short memory, a breaker-like
+            // view of its network; nothing another replica needs).
+            let window = (self.interval * 2).clamp(Duration::from_secs(5), Duration::from_secs(60));
+            let mut seen = self.recent_hosts.lock().unwrap_or_else(|e| e.into_inner());
+            seen.retain(|_, (at, _)| at.elapsed() < window);
+            let recent: HashMap<String, bool> = seen.iter().map(|(h, (_, f))| (h.clone(), *f)).collect();
+            let summary = judge(&results, &recent, self.abort_ratio, self.abort_min_hosts);
+            let now = std::time::Instant::now();
+            for (d, r) in &results {
+                let e = seen.entry(host_key(&d.url)).or_insert((now, true));
+                *e = (now, if e.0 == now { e.1 && r.outcome.is_network() } else { r.outcome.is_network() });
+            }
+            summary
+        };
         metrics::counter!("canary_rounds_total").increment(1);
         if summary.hosts > 0 {
             metrics::gauge!("canary_round_network_failure_ratio")
@@ -500,11 +517,22 @@ impl Scheduler {
 /// Whether a round's results say more about the canary than about the destinations: at least
 /// `min_hosts` distinct hosts probed and at least `ratio` of them failed only at the network
 /// level. A thousand links to one dead site are one host: they still get quarantined.
-fn judge(results: &[(Due, ProbeResult)], ratio: f64, min_hosts: usize) -> RoundSummary {
+/// `recent` adds the hosts of the rounds just before (host → failed at the network level): with
+/// few links, jitter splits them over small rounds, and one round alone would rarely reach
+/// `min_hosts`.
+fn judge(
+    results: &[(Due, ProbeResult)],
+    recent: &HashMap<String, bool>,
+    ratio: f64,
+    min_hosts: usize,
+) -> RoundSummary {
     let mut hosts: HashMap<String, bool> = HashMap::new();
     for (d, r) in results {
         let all_failed = hosts.entry(host_key(&d.url)).or_insert(true);
         *all_failed &= r.outcome.is_network();
+    }
+    for (host, failed) in recent {
+        hosts.entry(host.clone()).or_insert(*failed);
     }
     let failed = hosts.values().filter(|f| **f).count();
     RoundSummary {
@@ -590,19 +618,29 @@ mod tests {
 
     #[test]
     fn a_round_is_aborted_only_when_most_hosts_fail_at_the_network_level() {
+        let none = HashMap::new();
         let many_hosts_down: Vec<_> =
             (0..5).map(|i| result(&format!("http://h{i}.example/"), Outcome::Connect)).collect();
-        assert!(judge(&many_hosts_down, 0.8, 3).aborted);
+        assert!(judge(&many_hosts_down, &none, 0.8, 3).aborted);
         // One dead site with many links is one host: its links still count.
         let one_site: Vec<_> = (0..50).map(|_| result("http://dead.example/x", Outcome::Timeout)).collect();
-        assert!(!judge(&one_site, 0.8, 3).aborted);
+        assert!(!judge(&one_site, &none, 0.8, 3).aborted);
         // HTTP errors prove the network works.
         let errors: Vec<_> =
             (0..5).map(|i| result(&format!("http://h{i}.example/"), Outcome::Http5xx)).collect();
-        assert!(!judge(&errors, 0.8, 3).aborted);
+        assert!(!judge(&errors, &none, 0.8, 3).aborted);
         let mut mixed: Vec<_> =
             (0..3).map(|i| result(&format!("http://h{i}.example/"), Outcome::Dns)).collect();
         mixed.extend((3..6).map(|i| result(&format!("http://h{i}.example/"), Outcome::Ok)));
-        assert!(!judge(&mixed, 0.8, 3).aborted);
+        assert!(!judge(&mixed, &none, 0.8, 3).aborted);
+        // A small round counts the hosts of the rounds just before it.
+        let small = vec![result("http://h0.example/", Outcome::Connect)];
+        let recent: HashMap<String, bool> =
+            [("h1.example:80".to_string(), true), ("h2.example:80".to_string(), true)].into();
+        assert!(judge(&small, &recent, 0.8, 3).aborted);
+        assert!(!judge(&small, &none, 0.8, 3).aborted);
+        let healthy: HashMap<String, bool> =
+            [("h1.example:80".to_string(), false), ("h2.example:80".to_string(), false)].into();
+        assert!(!judge(&small, &healthy, 0.8, 3).aborted);
     }
 }
