@@ -53,6 +53,20 @@ pub struct CacheSettings {
 
 const NEGATIVE: &str = "-";
 
+/// How long after an invalidation a code's fills are refused. A redirect reads Postgres and then
+/// fills Redis in the background; if the shortener's change and invalidation land between the
+/// read and the fill, the fill would put the old answer back for a whole TTL. The invalidation
+/// leaves a fence that outlives any read begun before it (a lookup's statement timeout is 1 s,
+/// a Redis call's well under one), and a fill checks the fence in the same script that writes.
+pub const FILL_FENCE: Duration = Duration::from_secs(5);
+
+/// `SET` unless the code was invalidated within [`FILL_FENCE`]. KEYS: entry, fence.
+const FENCED_SET: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#;
+
 /// The Redis side of the link cache.
 #[derive(Clone)]
 pub struct RedisCache {
@@ -92,6 +106,10 @@ impl RedisCache {
 
     fn key(&self, code: &str) -> String {
         format!("{}link:{}", self.settings.key_prefix, code)
+    }
+
+    fn fence_key(&self, code: &str) -> String {
+        format!("{}fence:{}", self.settings.key_prefix, code)
     }
 
     fn now_ms(&self) -> u64 {
@@ -162,9 +180,11 @@ impl RedisCache {
         })
     }
 
-    /// Stores what Postgres said about a code.
-    pub async fn put(&self, code: &str, value: &Cached) -> Result<(), CacheError> {
+    /// Stores what Postgres said about a code, unless the code was invalidated within
+    /// [`FILL_FENCE`] (what was read may predate the change). `Ok(false)`: refused.
+    pub async fn put(&self, code: &str, value: &Cached) -> Result<bool, CacheError> {
         let key = self.key(code);
+        let fence = self.fence_key(code);
         let (payload, ttl) = match value {
             Cached::Found(s) => {
                 (serde_json::to_string(s).map_err(|e| CacheError::Redis(e.to_string()))?, self.settings.ttl)
@@ -173,7 +193,16 @@ impl RedisCache {
         };
         let ms = ttl.as_millis().max(1) as u64;
         self.call("set", true, |mut c| async move {
-            redis::cmd("SET").arg(key).arg(payload).arg("PX").arg(ms).query_async::<()>(&mut c).await
+            redis::cmd("EVAL")
+                .arg(FENCED_SET)
+                .arg(2)
+                .arg(key)
+                .arg(fence)
+                .arg(payload)
+                .arg(ms)
+                .query_async::<i64>(&mut c)
+                .await
+                .map(|stored| stored == 1)
         })
         .await
     }
@@ -189,14 +218,30 @@ impl RedisCache {
         format!("{}invalidate", self.settings.key_prefix)
     }
 
-    /// Drops a code's entry and tells every subscribed replica to forget it too. Ignores the
-    /// breaker: an invalidation is worth a try.
+    /// Drops a code's entry, fences off fills for [`FILL_FENCE`] (see there) and tells every
+    /// subscribed replica to forget it too, in one transaction. Ignores the breaker: an
+    /// invalidation is worth a try.
     pub async fn invalidate_and_publish(&self, code: &str) -> Result<(), CacheError> {
         let key = self.key(code);
+        let fence = self.fence_key(code);
         let channel = self.invalidation_channel();
         let code = code.to_owned();
+        let fence_ms = FILL_FENCE.as_millis() as u64;
         self.call("invalidate", false, |mut c| async move {
-            redis::pipe().del(key).ignore().publish(channel, code).ignore().query_async::<()>(&mut c).await
+            redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(fence)
+                .arg(1)
+                .arg("PX")
+                .arg(fence_ms)
+                .ignore()
+                .del(key)
+                .ignore()
+                .publish(channel, code)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
         })
         .await
     }

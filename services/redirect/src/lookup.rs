@@ -155,7 +155,8 @@ impl Resolver {
             }
         };
         self.remember(code, found.clone(), epoch);
-        // Fill Redis in the background: the answer does not wait for it.
+        // Fill Redis in the background: the answer does not wait for it. A fill that lands after
+        // a change's invalidation is refused by Redis (see `ghostlink_cache::FILL_FENCE`).
         if !self.redis.is_open() {
             let redis = self.redis.clone();
             let value = match &found {
@@ -164,7 +165,12 @@ impl Resolver {
             };
             let code = code.to_owned();
             tokio::spawn(async move {
-                let _ = redis.put(&code, &value).await;
+                let result = match redis.put(&code, &value).await {
+                    Ok(true) => "stored",
+                    Ok(false) => "fenced",
+                    Err(_) => "error",
+                };
+                metrics::counter!("cache_fills_total", "result" => result).increment(1);
             });
         }
         Ok(found)

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use ghostlink_cache::{CacheSettings, RedisCache};
+use ghostlink_cache::{CacheSettings, Cached, RedisCache};
 use ghostlink_test_support::metric_value;
 
 use crate::{spawn, spawn_with};
@@ -133,6 +133,9 @@ async fn a_change_takes_effect_within_one_second() {
     assert_eq!(app.get("/late01").await.status(), 404);
     app.link("late01", "https://example.com/late", |_| {});
     cache.invalidate_and_publish("late01").await.expect("invalidate");
+    // The 404 above filled Redis in the background; a fill that lands after the invalidation
+    // (what a loaded CI machine once did) must not put "no such code" back.
+    assert!(!cache.put("late01", &Cached::Missing).await.expect("late fill"), "late fill refused");
     let created = std::time::Instant::now();
     while app.get("/late01").await.status() != 302 {
         assert!(created.elapsed() < BOUND, "new link invisible after {:?}", created.elapsed());

@@ -229,17 +229,35 @@ async fn changes_invalidate_the_redis_entry() {
     })
     .expect("cache");
     // A negative entry left by someone trying the alias before it existed.
-    cache.put("soon-here", &Cached::Missing).await.expect("put");
+    assert!(cache.put("soon-here", &Cached::Missing).await.expect("put"));
     let (s, link) = app.create(&app.user, json!({"url": "https://a.example/", "alias": "soon-here"})).await;
     assert_eq!(s, 201);
     assert_eq!(cache.get("soon-here").await.expect("get"), None, "create clears the negative entry");
-    let snap = ghostlink_db::links::snapshot(&mut app.db.conn(), "soon-here").expect("db").expect("row");
-    cache.put("soon-here", &Cached::Found(snap)).await.expect("put");
+    // A redirect that read "no such code" before the create and fills Redis after it is refused.
+    assert!(!cache.put("soon-here", &Cached::Missing).await.expect("put"), "fill after a change is fenced");
+    assert_eq!(cache.get("soon-here").await.expect("get"), None);
+    // A link the shortener has not touched yet (written straight to the table): fills are taken.
+    ghostlink_db::links::insert(
+        &mut app.db.conn(),
+        &ghostlink_db::links::NewLink {
+            code: "in-cache".into(),
+            url: "https://b.example/".into(),
+            owner_token_id: None,
+            expires_at: None,
+            max_clicks: None,
+        },
+    )
+    .expect("insert");
+    let snap = ghostlink_db::links::snapshot(&mut app.db.conn(), "in-cache").expect("db").expect("row");
+    assert!(cache.put("in-cache", &Cached::Found(snap.clone())).await.expect("put"));
+    assert!(matches!(cache.get("in-cache").await.expect("get"), Some(Cached::Found(_))));
     let (s, _) = app
-        .call("PATCH", "/api/v1/links/soon-here", Some(&app.admin), Some(json!({"status": "disabled"})))
+        .call("PATCH", "/api/v1/links/in-cache", Some(&app.admin), Some(json!({"status": "disabled"})))
         .await;
     assert_eq!(s, 200);
-    assert_eq!(cache.get("soon-here").await.expect("get"), None, "update clears the entry");
+    assert_eq!(cache.get("in-cache").await.expect("get"), None, "update clears the entry");
+    assert!(!cache.put("in-cache", &Cached::Found(snap)).await.expect("put"), "stale fill is fenced");
+    assert_eq!(cache.get("in-cache").await.expect("get"), None);
     assert_eq!(link["code"], "soon-here");
     app.stop().await;
 }
