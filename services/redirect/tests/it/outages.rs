@@ -22,8 +22,9 @@ async fn redis_down_or_hanging_never_fails_a_redirect() {
             assert_eq!(app.get("/rdown1").await.status(), 302);
             worst = worst.max(t.elapsed());
         }
-        // A stall on a hanging Redis would be seconds; 1 s leaves room for a loaded CI box.
-        assert!(worst < Duration::from_millis(1000), "a request stalled {worst:?} on {url}");
+        // An unbounded call on a hanging Redis would never return (its socket never answers);
+        // 2 s leaves room for a loaded CI box.
+        assert!(worst < Duration::from_millis(2000), "a request stalled {worst:?} on {url}");
         // With no invalidation channel, in-process entries live at most CACHE_TTL_MS: a change
         // made in Postgres is still seen within a second.
         ghostlink_db::links::update(
@@ -34,8 +35,9 @@ async fn redis_down_or_hanging_never_fails_a_redirect() {
         .expect("disable");
         let changed = Instant::now();
         while app.get("/rdown1").await.status() != 410 {
-            // 1 s by design, 0.5 s of scheduling slack (a stale entry would live far longer).
-            assert!(changed.elapsed() < Duration::from_millis(1500), "stale after {:?}", changed.elapsed());
+            // 1 s by design, 1 s of scheduling slack for a loaded CI box (a stale long-lived
+            // entry would live 300 s, a stale Redis one 60 s).
+            assert!(changed.elapsed() < Duration::from_millis(2000), "stale after {:?}", changed.elapsed());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let metrics = app.metrics().await;
