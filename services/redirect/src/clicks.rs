@@ -2,7 +2,8 @@
 //!
 //! The handler only `try_send`s an event into a bounded channel (never awaits, never blocks);
 //! when the channel is full the event is dropped and counted (`clicks_dropped_total`). The
-//! publisher task sends batches to RabbitMQ with publisher confirms, packed up to
+//! publisher task collects the channel every [`COLLECT_EVERY`] (it never waits on it, so a
+//! request never has to wake it) and sends batches to RabbitMQ with publisher confirms, packed up to
 //! [`EVENTS_PER_MESSAGE`] events per message. When the broker is down (or
 //! a batch is not confirmed) the batch goes to the local append-only spool, and while the spool
 //! holds anything new events are appended behind it, so order is kept; the spool is drained in
@@ -76,6 +77,27 @@ pub fn channel(capacity: usize) -> (ClickSink, mpsc::Receiver<ClickEvent>) {
 const DRAIN_CHUNK: usize = 2000;
 /// Click events per AMQP message (NDJSON): the broker's cost is per message.
 pub const EVENTS_PER_MESSAGE: usize = 250;
+/// How often the publisher collects the queue when it is not full. The publisher polls on a
+/// timer instead of waiting on the channel: a waiting receiver is woken by every `try_send`,
+/// and at tens of thousands of requests a second those cross-thread wake-ups (a futex call and
+/// a context switch each) cost the request path more than the rest of the click's work
+/// (measured: docs/performance.md). A click waits at most this long before it is published.
+pub const COLLECT_EVERY: Duration = Duration::from_millis(10);
+/// While the broker is down, how often the spool's head is offered to it again.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+/// Takes what is queued, up to `max`, without waiting. `true`: every sender is gone and the
+/// queue is empty.
+fn collect(rx: &mut mpsc::Receiver<ClickEvent>, batch: &mut Vec<ClickEvent>, max: usize) -> bool {
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(ev) => batch.push(ev),
+            Err(mpsc::error::TryRecvError::Empty) => return false,
+            Err(mpsc::error::TryRecvError::Disconnected) => return true,
+        }
+    }
+    false
+}
 
 /// Publishes until every sender is dropped, then publishes or spools what is left and returns.
 pub async fn publish_loop(
@@ -89,15 +111,13 @@ pub async fn publish_loop(
     let spooled = metrics::counter!("clicks_spooled_total");
     let up = metrics::gauge!("bus_publisher_up");
     let mut broker_ok = true;
+    let mut next_retry = tokio::time::Instant::now();
     let mut batch: Vec<ClickEvent> = Vec::with_capacity(batch_size);
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut tick = tokio::time::interval(COLLECT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut closed = false;
-    while !closed {
-        tokio::select! {
-            n = rx.recv_many(&mut batch, batch_size) => closed = n == 0,
-            _ = tick.tick() => {}
-        }
+    loop {
+        let closed = collect(&mut rx, &mut batch, batch_size);
+        let full = batch.len() >= batch_size;
         if !batch.is_empty() {
             let out: Vec<Outgoing> = batch.drain(..).map(ClickEvent::encode).collect();
             let n = out.len() as u64;
@@ -105,10 +125,9 @@ pub async fn publish_loop(
                 match publisher.publish(&pack(&out, EVENTS_PER_MESSAGE)).await {
                     Ok(()) => true,
                     Err(e) => {
-                        if broker_ok {
-                            slog::warn!(log, "publishing clicks failed; spooling to disk"; "error" => %e);
-                        }
+                        slog::warn!(log, "publishing clicks failed; spooling to disk"; "error" => %e);
                         broker_ok = false;
+                        next_retry = tokio::time::Instant::now() + RETRY_EVERY;
                         false
                     }
                 }
@@ -127,8 +146,9 @@ pub async fn publish_loop(
                 }
             }
         }
-        // Drain the spool: a bounded number of chunks per round, so new events keep flowing.
-        if !spool.is_empty() {
+        // Drain the spool: a bounded number of chunks per round, so new events keep flowing;
+        // while the broker is down, one try every RETRY_EVERY.
+        if !spool.is_empty() && (broker_ok || closed || tokio::time::Instant::now() >= next_retry) {
             for _ in 0..if closed { 1000 } else { 20 } {
                 match drain_chunk(&publisher, &mut spool).await {
                     Ok(0) => break,
@@ -141,15 +161,22 @@ pub async fn publish_loop(
                     }
                     Err(_) => {
                         broker_ok = false;
+                        next_retry = tokio::time::Instant::now() + RETRY_EVERY;
                         break;
                     }
                 }
             }
-        } else if !broker_ok {
+        } else if spool.is_empty() && !broker_ok {
             // Nothing spooled yet the broker was down: probe with the next batch.
             broker_ok = true;
         }
         up.set(if broker_ok && spool.is_empty() { 1.0 } else { 0.0 });
+        if closed {
+            break;
+        }
+        if !full {
+            tick.tick().await;
+        }
     }
     slog::debug!(log, "click publisher finished"; "spooled_bytes" => spool.pending_bytes());
 }
