@@ -59,6 +59,9 @@ fn level_name(l: Level) -> &'static str {
 pub const LATENCY_BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 static PROCESS: OnceLock<Mutex<metrics_process::Collector>> = OnceLock::new();
 
@@ -79,6 +82,14 @@ pub fn metrics_handle(service: &'static str) -> PrometheusHandle {
                 Err(_) => PrometheusBuilder::new().build_recorder(),
             };
             let handle = recorder.handle();
+            // Histogram samples wait in a buffer until they are folded into the buckets, which
+            // only a render or an upkeep does: with nobody scraping, that buffer grew by 8 bytes
+            // a request (tens of MiB in a benchmark run). Fold them every 5 s.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            });
             // Fails only if another recorder was installed first; ours is still rendered then.
             let _ = metrics::set_global_recorder(recorder);
             let collector = metrics_process::Collector::default();

@@ -3,6 +3,11 @@
 use clap::Parser;
 use ghostlink_redirect::{App, Config};
 
+/// mimalloc instead of glibc's allocator: a click's event is allocated on an HTTP worker and
+/// freed on the publisher's thread, which glibc handles poorly (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
