@@ -55,18 +55,15 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Deletes a code's Redis entry and tells every redirect replica to forget it, retrying
-    /// once; a failure is counted and logged (the redirect then cannot hear the channel either
-    /// and falls back to one-second lifetimes; the Redis TTL bounds the rest). Repeated two
-    /// seconds later in the background, to beat a redirect that read the old row just before the
-    /// change committed and wrote it back to Redis just after the first invalidation.
+    /// Deletes a code's Redis entry, fences off refills for a few seconds and tells every
+    /// redirect replica to forget it, retrying once; a failure is counted and logged (the
+    /// redirect then cannot hear the channel either and falls back to one-second lifetimes; the
+    /// Redis TTL bounds the rest). The fence (`ghostlink_cache::FILL_FENCE`) stops a redirect
+    /// that read the old row just before the change committed from writing it back to Redis
+    /// just after; it replaced a second invalidation two seconds later, which left that stale
+    /// entry in place for up to two seconds.
     pub async fn invalidate(&self, code: &str) {
         invalidate_once(&self.redis, &self.log, code).await;
-        let (redis, log, code) = (self.redis.clone(), self.log.clone(), code.to_owned());
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            invalidate_once(&redis, &log, &code).await;
-        });
     }
 }
 
