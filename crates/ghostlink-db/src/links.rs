@@ -8,7 +8,7 @@ use crate::outbox::OutboxEvent;
 use crate::schema::links;
 use crate::DbError;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = links)]
 pub struct LinkRow {
     pub id: i64,
@@ -60,17 +60,38 @@ pub fn insert(conn: &mut PgConnection, new: &NewLink) -> Result<LinkRow, DbError
     Ok(diesel::insert_into(links::table).values(new).returning(LinkRow::as_returning()).get_result(conn)?)
 }
 
-/// Inserts a link and the event describing it, in one transaction.
+/// Inserts a link, created at `at`, and the event describing it, in one statement (so one round
+/// trip instead of BEGIN, two INSERTs and COMMIT: creation is bound by round trips to Postgres,
+/// see docs/performance.md). The event is built before the row exists, from what the row will
+/// hold; `at` is also the row's `status_since` and `updated_at`. `Conflict` when the code exists.
 pub fn insert_with_event(
     conn: &mut PgConnection,
     new: &NewLink,
-    event: impl FnOnce(&LinkRow) -> OutboxEvent,
+    at: DateTime<Utc>,
+    event: &OutboxEvent,
 ) -> Result<LinkRow, DbError> {
-    conn.transaction(|conn| {
-        let row = insert(conn, new)?;
-        crate::outbox::enqueue(conn, &event(&row))?;
-        Ok(row)
-    })
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid};
+    let row = diesel::sql_query(
+        "WITH l AS ( \
+           INSERT INTO links (code, url, owner_token_id, expires_at, max_clicks, created_at, updated_at, status_since) \
+           VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING * \
+         ), o AS ( \
+           INSERT INTO outbox (event_id, routing_key, payload) SELECT $7, $8, $9 FROM l \
+         ) \
+         SELECT id, code, url, owner_token_id, status, status_since, created_at, updated_at, expires_at, \
+                max_clicks, click_count FROM l",
+    )
+    .bind::<Text, _>(&new.code)
+    .bind::<Text, _>(&new.url)
+    .bind::<Nullable<BigInt>, _>(new.owner_token_id)
+    .bind::<Nullable<Timestamptz>, _>(new.expires_at)
+    .bind::<Nullable<BigInt>, _>(new.max_clicks)
+    .bind::<Timestamptz, _>(at)
+    .bind::<Uuid, _>(event.event_id)
+    .bind::<Text, _>(&event.routing_key)
+    .bind::<Text, _>(&event.payload)
+    .get_result::<LinkRow>(conn)?;
+    Ok(row)
 }
 
 /// [`update`] and the event describing the result, in one transaction.

@@ -270,22 +270,22 @@ pub async fn create(
         let code = alias.clone().unwrap_or_else(|| generate_code(&mut rand::rngs::OsRng));
         let new =
             NewLink { code, url: url.clone(), owner_token_id: Some(caller.token_id), expires_at, max_clicks };
-        let rid = rid.clone();
-        let event = move |row: &LinkRow| {
-            outbox_event(
-                rid,
-                LinkCreated {
-                    code: row.code.clone(),
-                    url: row.url.clone(),
-                    status: row.status.clone(),
-                    owner_token_id: row.owner_token_id,
-                    expires_at: row.expires_at,
-                    max_clicks: row.max_clicks,
-                    created_at: row.created_at,
-                },
-            )
-        };
-        match shared.db.run(move |c| ghostlink_db::links::insert_with_event(c, &new, event)).await {
+        // The event is built from what the row will hold (one statement stores both), at
+        // Postgres's precision (microseconds) so that event and row agree.
+        let at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+        let event = outbox_event(
+            rid.clone(),
+            LinkCreated {
+                code: new.code.clone(),
+                url: new.url.clone(),
+                status: LinkStatus::Active.as_str().to_owned(),
+                owner_token_id: new.owner_token_id,
+                expires_at: new.expires_at,
+                max_clicks: new.max_clicks,
+                created_at: at,
+            },
+        );
+        match shared.db.run(move |c| ghostlink_db::links::insert_with_event(c, &new, at, &event)).await {
             Ok(row) => break row,
             Err(ghostlink_db::DbError::Conflict(_)) if alias.is_some() => {
                 return Err(ApiError::conflict("alias_taken", "alias: this code is already taken"));

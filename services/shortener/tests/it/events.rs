@@ -19,6 +19,8 @@ async fn link_changes_are_published_from_the_outbox_with_their_request_id() {
         .await
         .expect("create");
     assert_eq!(r.status(), 201);
+    let created = ghostlink_db::links::get(&mut app.db.conn(), "ev-link").expect("db").expect("row");
+    assert_eq!(created.status_since, created.created_at);
     let (s, _) = app
         .call("PATCH", "/api/v1/links/ev-link", Some(&app.admin), Some(json!({"status": "disabled"})))
         .await;
@@ -36,6 +38,9 @@ async fn link_changes_are_published_from_the_outbox_with_their_request_id() {
             assert_eq!(e.data.url, "https://ev.example/");
             assert_eq!(e.correlation_id.as_deref(), Some("req-create-1"));
             assert_eq!(e.source, "shortener");
+            // The event describes the stored row exactly.
+            assert_eq!(e.data.created_at, created.created_at);
+            assert_eq!(e.data.status, "active");
         }
         other => panic!("{other:?}"),
     }
