@@ -88,11 +88,20 @@ pub struct DbSettings {
     pub statement_timeout: Duration,
 }
 
-/// A Postgres pool whose work runs on the blocking thread pool.
+/// A Postgres pool whose work runs on the blocking thread pool of the runtime that built it.
+///
+/// At most `pool_size` tasks run at once (a gate in front of the pool): more would only block
+/// threads waiting for a connection. Every task runs on the building runtime's blocking pool,
+/// not on whichever runtime awaits it — actix-web gives each HTTP worker a runtime of its own,
+/// and each grew its own blocking threads (64 threads in the redirect, each with its own
+/// allocator heap holding cached links: docs/performance.md).
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<ConnectionManager<PgConnection>>,
     max_size: u32,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    acquire_timeout: Duration,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Pool occupancy, for metrics.
@@ -118,7 +127,13 @@ impl Db {
             }))
             .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
             .build_unchecked(manager);
-        Self { pool, max_size: settings.pool_size }
+        Self {
+            pool,
+            max_size: settings.pool_size,
+            gate: std::sync::Arc::new(tokio::sync::Semaphore::new(settings.pool_size.max(1) as usize)),
+            acquire_timeout: settings.acquire_timeout,
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
     }
 
     /// Runs `f` with a pooled connection on the blocking pool.
@@ -127,8 +142,14 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut PgConnection) -> Result<T, DbError> + Send + 'static,
     {
+        // Waiting for the gate counts against the same bound as waiting for a connection.
+        let permit = tokio::time::timeout(self.acquire_timeout, self.gate.clone().acquire_owned())
+            .await
+            .map_err(|_| DbError::Unavailable("timed out waiting for a database connection".into()))?
+            .map_err(|_| DbError::Unavailable("database pool closed".into()))?;
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
+        let task = move || {
+            let _permit = permit;
             let mut conn = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
             let out = f(&mut conn);
             if let Err(DbError::Unavailable(_)) = &out {
@@ -136,9 +157,12 @@ impl Db {
                 let _ = conn.batch_execute("SELECT 1").is_err();
             }
             out
-        })
-        .await
-        .map_err(|e| DbError::Query(format!("database task failed: {e}")))?
+        };
+        let joined = match &self.runtime {
+            Some(rt) => rt.spawn_blocking(task).await,
+            None => tokio::task::spawn_blocking(task).await,
+        };
+        joined.map_err(|e| DbError::Query(format!("database task failed: {e}")))?
     }
 
     /// A pooled connection on the calling thread (CLIs and tests; services use [`Db::run`]).

@@ -39,3 +39,14 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
 }
+
+/// The multi-threaded runtime a service's `main` runs on, with its blocking pool (where every
+/// database call runs, see `ghostlink_db::Db`) bounded to the database pool's size plus a few:
+/// more threads could only wait for a connection, and an unbounded pool grew to dozens of
+/// threads under load, each holding allocator memory of its own.
+pub fn runtime(db_pool_size: u32) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(db_pool_size.max(1) as usize + 4)
+        .build()
+}
