@@ -6,6 +6,7 @@
 #                                # PIPE_CONNS (default 200), CREATE_CONNS (default 50)
 #
 # 1. Redirect vs nginx `return 302` (same wrk script, measured once in this run as the baseline),
+#    and actix-web alone answering a fixed 302 (the framework's ceiling, examples/actix_ceiling.rs),
 #    at 50 and 200 connections, in three modes:
 #      hot       the default settings, every code warmed once (memory hits);
 #      redis     in-process cache off: CACHE_LONG_TTL_SECS=0 (entries live CACHE_TTL_MS only),
@@ -37,6 +38,7 @@ RPFX="glbench-all-$$:"
 DBNAME=ghostlink_bench_all
 RUN_ID=run$$-$(date +%s)
 P_NGINX=18290
+P_ACTIX=18291
 P_REC_OPS=19306
 P_SHORT=18283; P_SHORT_OPS=19304
 declare -A PORT=([hot]=18280 [redis]=18281 [postgres]=18282)
@@ -138,6 +140,7 @@ stop_redirect() { # MODE: lets it publish what it holds, then stops it
 need_tools
 say "building release binaries"
 cargo build --release -q -p ghostctl -p ghostlink-redirect -p ghostlink-click-recorder -p ghostlink-shortener
+cargo build --release -q -p ghostlink-redirect --example actix_ceiling
 
 say "preparing $LINKS links in $DBNAME"
 DB_URL=$(fresh_db $DBNAME)
@@ -169,6 +172,12 @@ echo
 printf "$fmt" target conns req/s p50_ms p99_ms non3xx "x nginx"
 measure nginx $P_NGINX 50
 measure nginx $P_NGINX 200
+# The framework's ceiling: actix-web alone answering a fixed 302 (services/redirect/examples/).
+"$BIN/examples/actix_ceiling" "127.0.0.1:$P_ACTIX" >"$WORK/actix.log" 2>&1 & PIDS+=($!); ACTIX=$!
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$P_ACTIX/x" && break; sleep 0.1; done
+measure actix $P_ACTIX 50
+measure actix $P_ACTIX 200
+stop $ACTIX
 
 # check_layers MODE BEFORE AFTER: prints the deltas and whether the expected layer served ≥ 95%
 check_layers() {
@@ -235,6 +244,7 @@ P_DRAIN=$(python3 -c "import time; d = float('$(drain 180)'); print('%.1f' % max
 st_final=$(( $(stored_all) - st0 ))
 P_ANS_S=$(( answered / PIPE_SECS )); P_STORED_S=$(( st_stop / PIPE_SECS ))
 P_E2E=$(python3 -c "print('%d' % ($st_final / ($PIPE_SECS + $P_DRAIN)))")
+P_DRAIN_RATE=$(python3 -c "print('%d' % (($st_final - $st_stop) / max(0.1, $P_DRAIN)))")
 RSS_REDIRECT_END=$(peak_rss "${RPID[hot]}")
 RSS_REC=$(peak_rss $REC)
 echo "redirect requests/s (wrk):         $P_RPS (p99 $P_P99 ms, non-3xx $P_BAD)"
@@ -242,6 +252,7 @@ echo "click events answered:             $answered → $P_ANS_S/s (dropped befor
 echo "rows stored while the load ran:    $st_stop → $P_STORED_S/s; backlog when the load stopped: $(( answered - dropped - st_stop ))"
 echo "rows stored after the drain:       $st_final of $answered answered (drain took ${P_DRAIN}s after the load stopped)"
 echo "pipeline events/s end to end:      $P_E2E (rows / (load + drain))"
+echo "recorder rate once the load stopped: $P_DRAIN_RATE rows/s (backlog / drain time: what it stores when it has the cores)"
 stop_redirect hot
 stop $REC
 TOTAL_CLICKS=$(psql -At "$DB_URL" -c 'SELECT count(*) FROM clicks')
@@ -289,6 +300,8 @@ for m in hot redis postgres; do
   done
   printf "$sfmt" "  $m mode served by the expected layer" "${SHARE[$m]}%" "≥ 95%" "$([ "${VERIFIED[$m]}" = yes ] && echo verified || echo 'NOT VERIFIED')"
 done
+printf "$sfmt" "actix-web alone (framework ceiling) at 200 conns, x nginx" "${RPS[actix-200]} ($(python3 -c "print('%.2f' % (${RPS[actix-200]} / max(1, ${RPS[nginx-200]})))"))" "report" "-"
+printf "$sfmt" "redirect hot / actix-web alone at 200 conns" "$(python3 -c "print('%.2f' % (${RPS[hot-200]} / max(1, ${RPS[actix-200]})))")" "report" "-"
 printf "$sfmt" "nginx at 50 / 200 conns: req/s, p99 ms" "${RPS[nginx-50]}, ${P99[nginx-50]} / ${RPS[nginx-200]}, ${P99[nginx-200]}" "baseline" "-"
 printf "$sfmt" "link creation (201s/s, p99 ms; db rows vs 201s)" "$C_RATE, ${C_P99}; $C_DB vs ${C_201:-?}" "≥ 2000/s" \
   "$(met "$C_RATE >= 2000 and $C_OK == 1")"
@@ -297,6 +310,7 @@ printf "$sfmt" "click pipeline: stored/s vs answered/s during load" "$P_STORED_S
 printf "$sfmt" "click pipeline: drain after the load, dropped, lost" "${P_DRAIN}s, $dropped, $(( answered - dropped - st_final ))" "≤ 5 s, 0, 0" \
   "$(met "$P_DRAIN <= 5 and $dropped == 0 and $answered - $dropped - $st_final <= 0")"
 printf "$sfmt" "click pipeline events/s end to end" "$P_E2E" "report" "-"
+printf "$sfmt" "click recorder rate after the load (backlog / drain)" "$P_DRAIN_RATE rows/s" "report" "-"
 printf "$sfmt" "redirect peak RSS, $LINKS links hot (after pipeline)" "$RSS_REDIRECT_HOT MiB ($RSS_REDIRECT_END MiB)" "≤ 64 MiB" \
   "$(met "$RSS_REDIRECT_HOT <= 64 and $LINKS >= 100000")"
 printf "$sfmt" "click recorder peak RSS" "$RSS_REC MiB" "report" "-"
