@@ -176,39 +176,41 @@ impl App {
                 .wrap(middleware::from_fn(ghostlink_web::observe))
                 .service(
                     web::scope("/api/v1")
-                        .route("/openapi.json", web::get().to(openapi))
+                        .route("/openapi.json", read().to(openapi))
                         .service(
                             web::resource("/links")
                                 .route(web::post().to(api::create))
-                                .route(web::get().to(api::list))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, POST"))),
+                                .route(read().to(api::list))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD, POST"))),
                         )
                         .service(
                             web::resource("/links/{code}/health")
-                                .route(web::get().to(health::health))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET"))),
+                                .route(read().to(health::health))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
                         )
                         .service(
                             web::resource("/findings")
-                                .route(web::get().to(findings::list))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET"))),
+                                .route(read().to(findings::list))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
                         )
                         .service(
                             web::resource("/links/{code}/risk")
-                                .route(web::get().to(api::risk))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET"))),
+                                .route(read().to(api::risk))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
                         )
                         .service(
                             web::resource("/links/{code}/stats")
-                                .route(web::get().to(api::stats))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET"))),
+                                .route(read().to(api::stats))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
                         )
                         .service(
                             web::resource("/links/{code}")
-                                .route(web::get().to(api::get))
+                                .route(read().to(api::get))
                                 .route(web::patch().to(api::update))
                                 .route(web::delete().to(api::delete))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, PATCH, DELETE"))),
+                                .default_service(web::to(|r| {
+                                    method_not_allowed(r, "GET, HEAD, PATCH, DELETE")
+                                })),
                         ),
                 )
                 .default_service(web::to(ghostlink_web::not_found))
@@ -263,6 +265,11 @@ impl App {
         slog::info!(self.log, "stopped");
         Ok(())
     }
+}
+
+/// A route for reads: GET, and HEAD (the same answer without its body; actix drops the body).
+fn read() -> actix_web::Route {
+    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
 }
 
 /// 405 in the JSON error shape, with the `Allow` header naming the resource's methods.
