@@ -142,7 +142,8 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut PgConnection) -> Result<T, DbError> + Send + 'static,
     {
-        // Waiting for the gate counts against the same bound as waiting for a connection.
+        // Waiting for the gate and then for a connection share one bound (`DB_TIMEOUT_MS`).
+        let deadline = std::time::Instant::now() + self.acquire_timeout;
         let permit = tokio::time::timeout(self.acquire_timeout, self.gate.clone().acquire_owned())
             .await
             .map_err(|_| DbError::Unavailable("timed out waiting for a database connection".into()))?
@@ -150,7 +151,10 @@ impl Db {
         let pool = self.pool.clone();
         let task = move || {
             let _permit = permit;
-            let mut conn = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut conn = pool
+                .get_timeout(left.max(Duration::from_millis(1)))
+                .map_err(|e| DbError::Unavailable(e.to_string()))?;
             let out = f(&mut conn);
             if let Err(DbError::Unavailable(_)) = &out {
                 // A broken connection must not go back to the pool.
