@@ -173,6 +173,22 @@ pub fn amqp_args() -> ghostlink_config::AmqpArgs {
     }
 }
 
+/// Waits (at most 20 s) until a service's ops port answers `/readyz` with 200 — for a consumer,
+/// until it consumes. A test that publishes before that races the service declaring the same
+/// topology (a full workspace run once failed to publish that way).
+pub async fn wait_ready(ops: std::net::SocketAddr) {
+    let client = reqwest::Client::new();
+    let t = std::time::Instant::now();
+    loop {
+        let ready = client.get(format!("http://{ops}/readyz")).send().await.map(|r| r.status().as_u16());
+        if ready.ok() == Some(200) {
+            return;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(20), "{ops} never became ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Deletes a test's exchanges and queues.
 pub async fn delete_topology(prefix: &str) {
     let Ok(conn) = ghostlink_bus::connect(&amqp_url(), std::time::Duration::from_secs(5)).await else {

@@ -65,6 +65,7 @@ async fn stores_each_event_once_and_dead_letters_poison() {
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
+    ghostlink_test_support::wait_ready(ops).await;
     let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
     let batch: Vec<Outgoing> = (0..300).map(|i| click(&format!("c{}", i % 7))).collect();
     publisher.publish(&batch).await.expect("publish");

@@ -55,18 +55,7 @@ async fn spawn(mode: Mode) -> Probe {
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    // Wait until it consumes: the test's publisher declares the same topology, and publishing
-    // while the service was still declaring it failed once in a full workspace run.
-    let client = reqwest::Client::new();
-    let t = Instant::now();
-    loop {
-        let ready = client.get(format!("http://{ops}/readyz")).send().await.map(|r| r.status().as_u16());
-        if ready.ok() == Some(200) {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "ghost-probe never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    ghostlink_test_support::wait_ready(ops).await;
     let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
     let redis = ghostlink_web::deps::invalidation_cache(&redis).expect("redis");
     Probe { db, redis, amqp, ops, publisher, stop, task }

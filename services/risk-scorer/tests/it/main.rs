@@ -87,6 +87,7 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
+    ghostlink_test_support::wait_ready(ops).await;
     let topo = Topology::new(amqp.bus_prefix.clone());
     let publisher = Publisher::new(amqp.amqp_url.clone(), topo.clone());
     publisher
