@@ -64,24 +64,6 @@ stop() {
   local keep=() p; for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}")
 }
 
-# wrk_run NAME PORT CONNS SCRIPT [SECONDS] -> "rps p50_ms p99_ms non2xx3xx requests"
-wrk_run() {
-  wrk -t2 -c"$3" -d"${5:-$SECS}s" --latency -s "$ROOT/ops/bench/$4" "http://127.0.0.1:$2" >"$WORK/wrk-$1.txt" 2>&1 || true
-  python3 - "$WORK/wrk-$1.txt" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-def ms(label):
-    m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % label, t, re.M)
-    if not m: return float("nan")
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
-n = re.search(r"(\d+) requests in", t)
-bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
-print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50%'):.2f} {ms('99%'):.2f} {bad.group(1) if bad else 0} {n.group(1) if n else 0}")
-PY
-}
-
 # layers OPS_PORT -> "mem_hit mem_miss redis_hit redis_miss redis_err pg_hit pg_miss pg_err"
 layers() {
   local m; m=$(curl -s "http://127.0.0.1:$1/metrics" | grep '^cache_requests_total')
@@ -193,11 +175,16 @@ check_layers() {
   LAYERS_OUT+=("$line")
 }
 
+# measure_mode MODE: the running MODE redirect at 50 and 200 connections, then its layer check
+measure_mode() {
+  local before; before=$(layers "${OPS[$1]}")
+  measure "$1" "${PORT[$1]}" 50
+  measure "$1" "${PORT[$1]}" 200
+  check_layers "$1" "$before" "$(layers "${OPS[$1]}")"
+}
+
 LAYERS_OUT=()
-before=$(layers "${OPS[hot]}")
-measure hot "${PORT[hot]}" 50
-measure hot "${PORT[hot]}" 200
-check_layers hot "$before" "$(layers "${OPS[hot]}")"
+measure_mode hot
 RSS_REDIRECT_HOT=$(peak_rss "${RPID[hot]}")
 D_HOT=$(drain)
 
@@ -207,18 +194,12 @@ D_HOT=$(drain)
 start_redirect redis CACHE_LONG_TTL_SECS=0 CACHE_TTL_MS=1 CACHE_CAPACITY=1 REDIS_TIMEOUT_MS=${BENCH_REDIS_TIMEOUT_MS:-250}
 # every code once through Redis (refills whatever the hot warm-up could not put there)
 wrk -t2 -c20 -d"$(( LINKS / 10000 + 2 ))s" -s "$ROOT/ops/bench/sequential-code.lua" "http://127.0.0.1:${PORT[redis]}" >/dev/null
-before=$(layers "${OPS[redis]}")
-measure redis "${PORT[redis]}" 50
-measure redis "${PORT[redis]}" 200
-check_layers redis "$before" "$(layers "${OPS[redis]}")"
+measure_mode redis
 stop_redirect redis
 D_REDIS=$(drain)
 
 start_redirect postgres CACHE_LONG_TTL_SECS=0 CACHE_TTL_MS=1 CACHE_CAPACITY=1 REDIS_URL=redis://127.0.0.1:1
-before=$(layers "${OPS[postgres]}")
-measure postgres "${PORT[postgres]}" 50
-measure postgres "${PORT[postgres]}" 200
-check_layers postgres "$before" "$(layers "${OPS[postgres]}")"
+measure_mode postgres
 stop_redirect postgres
 D_PG=$(drain)
 

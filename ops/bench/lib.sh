@@ -69,3 +69,23 @@ metric() {
 
 # peak_rss PID: VmHWM in MiB
 peak_rss() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+
+# wrk_run NAME PORT CONNS SCRIPT [SECONDS]: wrk (2 threads, --latency) with ops/bench/SCRIPT against
+# 127.0.0.1:PORT for SECONDS (default $SECS), output kept in $WORK/wrk-NAME.txt; prints
+# "rps p50_ms p99_ms non2xx3xx requests"
+wrk_run() {
+  wrk -t2 -c"$3" -d"${5:-$SECS}s" --latency -s "$ROOT/ops/bench/$4" "http://127.0.0.1:$2" >"$WORK/wrk-$1.txt" 2>&1 || true
+  python3 - "$WORK/wrk-$1.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(label):
+    m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % label, t, re.M)
+    if not m: return float("nan")
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
+n = re.search(r"(\d+) requests in", t)
+bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
+print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50%'):.2f} {ms('99%'):.2f} {bad.group(1) if bad else 0} {n.group(1) if n else 0}")
+PY
+}

@@ -36,23 +36,8 @@ wait_healthy 19106
 wait_healthy "$PORT_OPS" || { cat "$WORK/redirect.log"; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_R/bn1")" = 302 ] || { echo "redirect does not redirect"; exit 1; }
 
-run() { # target port conns -> "rps p50_ms p99_ms non2xx3xx"
-  local out
-  out=$(wrk -t2 -c"$3" -d"${SECS}s" --latency -s "$ROOT/ops/bench/random-code.lua" "http://127.0.0.1:$2" 2>&1)
-  echo "$out" > "$WORK/wrk-$1-$3.txt"
-  python3 - "$WORK/wrk-$1-$3.txt" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-def ms(label):
-    m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % label, t, re.M)
-    if not m: return float("nan")
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
-err = re.search(r"Socket errors:.*", t)
-print(f"{rps:.0f} {ms('50%'):.2f} {ms('99%'):.2f} {bad.group(1) if bad else 0} {'socket-errors' if err else ''}")
-PY
+run() { # target port conns -> "rps p50_ms p99_ms non2xx3xx requests"
+  wrk_run "$1-$3" "$2" "$3" random-code.lua
 }
 
 echo "== warm-up: every code once (fills Redis and the in-process cache), then ${SECS}s of random codes"
