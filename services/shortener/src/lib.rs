@@ -63,22 +63,18 @@ impl Shared {
     /// just after; it replaced a second invalidation two seconds later, which left that stale
     /// entry in place for up to two seconds.
     pub async fn invalidate(&self, code: &str) {
-        invalidate_once(&self.redis, &self.log, code).await;
-    }
-}
-
-async fn invalidate_once(redis: &RedisCache, log: &slog::Logger, code: &str) {
-    for attempt in 0..2 {
-        match redis.invalidate_and_publish(code).await {
-            Ok(()) => {
-                metrics::counter!("cache_invalidations_total", "result" => "ok").increment(1);
-                return;
+        for attempt in 0..2 {
+            match self.redis.invalidate_and_publish(code).await {
+                Ok(()) => {
+                    metrics::counter!("cache_invalidations_total", "result" => "ok").increment(1);
+                    return;
+                }
+                Err(e) if attempt == 1 => {
+                    metrics::counter!("cache_invalidations_total", "result" => "error").increment(1);
+                    slog::warn!(self.log, "cache invalidation failed"; "link.code" => code, "error" => %e);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
-            Err(e) if attempt == 1 => {
-                metrics::counter!("cache_invalidations_total", "result" => "error").increment(1);
-                slog::warn!(log, "cache invalidation failed"; "link.code" => code, "error" => %e);
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
 }
