@@ -136,6 +136,10 @@ pub struct ClickRecorded {
     /// Classified as automated by the redirect (absent in older events: false).
     #[serde(default)]
     pub bot: bool,
+    /// The hashed address alone (an IPv4 address or the IPv6 /64), so a client that rotates
+    /// its user agent is still one client; absent in older events.
+    #[serde(default)]
+    pub address_hash: Option<String>,
 }
 impl EventData for ClickRecorded {
     const TYPE: &'static str = "click.recorded";

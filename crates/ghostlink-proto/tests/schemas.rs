@@ -86,6 +86,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                     referrer: None,
                     client_hash: "0123456789abcdef0123456789abcdef".into(),
                     bot: false,
+                    address_hash: Some("fedcba9876543210fedcba9876543210".into()),
                 },
             )
             .to_bytes()),
@@ -200,6 +201,20 @@ fn schemas_refuse_what_the_code_refuses() {
         Err(DecodeError::Unknown { .. })
     ));
     assert!(Event::decode(b"not json").is_err());
+}
+
+#[test]
+fn a_click_without_an_address_hash_is_still_a_v1_click() {
+    let (_, mut click) = samples().into_iter().find(|(k, _)| *k == ClickRecorded::TYPE).expect("click");
+    let v = validator(ClickRecorded::TYPE);
+    click["data"]["address_hash"] = Value::String("not-hex".into());
+    assert!(!v.is_valid(&click), "an address hash is 32 hex digits");
+    click["data"].as_object_mut().expect("data").remove("address_hash");
+    assert!(v.is_valid(&click), "older redirects send no address hash");
+    let Ok(Event::ClickRecorded(e)) = Event::decode(&serde_json::to_vec(&click).expect("bytes")) else {
+        panic!("an older click decodes");
+    };
+    assert_eq!(e.data.address_hash, None);
 }
 
 #[test]

@@ -301,6 +301,7 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
             referrer: header_string(&req, actix_web::http::header::REFERER, 1024),
             client_hash,
             bot,
+            address_hash: None,
         },
     });
     resp

@@ -35,6 +35,7 @@ fn click(code: &str) -> Outgoing {
             referrer: None,
             client_hash: "0123456789abcdef0123456789abcdef".into(),
             bot: false,
+            address_hash: None,
         },
     );
     Outgoing {

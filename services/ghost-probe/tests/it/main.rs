@@ -122,6 +122,7 @@ fn click(client: &str, code: &str, outcome: &str, bot: bool, at: DateTime<Utc>) 
             referrer: None,
             client_hash: client.into(),
             bot,
+            address_hash: None,
         },
     );
     Outgoing {

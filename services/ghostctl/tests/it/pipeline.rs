@@ -35,6 +35,7 @@ fn click_at(code: &str, day: u32, i: u32) -> Outgoing {
             referrer: None,
             client_hash: "0123456789abcdef0123456789abcdef".into(),
             bot: false,
+            address_hash: None,
         },
     );
     Outgoing {
