@@ -1,7 +1,7 @@
 //! Shared clap argument blocks for every GhostLink binary.
 //!
 //! Each service flattens the blocks it needs (`DatabaseArgs`, `RedisArgs`, `AmqpArgs`,
-//! `ListenArgs`, `LogArgs`) into its own `Config`, so a setting is spelled, documented and
+//! `ListenArgs`, `LogArgs`, `ProxyArgs`) into its own `Config`, so a setting is spelled, documented and
 //! validated once. Every flag has an environment variable (12-factor deployment), and
 //! [`Validate::validate`] runs before any port is bound, so a bad value stops the process with
 //! exit code 2 and a message naming the setting instead of failing later under load.
@@ -139,6 +139,36 @@ impl Validate for AmqpArgs {
     }
 }
 
+/// Which peers may tell us the client's address in `X-Forwarded-For`.
+#[derive(Debug, Clone, Args)]
+pub struct ProxyArgs {
+    /// Comma-separated addresses and CIDRs of our own reverse proxies / load balancers (e.g.
+    /// `10.0.0.0/8,127.0.0.1`). The client is the right-most `X-Forwarded-For` entry not in
+    /// this set; from any other peer the header is ignored. Empty: the peer is the client.
+    #[arg(long = "trusted-proxies", env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+}
+
+impl ProxyArgs {
+    /// The parsed set (see [`Validate`], which reports a bad entry by name first).
+    pub fn resolve(&self) -> Result<ghostlink_domain::forwarded::TrustedProxies, ConfigError> {
+        self.trusted_proxies.parse().map_err(|e: ghostlink_domain::forwarded::BadCidr| {
+            ConfigError::new("TRUSTED_PROXIES (--trusted-proxies)", e.to_string())
+        })
+    }
+
+    /// No proxy trusted (tests, and a replica reachable directly).
+    pub fn none() -> Self {
+        Self { trusted_proxies: String::new() }
+    }
+}
+
+impl Validate for ProxyArgs {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.resolve().map(|_| ())
+    }
+}
+
 /// The public and the ops listener. Defaults differ per service, so they are optional here and
 /// resolved with [`ListenArgs::public_or`] / [`ListenArgs::ops_or`].
 #[derive(Debug, Clone, Args)]
@@ -218,5 +248,9 @@ mod tests {
         let l = ListenArgs::on("nope", "127.0.0.1:0");
         assert!(l.public_or("127.0.0.1:1").expect_err("bad addr").to_string().contains("LISTEN_ADDR"));
         assert!(l.ops_or("x").is_ok());
+        let p = ProxyArgs { trusted_proxies: "10.0.0.0/8,bogus".into() };
+        let err = p.validate().expect_err("bad cidr");
+        assert!(err.to_string().contains("TRUSTED_PROXIES") && err.to_string().contains("bogus"), "{err}");
+        assert!(ProxyArgs::none().resolve().expect("empty is fine").is_empty());
     }
 }
