@@ -6,7 +6,9 @@
 //! unchanged by the shortener (at creation), the redirect (at follow time) and the CLI.
 
 pub mod bot;
+pub mod click_text;
 pub mod code;
+pub mod forwarded;
 pub mod link;
 pub mod net;
 pub mod risk;

@@ -5,14 +5,17 @@
 //! - [`extractor_configs`]: JSON/query/path extractor errors answered in that same shape.
 //! - [`observe`]: middleware giving every request an `X-Request-Id` and recording
 //!   `http_requests_total`, `http_request_duration_seconds` and `http_requests_in_flight`.
+//! - [`client_ip`]: the client's address through the proxies we trust (`TRUSTED_PROXIES`).
 //! - [`ops`]: the ops listener (`/metrics`, `/healthz`, `/readyz`), and [`deps`]: the
 //!   readiness checks and pool sampler every service wires for its dependencies.
 
+pub mod client;
 pub mod deps;
 pub mod error;
 pub mod observe;
 pub mod ops;
 
+pub use client::client_ip;
 pub use error::{extractor_configs, not_found, ApiError};
 pub use observe::{access_log, observe, AccessLog, RequestId};
 pub use ops::{OpsServer, ReadinessCheck};
