@@ -32,8 +32,8 @@ psql -q "$DB_URL" -c "INSERT INTO links (code, url) VALUES ('nginxe2e', 'https:/
   || fail "cannot insert the test link"
 
 R1=$(free_port); R1_OPS=$(free_port); R2=$(free_port); R2_OPS=$(free_port); NGINX_PORT=$(free_port)
-start_service redirect-1 ghostlink-redirect "$R1" "$R1_OPS" redis://127.0.0.1:6379
-start_service redirect-2 ghostlink-redirect "$R2" "$R2_OPS" redis://127.0.0.1:6379
+TRUSTED_PROXIES=127.0.0.1 start_service redirect-1 ghostlink-redirect "$R1" "$R1_OPS" redis://127.0.0.1:6379
+TRUSTED_PROXIES=127.0.0.1 start_service redirect-2 ghostlink-redirect "$R2" "$R2_OPS" redis://127.0.0.1:6379
 
 mkdir -p "$WORK/nginx"
 sed -e "s|__LISTEN_PORT__|$NGINX_PORT|g" -e "s|__UPSTREAM_PORT_1__|$R1|g" \

@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+use ghostlink_config::{
+    AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, ProxyArgs, RedisArgs, Validate,
+};
+use ghostlink_domain::forwarded::TrustedProxies;
 
 /// GhostLink redirect: answers `GET /{code}` with a redirect.
 #[derive(Debug, Clone, Parser)]
@@ -21,6 +24,9 @@ pub struct Config {
     pub listen: ListenArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    /// Our own proxies, whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
     /// Status of a redirect: 302 (default, every click reaches us) or 301.
     #[arg(long, env = "REDIRECT_STATUS", default_value_t = 302)]
     pub redirect_status: u16,
@@ -55,9 +61,6 @@ pub struct Config {
     /// Largest spool before new events are dropped (and counted), in bytes.
     #[arg(long, env = "SPOOL_MAX_BYTES", default_value_t = 1 << 30)]
     pub spool_max_bytes: u64,
-    /// Take the client address from X-Forwarded-For / Forwarded (only behind a trusted proxy).
-    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
-    pub trust_forwarded_for: bool,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -68,6 +71,7 @@ pub struct Config {
 pub struct Resolved {
     pub public: SocketAddr,
     pub ops: SocketAddr,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -106,6 +110,7 @@ impl Config {
         Ok(Resolved {
             public: self.listen.public_or("127.0.0.1:8080")?,
             ops: self.listen.ops_or("127.0.0.1:9101")?,
+            trusted_proxies: self.proxy.resolve()?,
         })
     }
 

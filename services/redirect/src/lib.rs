@@ -27,6 +27,7 @@ use chrono::Utc;
 use ghostlink_bus::{Publisher, Spool, Topology};
 use ghostlink_cache::{CacheSettings, RedisCache};
 use ghostlink_db::Db;
+use ghostlink_domain::forwarded::TrustedProxies;
 use ghostlink_domain::{code::is_plausible_code, hash_client, Decision, GoneReason};
 use ghostlink_proto::ClickRecorded;
 use ghostlink_web::{deps, ApiError, OpsServer};
@@ -42,7 +43,7 @@ pub struct State {
     clicks: clicks::ClickSink,
     redirect_status: StatusCode,
     salt: String,
-    trust_forwarded: bool,
+    trusted_proxies: TrustedProxies,
     outcomes: Outcomes,
     deny: Arc<deny::DenyList>,
 }
@@ -158,7 +159,7 @@ impl App {
             clicks: sink.clone(),
             redirect_status: StatusCode::from_u16(config.redirect_status).unwrap_or(StatusCode::FOUND),
             salt: config.click_salt.clone(),
-            trust_forwarded: config.trust_forwarded_for,
+            trusted_proxies: resolved.trusted_proxies.clone(),
             outcomes: Outcomes::new(),
             deny,
         });
@@ -250,22 +251,13 @@ fn header_string(req: &HttpRequest, name: actix_web::http::header::HeaderName, m
     Some(v[..end].to_owned())
 }
 
-fn client_addr(req: &HttpRequest, trust_forwarded: bool) -> String {
-    if trust_forwarded {
-        if let Some(ip) = req.connection_info().realip_remote_addr() {
-            return ip.to_owned();
-        }
-    }
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
-}
-
 async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<State>) -> HttpResponse {
     let code = path.into_inner();
     let is_head = req.method() == Method::HEAD;
     let user_agent = header_string(&req, actix_web::http::header::USER_AGENT, 512);
     let bot = ghostlink_domain::bot::is_bot(is_head, user_agent.as_deref());
     // The client is its address and user agent, hashed once per request.
-    let addr = client_addr(&req, state.trust_forwarded);
+    let addr = ghostlink_web::client_ip(&req, &state.trusted_proxies);
     let client_hash =
         hash_client(&state.salt, &format!("{addr}\u{0}{}", user_agent.as_deref().unwrap_or("")));
     if let Some(secs) = state.deny.retry_after(&client_hash, Utc::now().timestamp_millis()) {

@@ -2,6 +2,7 @@
 
 mod deny;
 mod follow;
+mod forwarded;
 mod hostile;
 mod outages;
 mod process;
@@ -33,6 +34,7 @@ pub fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs) -> Config {
         spool_max_bytes: 1 << 30,
         listen: listen_any(),
         log: log_args(),
+        proxy: ghostlink_config::ProxyArgs::none(),
         redirect_status: 302,
         cache_ttl_ms: 1000,
         cache_long_ttl_secs: 300,
@@ -41,9 +43,27 @@ pub fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs) -> Config {
         click_salt: "test-salt-123".into(),
         click_queue_capacity: 10_000,
         click_batch_size: 100,
-        trust_forwarded_for: false,
         http_workers: Some(2),
     }
+}
+
+/// The hash the redirect computes for a client at `ip` with user agent `ua` (tests' salt).
+pub fn client_hash(ip: &str, ua: &str) -> String {
+    ghostlink_domain::hash_client("test-salt-123", &format!("{ip}\u{0}{ua}"))
+}
+
+/// A Redis client on the app's key prefix (to arrange the deny set, read budgets).
+pub fn redis_cache(app: &TestApp) -> ghostlink_cache::RedisCache {
+    ghostlink_cache::RedisCache::new(ghostlink_cache::CacheSettings {
+        url: app.redis.redis_url.clone(),
+        timeout: std::time::Duration::from_secs(1),
+        key_prefix: app.redis.redis_key_prefix.clone(),
+        pool_size: 2,
+        ttl: std::time::Duration::from_secs(60),
+        negative_ttl: std::time::Duration::from_secs(2),
+        breaker_open: std::time::Duration::from_millis(100),
+    })
+    .expect("redis")
 }
 
 pub async fn spawn() -> TestApp {
