@@ -44,7 +44,10 @@ pub struct CheckRow {
     pub final_url: Option<String>,
     /// JSON array of the URLs followed.
     pub redirects: String,
+    /// The generic reason a probe failed, shown to the link's owner.
     pub error: Option<String>,
+    /// What exactly failed (names, addresses, resolver errors): for admins only.
+    pub error_detail: Option<String>,
 }
 
 /// One probe's result, to store.
@@ -59,6 +62,7 @@ pub struct NewCheck {
     pub final_url: Option<String>,
     pub redirects: String,
     pub error: Option<String>,
+    pub error_detail: Option<String>,
 }
 
 /// A link due for a probe. `probe` is false for links that are no longer live (disabled,

@@ -118,6 +118,7 @@ diesel::table! {
         final_url -> Nullable<Text>,
         redirects -> Text,
         error -> Nullable<Text>,
+        error_detail -> Nullable<Text>,
     }
 }
 

@@ -36,7 +36,7 @@ use ghostlink_proto::{Envelope, Event, EventData, LinkQuarantined, LinkRestored}
 use ghostlink_web::{deps, OpsServer};
 use tokio::sync::{watch, Notify, Semaphore};
 
-use crate::probe::{ProbeResult, ProbeSettings, Prober};
+use crate::probe::{Failure, ProbeResult, ProbeSettings, Prober};
 
 const SERVICE: &str = "canary";
 
@@ -476,8 +476,20 @@ impl Scheduler {
             method: r.method.to_string(),
             final_url: r.final_url.clone(),
             redirects: serde_json::to_string(&r.redirects).unwrap_or_else(|_| "[]".into()),
-            error: r.error.clone(),
+            error: r.error.as_ref().map(|e| e.failure.as_str().to_string()),
+            error_detail: r.error.as_ref().map(|e| e.detail.clone()),
         };
+        if let Some(e) = &r.error {
+            // The detail is this log's and admins' (the owner sees the generic reason). A
+            // refused address is worth an operator's eye: someone may be mapping the network.
+            if e.failure == Failure::PrivateAddress {
+                slog::info!(self.log, "probe refused: destination is a private address";
+                    "link.code" => &due.code, "reason" => e.failure.as_str(), "detail" => &e.detail);
+            } else {
+                slog::debug!(self.log, "probe failed";
+                    "link.code" => &due.code, "reason" => e.failure.as_str(), "detail" => &e.detail);
+            }
+        }
         let (url, policy) = (due.url.clone(), self.policy);
         let (code, url2) = (due.code.clone(), due.url.clone());
         let stored = self

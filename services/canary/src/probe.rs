@@ -5,6 +5,11 @@
 //! resolves to `169.254.169.254` is never connected to), IP-literal hosts in any spelling are
 //! checked before a request is built (reqwest does not resolve them), redirects are followed by
 //! hand so every hop is checked again, and proxies are off (a proxy would connect for us).
+//!
+//! A failed probe says two things: a [`Failure`], the generic reason its link's owner is shown,
+//! and a detail for the canary's log and admins. The detail says which name resolved to which
+//! address and what the resolver or the socket answered: told to anyone who can create a link,
+//! it would map how the canary's network resolves internal names.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -55,6 +60,55 @@ impl Outcome {
     }
 }
 
+/// Why a probe failed, in the words its link's owner sees: a reason, never a name, an address
+/// or an error message from the network (those are [`ProbeError::detail`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    NotAUrl,
+    SchemeNotProbed,
+    NoHost,
+    /// A literal address, or every address a name resolves to, is one the canary may not
+    /// connect to.
+    PrivateAddress,
+    NameNotResolved,
+    TooManyRedirects,
+    BadRedirect,
+    Timeout,
+    Tls,
+    Connect,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::NotAUrl => "blocked: not a URL",
+            Failure::SchemeNotProbed => "blocked: scheme not probed",
+            Failure::NoHost => "blocked: no host",
+            Failure::PrivateAddress => "blocked: private address",
+            Failure::NameNotResolved => "dns: the name does not resolve",
+            Failure::TooManyRedirects => "http: too many redirects",
+            Failure::BadRedirect => "http: redirect without a usable Location",
+            Failure::Timeout => "timeout: no answer in time",
+            Failure::Tls => "tls: the TLS handshake failed",
+            Failure::Connect => "connect: the connection failed",
+        }
+    }
+}
+
+/// A failed probe: the generic reason and what exactly happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeError {
+    pub failure: Failure,
+    /// For the canary's log and admins only.
+    pub detail: String,
+}
+
+impl ProbeError {
+    fn new(failure: Failure, detail: impl Into<String>) -> Self {
+        Self { failure, detail: detail.into() }
+    }
+}
+
 /// What a probe saw.
 #[derive(Debug, Clone)]
 pub struct ProbeResult {
@@ -66,7 +120,7 @@ pub struct ProbeResult {
     pub final_url: Option<String>,
     /// Every URL requested after the first, in order.
     pub redirects: Vec<String>,
-    pub error: Option<String>,
+    pub error: Option<ProbeError>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,7 +234,7 @@ impl Prober {
         let parsed = match Url::parse(url) {
             Ok(u) => u,
             Err(e) => {
-                result.error = Some(format!("not a URL: {e}"));
+                result.error = Some(ProbeError::new(Failure::NotAUrl, format!("not a URL: {e}")));
                 return result;
             }
         };
@@ -190,7 +244,10 @@ impl Prober {
             Ok(()) => {}
             Err(_) => {
                 result.outcome = Outcome::Timeout;
-                result.error = Some(format!("no answer within {} ms", self.settings.timeout.as_millis()));
+                result.error = Some(ProbeError::new(
+                    Failure::Timeout,
+                    format!("no answer within {} ms", self.settings.timeout.as_millis()),
+                ));
             }
         }
         result.latency = started_probe.elapsed().min(started.elapsed());
@@ -233,12 +290,16 @@ impl Prober {
                     }
                     Some(_) => {
                         result.outcome = Outcome::Http4xx;
-                        result.error = Some(format!("more than {MAX_REDIRECTS} redirects"));
+                        result.error = Some(ProbeError::new(
+                            Failure::TooManyRedirects,
+                            format!("more than {MAX_REDIRECTS} redirects"),
+                        ));
                         return;
                     }
                     None => {
                         result.outcome = Outcome::Http4xx;
-                        result.error = Some("redirect without a usable Location".into());
+                        result.error =
+                            Some(ProbeError::new(Failure::BadRedirect, "redirect without a usable Location"));
                         return;
                     }
                 }
@@ -259,22 +320,23 @@ impl Prober {
     }
 
     /// The scheme and literal-address checks of one hop (names are checked by the resolver).
-    fn allowed(&self, url: &Url) -> Result<(), String> {
+    fn allowed(&self, url: &Url) -> Result<(), ProbeError> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("scheme '{}' is not probed", url.scheme()));
+            return Err(ProbeError::new(
+                Failure::SchemeNotProbed,
+                format!("scheme '{}' is not probed", url.scheme()),
+            ));
         }
         let ip = match url.host() {
             Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
             Some(url::Host::Domain(d)) => parse_ip_literal(d),
-            None => return Err("no host".into()),
+            None => return Err(ProbeError::new(Failure::NoHost, "no host")),
         };
         match ip {
-            Some(ip) => self
-                .settings
-                .private_targets
-                .check(ip)
-                .map_err(|reason| format!("address {ip} is off limits ({reason:?})")),
+            Some(ip) => self.settings.private_targets.check(ip).map_err(|reason| {
+                ProbeError::new(Failure::PrivateAddress, format!("address {ip} is off limits ({reason:?})"))
+            }),
             None => Ok(()),
         }
     }
@@ -303,12 +365,12 @@ fn classify_error(e: &reqwest::Error, result: &mut ProbeResult) {
     while let Some(s) = source {
         if let Some(b) = s.downcast_ref::<BlockedAddress>() {
             result.outcome = Outcome::Blocked;
-            result.error = Some(b.to_string());
+            result.error = Some(ProbeError::new(Failure::PrivateAddress, b.to_string()));
             return;
         }
         if let Some(d) = s.downcast_ref::<DnsFailure>() {
             result.outcome = Outcome::Dns;
-            result.error = Some(d.to_string());
+            result.error = Some(ProbeError::new(Failure::NameNotResolved, d.to_string()));
             return;
         }
         text.push(s.to_string());
@@ -316,15 +378,16 @@ fn classify_error(e: &reqwest::Error, result: &mut ProbeResult) {
     }
     let detail = text.join(": ");
     let lower = detail.to_ascii_lowercase();
-    result.outcome = if e.is_timeout() {
-        Outcome::Timeout
+    let (outcome, failure) = if e.is_timeout() {
+        (Outcome::Timeout, Failure::Timeout)
     } else if ["certificate", "tls", "handshake", "corrupt message", "peer is incompatible", "alert"]
         .iter()
         .any(|k| lower.contains(k))
     {
-        Outcome::Tls
+        (Outcome::Tls, Failure::Tls)
     } else {
-        Outcome::Connect
+        (Outcome::Connect, Failure::Connect)
     };
-    result.error = Some(detail);
+    result.outcome = outcome;
+    result.error = Some(ProbeError::new(failure, detail));
 }

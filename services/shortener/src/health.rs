@@ -42,7 +42,13 @@ pub struct CheckView {
     pub final_url: Option<String>,
     /// The URLs followed, in order (at most 5 redirects).
     pub redirects: Vec<String>,
+    /// Why the check failed, in generic words (`blocked: private address`, `dns: the name does
+    /// not resolve`, ...).
     pub error: Option<String>,
+    /// What exactly failed (names, addresses, resolver and socket errors): admin tokens only,
+    /// since it shows how the canary's network resolves internal names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
 }
 
 /// The destination health of a link (users: their own links; admins: any).
@@ -62,6 +68,7 @@ pub async fn health(
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
     let link = load_visible(&shared, &caller, path.into_inner()).await?;
+    let admin = caller.is_admin();
     let code = link.code.clone();
     let (row, checks) = shared
         .db
@@ -95,6 +102,7 @@ pub async fn health(
                 final_url: c.final_url,
                 redirects: serde_json::from_str(&c.redirects).unwrap_or_default(),
                 error: c.error,
+                error_detail: c.error_detail.filter(|_| admin),
             })
             .collect(),
     }))

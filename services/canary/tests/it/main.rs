@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ghostlink_bus::{Outgoing, Publisher, Topology};
-use ghostlink_canary::probe::{Outcome, ProbeSettings, Prober};
+use ghostlink_canary::probe::{Failure, Outcome, ProbeResult, ProbeSettings, Prober};
 use ghostlink_canary::{App, Config};
 use ghostlink_db::links::NewLink;
 use ghostlink_proto::{Envelope, Event, EventData, LinkCreated};
@@ -50,6 +50,10 @@ fn prober(private: &str) -> Prober {
         user_agent: "GhostLink-Canary/test".into(),
     })
     .expect("client")
+}
+
+fn failure(r: &ProbeResult) -> Option<Failure> {
+    r.error.as_ref().map(|e| e.failure)
 }
 
 struct Running {
@@ -153,6 +157,9 @@ async fn probes_classify_every_outcome() {
     assert_eq!(moved.final_url.as_deref(), Some(format!("{base}/ok").as_str()));
     let looped = p.probe(&format!("{base}/loop")).await;
     assert_eq!(looped.redirects.len(), 5, "at most 5 redirects followed");
+    assert_eq!(failure(&looped), Some(Failure::TooManyRedirects));
+    assert_eq!(failure(&p.probe(&format!("{base}/hang")).await), Some(Failure::Timeout));
+    assert_eq!(failure(&p.probe(&format!("{base}/ok")).await), None);
     assert_eq!(p.probe(&format!("{base}/nohead")).await.method, "GET");
     assert_eq!(p.probe(&format!("{base}/ok")).await.method, "HEAD");
 
@@ -167,12 +174,17 @@ async fn probes_classify_every_outcome() {
     });
     let tls = p.probe(&format!("https://{plain_addr}/ok")).await;
     plain_task.abort();
-    assert_eq!(tls.outcome, Outcome::Tls, "{tls:?}");
+    assert_eq!((tls.outcome, failure(&tls)), (Outcome::Tls, Some(Failure::Tls)), "{tls:?}");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let closed_addr = closed.local_addr().expect("addr");
     drop(closed);
-    assert_eq!(p.probe(&format!("http://{closed_addr}/")).await.outcome, Outcome::Connect);
-    assert_eq!(p.probe("http://no-such-host.invalid/").await.outcome, Outcome::Dns);
+    let refused = p.probe(&format!("http://{closed_addr}/")).await;
+    assert_eq!((refused.outcome, failure(&refused)), (Outcome::Connect, Some(Failure::Connect)));
+    let unknown = p.probe("http://no-such-host.invalid/").await;
+    assert_eq!((unknown.outcome, failure(&unknown)), (Outcome::Dns, Some(Failure::NameNotResolved)));
+    // The detail names what failed; the reason an owner sees names nothing.
+    let detail = unknown.error.as_ref().map(|e| e.detail.as_str()).unwrap_or_default();
+    assert!(detail.contains("no-such-host.invalid"), "{unknown:?}");
     server.stop();
 }
 
@@ -433,5 +445,31 @@ async fn a_slow_host_does_not_hold_up_the_others() {
     canary.stop().await;
     slow.stop();
     fast.stop();
+    delete_topology(&amqp.bus_prefix).await;
+}
+
+/// A name that resolves only to refused addresses: the stored check tells the link's owner
+/// "blocked: private address", never which name resolved to what; the detail is kept for
+/// admins.
+#[tokio::test]
+async fn a_blocked_check_stores_a_generic_reason_and_keeps_the_detail_apart() {
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    let sentinel = TestServer::sentinel("127.0.0.1:0").await;
+    insert_link(&db, "internal", &format!("http://localhost:{}/admin", sentinel.addr.port()));
+    let mut cfg = config(&db, &amqp);
+    cfg.allow_private_targets = "false".into();
+    let canary = start(cfg);
+    let check = wait_for("the check", Duration::from_secs(10), || {
+        ghostlink_db::health::checks(&mut db.conn(), "internal", 1).expect("checks").pop()
+    })
+    .await;
+    assert_eq!(check.outcome, "blocked");
+    assert_eq!(check.error.as_deref(), Some("blocked: private address"), "{check:?}");
+    let detail = check.error_detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("localhost") && detail.contains("Loopback"), "{check:?}");
+    canary.stop().await;
+    assert_eq!(sentinel.accepted(), 0);
+    sentinel.stop();
     delete_topology(&amqp.bus_prefix).await;
 }

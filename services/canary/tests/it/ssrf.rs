@@ -1,7 +1,7 @@
 //! The default policy: no spelling of an internal address is ever connected to, on the first
 //! request or on a redirect hop, and a sentinel listening there sees zero connections.
 
-use ghostlink_canary::probe::Outcome;
+use ghostlink_canary::probe::{Failure, Outcome};
 
 use crate::servers::{Reply, TestServer};
 
@@ -46,6 +46,7 @@ async fn the_default_blocks_every_internal_address_with_zero_connections() {
     for url in &urls {
         let r = prober.probe(url).await;
         assert_eq!(r.outcome, Outcome::Blocked, "{url}: {r:?}");
+        assert_eq!(r.error.map(|e| e.failure), Some(Failure::PrivateAddress), "{url}");
     }
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(sentinel.accepted(), 0, "a connection reached the IPv4 sentinel");
@@ -84,6 +85,8 @@ async fn every_redirect_hop_is_checked_again() {
     for path in ["/to-private", "/to-decimal", "/to-metadata", "/to-file"] {
         let r = prober.probe(&format!("http://{}{path}", origin.addr)).await;
         assert_eq!(r.outcome, Outcome::Blocked, "{path}: {r:?}");
+        let want = if path == "/to-file" { Failure::SchemeNotProbed } else { Failure::PrivateAddress };
+        assert_eq!(r.error.as_ref().map(|e| e.failure), Some(want), "{path}");
         assert_eq!(r.redirects.len(), 1, "{path}: the hop is recorded");
     }
     // The origin itself is allowed and answered: the check is per hop, not per link.

@@ -15,6 +15,7 @@ fn check(code: &str, outcome: &str, status: Option<i32>) -> NewCheck {
         final_url: Some("https://example.com/final".into()),
         redirects: r#"["https://example.com/final"]"#.into(),
         error: None,
+        error_detail: None,
     }
 }
 
@@ -129,5 +130,47 @@ async fn health_shows_state_and_checks_and_filters_the_list() {
     assert_eq!(s, 401);
     let (s, body) = app.call("POST", &format!("/api/v1/links/{sick}/health"), Some(&app.admin), None).await;
     assert_eq!((s, error_code(&body).as_str()), (405, "method_not_allowed"));
+    app.stop().await;
+}
+
+/// The owner of a link sees why its checks failed in generic words; what the canary's network
+/// answered (which name resolved to which address) is shown to admins only.
+#[tokio::test]
+async fn a_check_s_detail_is_shown_to_admins_only() {
+    let app = spawn().await;
+    let (s, link) = app.create(&app.user, json!({"url": "https://example.com/internal"})).await;
+    assert_eq!(s, 201, "{link}");
+    let code = link["code"].as_str().expect("code");
+    let mut c = app.db.conn();
+    ghostlink_db::health::schedule_now(&mut c, code, "https://example.com/internal").expect("schedule");
+    let blocked = NewCheck {
+        error: Some("blocked: private address".into()),
+        error_detail: Some(
+            "intranet.corp resolves only to addresses the canary may not connect to (Private 10.1.2.3)"
+                .into(),
+        ),
+        ..check(code, "blocked", None)
+    };
+    ghostlink_db::health::record(&mut c, &blocked, "https://example.com/internal", &POLICY, |_| None)
+        .expect("record");
+    let path = format!("/api/v1/links/{code}/health");
+
+    let (s, h) = app.call("GET", &path, Some(&app.user), None).await;
+    assert_eq!(s, 200, "{h}");
+    let seen = &h["checks"][0];
+    assert_eq!(
+        (seen["outcome"].as_str(), seen["error"].as_str()),
+        (Some("blocked"), Some("blocked: private address"))
+    );
+    assert!(seen.get("error_detail").is_none(), "{h}");
+    assert!(!h.to_string().contains("10.1.2.3") && !h.to_string().contains("intranet"), "{h}");
+
+    let (s, h) = app.call("GET", &path, Some(&app.admin), None).await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(h["checks"][0]["error"], "blocked: private address");
+    assert_eq!(
+        h["checks"][0]["error_detail"],
+        "intranet.corp resolves only to addresses the canary may not connect to (Private 10.1.2.3)"
+    );
     app.stop().await;
 }
