@@ -27,6 +27,7 @@ use chrono::Utc;
 use ghostlink_bus::{Publisher, Spool, Topology};
 use ghostlink_cache::{CacheSettings, RedisCache};
 use ghostlink_db::Db;
+use ghostlink_domain::click_text;
 use ghostlink_domain::forwarded::TrustedProxies;
 use ghostlink_domain::{code::is_plausible_code, hash_client, Decision, GoneReason};
 use ghostlink_proto::ClickRecorded;
@@ -242,19 +243,16 @@ impl App {
     }
 }
 
-fn header_string(req: &HttpRequest, name: actix_web::http::header::HeaderName, max: usize) -> Option<String> {
-    let v = req.headers().get(name)?.to_str().ok()?;
-    let mut end = v.len().min(max);
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(v[..end].to_owned())
+/// A header's value as storable text: decoded lossily (a browser may send UTF-8 or Latin-1
+/// bytes) and capped, never dropped, so a non-ASCII User-Agent is still that user agent.
+fn header_text(req: &HttpRequest, name: actix_web::http::header::HeaderName, max: usize) -> Option<String> {
+    req.headers().get(name).map(|v| click_text::storable(v.as_bytes(), max))
 }
 
 async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<State>) -> HttpResponse {
     let code = path.into_inner();
     let is_head = req.method() == Method::HEAD;
-    let user_agent = header_string(&req, actix_web::http::header::USER_AGENT, 512);
+    let user_agent = header_text(&req, actix_web::http::header::USER_AGENT, click_text::MAX_USER_AGENT_BYTES);
     let bot = ghostlink_domain::bot::is_bot(is_head, user_agent.as_deref());
     // The client is its address and user agent, hashed once per request.
     let addr = ghostlink_web::client_ip(&req, &state.trusted_proxies);
@@ -273,24 +271,16 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
     }
     let (outcome, resp) = answer(&req, &code, &state, bot).await;
     let method = if is_head { "HEAD" } else { "GET" };
-    let mut code = code;
-    if code.len() > 128 {
-        let mut end = 128;
-        while !code.is_char_boundary(end) {
-            end -= 1;
-        }
-        code.truncate(end);
-    }
     state.clicks.record(clicks::ClickEvent {
         id: uuid::Uuid::now_v7(),
         at: Utc::now(),
         request_id: req.extensions().get::<ghostlink_web::RequestId>().map(|r| r.0.clone()),
         data: ClickRecorded {
-            code,
+            code: click_text::storable_str(&code, click_text::MAX_CODE_BYTES),
             outcome: outcome.to_owned(),
             method: method.to_owned(),
             user_agent,
-            referrer: header_string(&req, actix_web::http::header::REFERER, 1024),
+            referrer: header_text(&req, actix_web::http::header::REFERER, click_text::MAX_REFERRER_BYTES),
             client_hash,
             bot,
             address_hash: None,

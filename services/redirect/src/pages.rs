@@ -21,11 +21,13 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// Whether the client asked for JSON and not HTML. Read as bytes: a non-ASCII byte elsewhere in
+/// `Accept` must not hide what was asked for.
 fn wants_json(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+    req.headers().get(header::ACCEPT).is_some_and(|v| {
+        let a = String::from_utf8_lossy(v.as_bytes());
+        a.contains("application/json") && !a.contains("text/html")
+    })
 }
 
 fn page(title: &str, body_html: &str) -> String {

@@ -1,5 +1,6 @@
 //! Integration tests of the redirect service against real Postgres and Redis.
 
+mod click_text;
 mod deny;
 mod follow;
 mod forwarded;
