@@ -9,6 +9,8 @@ use ghostlink_config::{
 };
 use ghostlink_domain::forwarded::TrustedProxies;
 
+use crate::pages::ReferrerPolicy;
+
 /// GhostLink redirect: answers `GET /{code}` with a redirect.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "ghostlink-redirect", version, about)]
@@ -61,6 +63,11 @@ pub struct Config {
     /// Largest spool before new events are dropped (and counted), in bytes.
     #[arg(long, env = "SPOOL_MAX_BYTES", default_value_t = 1 << 30)]
     pub spool_max_bytes: u64,
+    /// `Referrer-Policy` sent with every redirect, one of the standard tokens (`no-referrer`,
+    /// `strict-origin-when-cross-origin`, ...). Empty (the default): none, so the linking page's
+    /// own policy applies.
+    #[arg(long, env = "REFERRER_POLICY", default_value = "")]
+    pub referrer_policy: String,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -72,6 +79,7 @@ pub struct Resolved {
     pub public: SocketAddr,
     pub ops: SocketAddr,
     pub trusted_proxies: TrustedProxies,
+    pub referrer_policy: Option<ReferrerPolicy>,
 }
 
 impl Config {
@@ -111,6 +119,21 @@ impl Config {
             public: self.listen.public_or("127.0.0.1:8080")?,
             ops: self.listen.ops_or("127.0.0.1:9101")?,
             trusted_proxies: self.proxy.resolve()?,
+            referrer_policy: self.referrer_policy()?,
+        })
+    }
+
+    fn referrer_policy(&self) -> Result<Option<ReferrerPolicy>, ConfigError> {
+        let token = self.referrer_policy.trim();
+        if token.is_empty() {
+            return Ok(None);
+        }
+        token.parse().map(Some).map_err(|e: crate::pages::UnknownPolicy| {
+            let all: Vec<&str> = ReferrerPolicy::ALL.iter().map(|p| p.as_str()).collect();
+            ConfigError::new(
+                "REFERRER_POLICY (--referrer-policy)",
+                format!("{e}; one of {}, or empty for none", all.join(", ")),
+            )
         })
     }
 

@@ -45,6 +45,7 @@ pub struct State {
     redirect_status: StatusCode,
     salt: String,
     trusted_proxies: TrustedProxies,
+    referrer_policy: Option<pages::ReferrerPolicy>,
     outcomes: Outcomes,
     deny: Arc<deny::DenyList>,
 }
@@ -161,6 +162,7 @@ impl App {
             redirect_status: StatusCode::from_u16(config.redirect_status).unwrap_or(StatusCode::FOUND),
             salt: config.click_salt.clone(),
             trusted_proxies: resolved.trusted_proxies.clone(),
+            referrer_policy: resolved.referrer_policy,
             outcomes: Outcomes::new(),
             deny,
         });
@@ -332,7 +334,7 @@ async fn answer(req: &HttpRequest, code: &str, state: &State, bot: bool) -> (&'s
                 }
             }
             o.redirect.increment(1);
-            ("redirect", pages::redirect(state.redirect_status, &link.url))
+            ("redirect", pages::redirect(state.redirect_status, &link.url, state.referrer_policy))
         }
         Decision::Quarantined => {
             o.quarantined.increment(1);

@@ -1,9 +1,69 @@
 //! The small bodies the redirect answers with: HTML for browsers, the JSON error shape for API
 //! clients (`Accept: application/json`).
+//!
+//! A redirect carries no `Referrer-Policy` unless `REFERRER_POLICY` says so: the page that linked
+//! decides how much of its URL the destination sees. (An override of `unsafe-url` on every
+//! redirect made browsers send the full referring URL, query string included, even from HTTPS
+//! to HTTP.)
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use ghostlink_web::ApiError;
+
+/// A `Referrer-Policy` token (the W3C Referrer Policy list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferrerPolicy {
+    NoReferrer,
+    NoReferrerWhenDowngrade,
+    Origin,
+    OriginWhenCrossOrigin,
+    SameOrigin,
+    StrictOrigin,
+    StrictOriginWhenCrossOrigin,
+    UnsafeUrl,
+}
+
+impl ReferrerPolicy {
+    pub const ALL: [ReferrerPolicy; 8] = [
+        ReferrerPolicy::NoReferrer,
+        ReferrerPolicy::NoReferrerWhenDowngrade,
+        ReferrerPolicy::Origin,
+        ReferrerPolicy::OriginWhenCrossOrigin,
+        ReferrerPolicy::SameOrigin,
+        ReferrerPolicy::StrictOrigin,
+        ReferrerPolicy::StrictOriginWhenCrossOrigin,
+        ReferrerPolicy::UnsafeUrl,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferrerPolicy::NoReferrer => "no-referrer",
+            ReferrerPolicy::NoReferrerWhenDowngrade => "no-referrer-when-downgrade",
+            ReferrerPolicy::Origin => "origin",
+            ReferrerPolicy::OriginWhenCrossOrigin => "origin-when-cross-origin",
+            ReferrerPolicy::SameOrigin => "same-origin",
+            ReferrerPolicy::StrictOrigin => "strict-origin",
+            ReferrerPolicy::StrictOriginWhenCrossOrigin => "strict-origin-when-cross-origin",
+            ReferrerPolicy::UnsafeUrl => "unsafe-url",
+        }
+    }
+}
+
+/// Not a `Referrer-Policy` token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a referrer policy")]
+pub struct UnknownPolicy(pub String);
+
+impl std::str::FromStr for ReferrerPolicy {
+    type Err = UnknownPolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownPolicy(s.to_owned()))
+    }
+}
 
 /// Escapes text for HTML element and attribute content.
 pub fn escape(s: &str) -> String {
@@ -51,13 +111,15 @@ pub fn error(req: &HttpRequest, err: ApiError, html_text: &str) -> HttpResponse 
     b.content_type("text/html; charset=utf-8").body(page(title, &format!("<p>{}</p>", escape(html_text))))
 }
 
-/// The redirect itself.
-pub fn redirect(status: StatusCode, location: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "private, max-age=0"))
-        .insert_header((header::REFERRER_POLICY, "unsafe-url"))
-        .content_type("text/html; charset=utf-8")
+/// The redirect itself; `policy`, when configured, becomes its `Referrer-Policy`.
+pub fn redirect(status: StatusCode, location: &str, policy: Option<ReferrerPolicy>) -> HttpResponse {
+    let mut b = HttpResponse::build(status);
+    b.insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=0"));
+    if let Some(p) = policy {
+        b.insert_header((header::REFERRER_POLICY, p.as_str()));
+    }
+    b.content_type("text/html; charset=utf-8")
         .body(format!("<a href=\"{}\">Redirecting</a>", escape(location)))
 }
 
@@ -106,4 +168,20 @@ pub fn bot_preview() -> HttpResponse {
         .insert_header(("x-robots-tag", "noindex"))
         .content_type("text/html; charset=utf-8")
         .body(page("Shared link", "<p>Open this link in a browser to continue.</p>"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReferrerPolicy;
+
+    #[test]
+    fn every_referrer_policy_token_round_trips_and_nothing_else_parses() {
+        for p in ReferrerPolicy::ALL {
+            assert_eq!(p.as_str().parse::<ReferrerPolicy>(), Ok(p));
+            assert_eq!(p.as_str().to_ascii_uppercase().parse::<ReferrerPolicy>(), Ok(p));
+        }
+        for bad in ["", "unsafe", "no-referrer,origin", "strict-origin "] {
+            assert!(bad.parse::<ReferrerPolicy>().is_err(), "{bad}");
+        }
+    }
 }

@@ -65,6 +65,25 @@ async fn redirects_and_answers_every_status() {
 }
 
 #[tokio::test]
+async fn the_referrer_policy_is_left_to_the_linking_page_unless_configured() {
+    let app = spawn().await;
+    app.link("refp1", "https://example.com/", |_| {});
+    let r = app.get("/refp1").await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers().get("referrer-policy"), None, "the redirect overrode the referrer policy");
+    app.stop().await;
+
+    // A deployment that wants one sets it; it applies to redirects only.
+    let app = spawn_with(|c| c.referrer_policy = "strict-origin-when-cross-origin".into()).await;
+    app.link("refp1", "https://example.com/", |_| {});
+    let r = app.get("/refp1").await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["referrer-policy"], "strict-origin-when-cross-origin");
+    assert_eq!(app.get("/nosuch1").await.headers().get("referrer-policy"), None);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn permanent_redirects_are_selectable() {
     let app = spawn_with(|c| c.redirect_status = 301).await;
     app.link("perm1", "https://example.com/", |_| {});

@@ -44,6 +44,7 @@ pub fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs) -> Config {
         click_salt: "test-salt-123".into(),
         click_queue_capacity: 10_000,
         click_batch_size: 100,
+        referrer_policy: String::new(),
         http_workers: Some(2),
     }
 }

@@ -17,6 +17,7 @@ fn bad_config_exits_2_naming_the_setting() {
         (vec!["--bus-prefix", "bad prefix"], "BUS_PREFIX"),
         (vec!["--amqp-url", "http://x"], "AMQP_URL"),
         (vec!["--trusted-proxies", "10.0.0.0/8,nginx"], "TRUSTED_PROXIES"),
+        (vec!["--referrer-policy", "unsafe"], "REFERRER_POLICY"),
     ] {
         let out = Command::new(BIN).args(&args).env_remove("LISTEN_ADDR").output().expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
