@@ -68,7 +68,7 @@ set -euo pipefail
 cmd=\$1 name=\$2
 common() {
   exec env -u RISK_BLOCKLIST DATABASE_URL="$DB_URL" REDIS_URL=redis://127.0.0.1:6379 REDIS_KEY_PREFIX="$PREFIX:" \\
-    AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" BUS_PREFIX="$PREFIX" LOG_LEVEL=warn "\$@"
+    AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" BUS_PREFIX="$PREFIX" CLICK_SALT="chaos-salt-$SUFFIX" LOG_LEVEL=warn "\$@"
 }
 start() {
   case \$name in

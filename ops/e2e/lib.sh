@@ -95,7 +95,8 @@ create_db() {
 healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/healthz"; }
 
 # start_service NAME BINARY PORT OPS_PORT REDIS_URL: a GhostLink service on this run's database,
-# Redis prefix and bus prefix, logging to $WORK/NAME.log; its pid in PID[NAME]. Extra settings
+# Redis prefix, bus prefix and click salt (one per run: the redirects refuse the published
+# development salt), logging to $WORK/NAME.log; its pid in PID[NAME]. Extra settings
 # come from the caller's environment (`PROBE_MODE=enforce start_service ...`).
 start_service() {
   local name=$1 bin=$2 port=$3 ops=$4 redis=$5
@@ -104,7 +105,7 @@ start_service() {
     DATABASE_URL="$DB_URL" REDIS_URL="$redis" REDIS_KEY_PREFIX="$PREFIX:" \
     AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" BUS_PREFIX="$PREFIX" \
     LISTEN_ADDR="127.0.0.1:$port" OPS_LISTEN_ADDR="127.0.0.1:$ops" \
-    SPOOL_DIR="$WORK/spool-$name" LOG_LEVEL=warn \
+    SPOOL_DIR="$WORK/spool-$name" LOG_LEVEL=warn CLICK_SALT="${CLICK_SALT:-e2e-salt-$SUFFIX}" \
     "$BIN/$bin" >>"$WORK/$name.log" 2>&1 &
   PID[$name]=$!
 }

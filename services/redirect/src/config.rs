@@ -11,6 +11,13 @@ use ghostlink_domain::forwarded::TrustedProxies;
 
 use crate::pages::ReferrerPolicy;
 
+/// The salt `--dev` uses when none is given.
+pub const DEV_CLICK_SALT: &str = "ghostlink-dev-salt";
+
+/// Salts written in this repository (the development default, the compose file's old fallback):
+/// refused unless `--dev`.
+const PUBLISHED_CLICK_SALTS: &[&str] = &[DEV_CLICK_SALT, "dev-only-click-salt-change-me"];
+
 /// GhostLink redirect: answers `GET /{code}` with a redirect.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "ghostlink-redirect", version, about)]
@@ -47,9 +54,18 @@ pub struct Config {
     /// invalidation is lost while Redis is down).
     #[arg(long, env = "REDIS_TTL_SECS", default_value_t = 300)]
     pub redis_ttl_secs: u64,
-    /// Secret salt for hashing client addresses; the same on every replica.
-    #[arg(long, env = "CLICK_SALT", default_value = "ghostlink-dev-salt", hide_env_values = true)]
-    pub click_salt: String,
+    /// Secret salt for hashing client addresses (at least 8 characters); the same on every
+    /// replica. Required, here or in CLICK_SALT_FILE, unless --dev.
+    #[arg(long, env = "CLICK_SALT", hide_env_values = true)]
+    pub click_salt: Option<String>,
+    /// A file holding the click salt (a compose or Kubernetes secret); surrounding whitespace
+    /// is ignored.
+    #[arg(long, env = "CLICK_SALT_FILE")]
+    pub click_salt_file: Option<std::path::PathBuf>,
+    /// Development mode: without a salt, use the published development salt (client hashes can
+    /// then be reversed by anyone), and allow it when given.
+    #[arg(long = "dev", env = "GHOSTLINK_DEV", default_value_t = false)]
+    pub dev: bool,
     /// Click events held in memory before new ones are dropped (and counted).
     #[arg(long, env = "CLICK_QUEUE_CAPACITY", default_value_t = 65_536)]
     pub click_queue_capacity: usize,
@@ -80,6 +96,7 @@ pub struct Resolved {
     pub ops: SocketAddr,
     pub trusted_proxies: TrustedProxies,
     pub referrer_policy: Option<ReferrerPolicy>,
+    pub click_salt: String,
 }
 
 impl Config {
@@ -103,9 +120,6 @@ impl Config {
         if self.redis_ttl_secs == 0 {
             return Err(ConfigError::new("REDIS_TTL_SECS (--redis-ttl-secs)", "must be greater than 0"));
         }
-        if self.click_salt.len() < 8 {
-            return Err(ConfigError::new("CLICK_SALT (--click-salt)", "must be at least 8 characters"));
-        }
         if self.click_queue_capacity == 0 || self.click_batch_size == 0 {
             return Err(ConfigError::new(
                 "CLICK_QUEUE_CAPACITY / CLICK_BATCH_SIZE",
@@ -120,7 +134,46 @@ impl Config {
             ops: self.listen.ops_or("127.0.0.1:9101")?,
             trusted_proxies: self.proxy.resolve()?,
             referrer_policy: self.referrer_policy()?,
+            click_salt: self.click_salt()?,
         })
+    }
+
+    /// The salt from CLICK_SALT or CLICK_SALT_FILE (one of them), or the development salt in
+    /// dev mode. A salt anyone can read in this repository is refused outside dev mode: with it,
+    /// a client hash in a finding is reversed by trying every IPv4 address.
+    fn click_salt(&self) -> Result<String, ConfigError> {
+        const SALT: &str = "CLICK_SALT (--click-salt)";
+        const FILE: &str = "CLICK_SALT_FILE (--click-salt-file)";
+        let given = self.click_salt.as_deref().filter(|s| !s.is_empty());
+        let (salt, setting) = match (given, &self.click_salt_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new("CLICK_SALT / CLICK_SALT_FILE", "set one of them, not both"))
+            }
+            (Some(s), None) => (s.to_owned(), SALT),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::new(FILE, format!("cannot read {}: {e}", path.display())))?;
+                (text.trim().to_owned(), FILE)
+            }
+            (None, None) if self.dev => (DEV_CLICK_SALT.to_owned(), SALT),
+            (None, None) => {
+                return Err(ConfigError::new(
+                    SALT,
+                    "not set: give a secret (or CLICK_SALT_FILE), or run with --dev (GHOSTLINK_DEV=true) \
+                     to use the published development salt",
+                ))
+            }
+        };
+        if salt.chars().count() < 8 {
+            return Err(ConfigError::new(setting, "must be at least 8 characters"));
+        }
+        if PUBLISHED_CLICK_SALTS.contains(&salt.as_str()) && !self.dev {
+            return Err(ConfigError::new(
+                setting,
+                "is a published development salt; set a secret, or run with --dev (GHOSTLINK_DEV=true)",
+            ));
+        }
+        Ok(salt)
     }
 
     fn referrer_policy(&self) -> Result<Option<ReferrerPolicy>, ConfigError> {
@@ -139,5 +192,62 @@ impl Config {
 
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_millis(self.cache_ttl_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("ghostlink-redirect").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn refused(args: &[&str]) -> String {
+        match parse(args).resolve() {
+            Ok(_) => panic!("{args:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn salt(args: &[&str]) -> String {
+        parse(args).resolve().unwrap_or_else(|e| panic!("{args:?}: {e}")).click_salt
+    }
+
+    #[test]
+    fn the_published_development_salt_needs_dev_mode() {
+        assert!(refused(&[]).contains("CLICK_SALT"));
+        assert!(refused(&["--click-salt", ""]).contains("CLICK_SALT"));
+        assert!(refused(&["--click-salt", "ghostlink-dev-salt"]).contains("CLICK_SALT"));
+        assert!(refused(&["--click-salt", "dev-only-click-salt-change-me"]).contains("CLICK_SALT"));
+        assert!(refused(&["--click-salt", "short"]).contains("at least 8"));
+        assert_eq!(salt(&["--dev"]), super::DEV_CLICK_SALT);
+        assert_eq!(salt(&["--dev", "--click-salt", "ghostlink-dev-salt"]), super::DEV_CLICK_SALT);
+        assert_eq!(salt(&["--click-salt", "a-real-secret"]), "a-real-secret");
+    }
+
+    #[test]
+    fn the_salt_can_come_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("gl-salt-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).expect("write");
+            p.display().to_string()
+        };
+        let good = write("good", "  s3cret-from-a-file \n");
+        assert_eq!(salt(&["--click-salt-file", &good]), "s3cret-from-a-file");
+        let blank = write("blank", " \n\n");
+        assert!(refused(&["--click-salt-file", &blank]).contains("CLICK_SALT_FILE"));
+        let published = write("published", "ghostlink-dev-salt\n");
+        assert!(refused(&["--click-salt-file", &published]).contains("CLICK_SALT_FILE"));
+        let missing = dir.join("missing").display().to_string();
+        assert!(refused(&["--click-salt-file", &missing]).contains("CLICK_SALT_FILE"));
+        let both = refused(&["--click-salt-file", &good, "--click-salt", "another-secret"]);
+        assert!(both.contains("CLICK_SALT") && both.contains("not both"), "{both}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -160,7 +160,7 @@ impl App {
             db: db.clone(),
             clicks: sink.clone(),
             redirect_status: StatusCode::from_u16(config.redirect_status).unwrap_or(StatusCode::FOUND),
-            salt: config.click_salt.clone(),
+            salt: resolved.click_salt.clone(),
             trusted_proxies: resolved.trusted_proxies.clone(),
             referrer_policy: resolved.referrer_policy,
             outcomes: Outcomes::new(),
@@ -206,8 +206,8 @@ impl App {
             ],
         )
         .with_context(|| format!("binding ops listener {}", resolved.ops))?;
-        if config.click_salt == "ghostlink-dev-salt" {
-            slog::warn!(log, "CLICK_SALT is the development default; set a secret in production");
+        if resolved.click_salt == config::DEV_CLICK_SALT {
+            slog::warn!(log, "CLICK_SALT is the published development salt (--dev); never in production");
         }
         slog::info!(log, "redirect listening"; "public" => %public_addr, "ops" => %ops.addr);
         Ok(Self { public, ops, public_addr, drain, watcher, deny_refresh, log })

@@ -196,6 +196,7 @@ async fn broker_outage_under_traffic_loses_and_duplicates_no_click() {
     let mut renv = common(port + 1);
     renv.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
     renv.push(("SPOOL_DIR", spool.display().to_string()));
+    renv.push(("CLICK_SALT", "pipeline-test-salt".into()));
     let redirect = start("ghostlink-redirect", &renv);
     let recorder = start("ghostlink-click-recorder", &common(port + 2));
     let client =

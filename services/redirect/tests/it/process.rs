@@ -29,10 +29,28 @@ fn bad_config_exits_2_naming_the_setting() {
 }
 
 #[test]
+fn no_salt_or_the_published_one_exits_2_outside_dev_mode() {
+    for args in [vec![], vec!["--click-salt", "ghostlink-dev-salt"]] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .env_remove("CLICK_SALT")
+            .env_remove("CLICK_SALT_FILE")
+            .env_remove("GHOSTLINK_DEV")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("CLICK_SALT"), "{args:?}");
+    }
+}
+
+#[test]
 fn sigterm_drains_and_exits_0() {
     let db = TestDb::new();
     let spool = std::env::temp_dir().join(format!("gl-spool-proc-{}", std::process::id()));
     let prefix = format!("gltest-proc-{}", std::process::id());
+    // The salt as a compose secret would hand it over: a file.
+    let salt = std::env::temp_dir().join(format!("gl-salt-proc-{}", std::process::id()));
+    std::fs::write(&salt, "proc-test-salt\n").expect("salt file");
     let mut child = Command::new(BIN)
         .args([
             "--database-url",
@@ -48,6 +66,9 @@ fn sigterm_drains_and_exits_0() {
         ])
         .arg("--spool-dir")
         .arg(&spool)
+        .arg("--click-salt-file")
+        .arg(&salt)
+        .env_remove("CLICK_SALT")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -77,6 +98,7 @@ fn sigterm_drains_and_exits_0() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = std::fs::remove_dir_all(&spool);
+    let _ = std::fs::remove_file(&salt);
     if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
         rt.block_on(ghostlink_test_support::delete_topology(&prefix));
     }
