@@ -1,7 +1,7 @@
 //! The one mapping from errors to HTTP statuses and JSON error bodies.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{error, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
 /// An error answered to a client: status, stable machine code, human message.
@@ -79,41 +79,18 @@ impl ResponseError for ApiError {
     }
 }
 
-/// JSON, query and path extractor configs that answer bad input in the JSON error shape:
-/// 400 for malformed JSON or parameters, 415 for a wrong content type, 413 when too large.
-pub fn extractor_configs(
-    json_limit: usize,
-) -> (web_cfg::JsonConfig, web_cfg::QueryConfig, web_cfg::PathConfig) {
-    let json = web_cfg::JsonConfig::default().limit(json_limit).error_handler(|err, _req| {
-        let api = match &err {
-            error::JsonPayloadError::ContentType => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "request body must be JSON with Content-Type: application/json",
-            ),
-            error::JsonPayloadError::OverflowKnownLength { .. }
-            | error::JsonPayloadError::Overflow { .. } => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", err.to_string())
-            }
-            error::JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::unprocessable(
-                "invalid_field",
-                format!("request body has a field of the wrong type or a missing field: {e}"),
-            ),
-            other => {
-                ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {other}"))
-            }
-        };
-        api.into()
-    });
+/// Query and path extractor configs that answer bad input in the JSON error shape (400).
+/// JSON bodies have their own extractor, [`crate::body::JsonBody`].
+pub fn extractor_configs() -> (web_cfg::QueryConfig, web_cfg::PathConfig) {
     let query = web_cfg::QueryConfig::default()
         .error_handler(|err, _req| ApiError::bad_request("invalid_query", err.to_string()).into());
     let path = web_cfg::PathConfig::default()
         .error_handler(|err, _req| ApiError::bad_request("invalid_path", err.to_string()).into());
-    (json, query, path)
+    (query, path)
 }
 
 mod web_cfg {
-    pub use actix_web::web::{JsonConfig, PathConfig, QueryConfig};
+    pub use actix_web::web::{PathConfig, QueryConfig};
 }
 
 /// Default service: unknown route or method, answered in the JSON shape.

@@ -2,19 +2,23 @@
 //!
 //! - [`ApiError`]: the one place an error becomes an HTTP status and the JSON body
 //!   `{"error": {"code": "...", "message": "..."}}`.
-//! - [`extractor_configs`]: JSON/query/path extractor errors answered in that same shape.
+//! - [`JsonBody`]: JSON request bodies read under a size limit counted as they stream and a
+//!   deadline, identity encoding only ([`body`]).
+//! - [`extractor_configs`]: query/path extractor errors answered in that same shape.
 //! - [`observe`]: middleware giving every request an `X-Request-Id` and recording
 //!   `http_requests_total`, `http_request_duration_seconds` and `http_requests_in_flight`.
 //! - [`client_ip`]: the client's address through the proxies we trust (`TRUSTED_PROXIES`).
 //! - [`ops`]: the ops listener (`/metrics`, `/healthz`, `/readyz`), and [`deps`]: the
 //!   readiness checks and pool sampler every service wires for its dependencies.
 
+pub mod body;
 pub mod client;
 pub mod deps;
 pub mod error;
 pub mod observe;
 pub mod ops;
 
+pub use body::{BodyLimits, JsonBody};
 pub use client::client_ip;
 pub use error::{extractor_configs, not_found, ApiError};
 pub use observe::{access_log, observe, AccessLog, RequestId};

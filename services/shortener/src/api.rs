@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use ghostlink_db::links::{LinkChanges, LinkRow, ListFilter, NewLink};
 use ghostlink_domain::code::is_plausible_code;
 use ghostlink_domain::{generate_code, normalize_url, validate_alias, LinkStatus};
-use ghostlink_web::ApiError;
+use ghostlink_web::{ApiError, JsonBody};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::{db_error, Shared};
 use ghostlink_db::outbox::OutboxEvent;
 use ghostlink_proto::{Envelope, EventData, LinkCreated, LinkDeleted, LinkUpdated};
@@ -223,8 +223,9 @@ fn parse_string(v: &Value) -> Result<String, String> {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
         (status = 409, description = "Alias taken", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within BODY_READ_TIMEOUT_MS (`body_timeout`)", body = ErrorBody),
         (status = 413, description = "Body larger than 16 KiB", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 415, description = "Not JSON (`unsupported_media_type`), or encoded: any Content-Encoding but identity (`unsupported_encoding`)", body = ErrorBody),
         (status = 422, description = "A field breaks a rule", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -233,7 +234,7 @@ fn parse_string(v: &Value) -> Result<String, String> {
 )]
 pub async fn create(
     caller: Caller,
-    body: web::Json<Value>,
+    body: JsonBody<Value>,
     shared: web::Data<Shared>,
     rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
@@ -432,21 +433,21 @@ pub async fn list(
         (status = 401, description = "Missing or bad token", body = ErrorBody),
         (status = 403, description = "Not an admin token", body = ErrorBody),
         (status = 404, description = "No such link", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within BODY_READ_TIMEOUT_MS (`body_timeout`)", body = ErrorBody),
         (status = 413, description = "Body larger than 16 KiB", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 415, description = "Not JSON (`unsupported_media_type`), or encoded: any Content-Encoding but identity (`unsupported_encoding`)", body = ErrorBody),
         (status = 422, description = "A field breaks a rule", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn update(
-    caller: Caller,
+    Admin(caller): Admin,
     path: web::Path<String>,
-    body: web::Json<Value>,
+    body: JsonBody<Value>,
     shared: web::Data<Shared>,
     rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
     let rid = rid.map(|r| r.into_inner().0);
-    caller.require_admin()?;
     let code = path.into_inner();
     let m = object(body.into_inner())?;
     if !is_plausible_code(&code) {
@@ -504,12 +505,11 @@ pub async fn update(
     security(("bearer" = []))
 )]
 pub async fn delete(
-    caller: Caller,
+    Admin(caller): Admin,
     path: web::Path<String>,
     shared: web::Data<Shared>,
     rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_admin()?;
     let rid = rid.map(|r| r.into_inner().0);
     let code = path.into_inner();
     if !is_plausible_code(&code) {

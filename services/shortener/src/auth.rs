@@ -1,12 +1,19 @@
 //! Bearer-token authentication and per-token rate limiting.
+//!
+//! [`authenticate`] is the middleware of the authenticated scope: it decides who is calling
+//! from the headers alone (401, 429) before any handler runs, so no body byte of a refused
+//! request is ever read, and leaves the [`Caller`] in the request's extensions, where the
+//! [`Caller`] and [`Admin`] extractors find it.
 
-use std::future::Future;
+use std::future::{ready, Ready};
 use std::num::NonZeroU32;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use ghostlink_db::Db;
 use ghostlink_domain::{hash_token, Role};
 use ghostlink_web::ApiError;
@@ -118,22 +125,56 @@ impl Auth {
     }
 }
 
+/// Middleware (with `actix_web::middleware::from_fn`) on every authenticated route.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
+    let Some(auth) = req.app_data::<web::Data<Auth>>().cloned() else {
+        return Ok(req.error_response(ApiError::internal()).map_into_right_body());
+    };
+    let header = match req.headers().get(actix_web::http::header::AUTHORIZATION).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(s)) => Some(s.to_owned()),
+        Some(Err(_)) => {
+            metrics::counter!("auth_failures_total", "reason" => "invalid").increment(1);
+            let err = ApiError::unauthorized("Authorization header is not valid text");
+            return Ok(req.error_response(err).map_into_right_body());
+        }
+    };
+    match auth.authenticate(header.as_deref()).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.call(req).await.map(ServiceResponse::map_into_left_body)
+        }
+        Err(e) => Ok(req.error_response(e).map_into_right_body()),
+    }
+}
+
+/// The caller [`authenticate`] found; a route outside its scope is a wiring bug (500).
+fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
+    req.extensions().get::<Caller>().cloned().ok_or_else(ApiError::internal)
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+    type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let auth = req.app_data::<web::Data<Auth>>().cloned();
-        let header =
-            req.headers().get(actix_web::http::header::AUTHORIZATION).map(|v| v.to_str().map(str::to_owned));
-        Box::pin(async move {
-            let auth = auth.ok_or_else(ApiError::internal)?;
-            let header = match header {
-                None => None,
-                Some(Ok(s)) => Some(s),
-                Some(Err(_)) => return Err(ApiError::unauthorized("Authorization header is not valid text")),
-            };
-            auth.authenticate(header.as_deref()).await
-        })
+        ready(caller_of(req))
+    }
+}
+
+/// An admin caller: extracting it refuses anyone else with 403. Put it before a body extractor
+/// in a handler's arguments, so a user's request is refused before its body is read.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(caller_of(req).and_then(|c| c.require_admin().map(|()| Admin(c))))
     }
 }

@@ -36,6 +36,10 @@ pub struct Config {
     /// it changes). Unset: no creation-time check (the risk scorer still blocks on redirect).
     #[arg(long, env = "RISK_BLOCKLIST")]
     pub blocklist: Option<std::path::PathBuf>,
+    /// How long reading one request body may take, in milliseconds, from the first byte the
+    /// handler asks for to the last: a client trickling its body is cut off with 408.
+    #[arg(long, env = "BODY_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_read_timeout_ms: u64,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -74,6 +78,12 @@ impl Config {
         }
         if let Some(p) = &self.blocklist {
             ghostlink_config::blocklist::validate_path(p)?;
+        }
+        if !(1..=600_000).contains(&self.body_read_timeout_ms) {
+            return Err(ConfigError::new(
+                "BODY_READ_TIMEOUT_MS (--body-read-timeout-ms)",
+                "must be between 1 and 600000 (10 minutes)",
+            ));
         }
         if self.http_workers == Some(0) {
             return Err(ConfigError::new("HTTP_WORKERS (--http-workers)", "must be greater than 0"));

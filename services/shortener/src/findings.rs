@@ -9,7 +9,7 @@ use ghostlink_web::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Caller;
+use crate::auth::Admin;
 use crate::{db_error, Shared};
 
 /// Query of `GET /api/v1/findings`.
@@ -52,11 +52,10 @@ pub struct FindingView {
     security(("bearer" = []))
 )]
 pub async fn list(
-    caller: Caller,
+    _admin: Admin,
     query: web::Query<FindingsQuery>,
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_admin()?;
     let q = query.into_inner();
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {

@@ -1,9 +1,11 @@
 //! GhostLink shortener service: the public create API and the admin API, described by an
 //! OpenAPI document generated from the handlers (`/api/v1/openapi.json`).
 //!
-//! Every route authenticates a bearer token ([`auth`]); `user` tokens create links and see their
-//! own, `admin` tokens see and change all. A change invalidates the link's Redis entry so the
-//! redirect sees it within a second. [`App::build`] validates the config and binds the
+//! Every route but the OpenAPI document authenticates a bearer token ([`auth`]) before anything
+//! else, its body included, is read; `user` tokens create links and see their own, `admin`
+//! tokens see and change all. Bodies are JSON only, unencoded, at most 16 KiB, read within
+//! `BODY_READ_TIMEOUT_MS` ([`ghostlink_web::JsonBody`]); responses are never compressed. A
+//! change invalidates the link's Redis entry so the redirect sees it within a second. [`App::build`] validates the config and binds the
 //! listeners; [`App::run`] serves until the shutdown future resolves.
 
 pub mod api;
@@ -28,6 +30,9 @@ use utoipa::OpenApi;
 pub use config::Config;
 
 const SERVICE: &str = "shortener";
+
+/// The largest request body accepted, in bytes (the OpenAPI document says 16 KiB).
+const BODY_LIMIT: usize = 16 * 1024;
 
 /// Maps a database error to its answer: unavailable → 503, anything else → 500 (logged by
 /// the access log as a failed request).
@@ -155,7 +160,11 @@ impl App {
             log: log.clone(),
         };
         let access = web::Data::new(AccessLog(log.clone()));
-        let (json_cfg, query_cfg, path_cfg) = ghostlink_web::extractor_configs(16 * 1024);
+        let (query_cfg, path_cfg) = ghostlink_web::extractor_configs();
+        let body_limits = ghostlink_web::BodyLimits {
+            max_bytes: BODY_LIMIT,
+            deadline: Duration::from_millis(config.body_read_timeout_ms),
+        };
 
         let listener =
             TcpListener::bind(resolved.public).with_context(|| format!("binding {}", resolved.public))?;
@@ -165,14 +174,20 @@ impl App {
                 .app_data(auth.clone())
                 .app_data(shared.clone())
                 .app_data(access.clone())
-                .app_data(json_cfg.clone())
+                .app_data(body_limits)
                 .app_data(query_cfg.clone())
                 .app_data(path_cfg.clone())
                 .wrap(middleware::from_fn(ghostlink_web::access_log))
                 .wrap(middleware::from_fn(ghostlink_web::observe))
+                // Public, and outside the authenticated scope.
+                .service(
+                    web::resource("/api/v1/openapi.json")
+                        .route(read().to(openapi))
+                        .default_service(web::to(ghostlink_web::not_found)),
+                )
                 .service(
                     web::scope("/api/v1")
-                        .route("/openapi.json", read().to(openapi))
+                        .wrap(middleware::from_fn(auth::authenticate))
                         .service(
                             web::resource("/links")
                                 .route(web::post().to(api::create))

@@ -1,5 +1,5 @@
-//! The authorisation matrix: every authenticated route × every kind of credential, with the
-//! exact answer expected. Admin-only routes are the ones whose OpenAPI description documents a
+//! The authorisation matrix: every authenticated route × every kind of credential (and the
+//! refusals decided before a body is read: an encoded body), with the exact answer expected. Admin-only routes are the ones whose OpenAPI description documents a
 //! 403 ("Not an admin token"); the test fails when the table and the document disagree, so a
 //! new admin route cannot be added without its row here.
 
@@ -19,9 +19,22 @@ enum Cred {
     Revoked,
     User,
     Admin,
+    /// An unknown token with a gzip-encoded body: refused for the token, body unread.
+    UnknownGzip,
+    /// The admin token with a gzip-encoded body: 415 where a body is read.
+    AdminGzip,
 }
 
-const CREDS: [Cred; 6] = [Cred::None, Cred::Malformed, Cred::Unknown, Cred::Revoked, Cred::User, Cred::Admin];
+const CREDS: [Cred; 8] = [
+    Cred::None,
+    Cred::Malformed,
+    Cred::Unknown,
+    Cred::Revoked,
+    Cred::User,
+    Cred::Admin,
+    Cred::UnknownGzip,
+    Cred::AdminGzip,
+];
 
 /// One authenticated route: method, path (`{code}` is a fresh link owned by the user), body,
 /// whether it is admin only, and what a permitted caller gets.
@@ -52,9 +65,12 @@ fn table() -> Vec<Route> {
 
 fn expected(route: &Route, cred: Cred) -> (u16, Option<&'static str>) {
     match cred {
-        Cred::None | Cred::Malformed | Cred::Unknown | Cred::Revoked => (401, Some("unauthorized")),
+        Cred::None | Cred::Malformed | Cred::Unknown | Cred::Revoked | Cred::UnknownGzip => {
+            (401, Some("unauthorized"))
+        }
+        Cred::AdminGzip if route.body.is_some() => (415, Some("unsupported_encoding")),
         Cred::User if route.admin_only => (403, Some("forbidden")),
-        Cred::User | Cred::Admin => match route.ok {
+        Cred::User | Cred::Admin | Cred::AdminGzip => match route.ok {
             404 => (404, Some("not_scored")),
             s => (s, None),
         },
@@ -121,9 +137,20 @@ async fn every_route_times_every_credential() {
                 Cred::Revoked => req.bearer_auth(&revoked),
                 Cred::User => req.bearer_auth(&app.user),
                 Cred::Admin => req.bearer_auth(&app.admin),
+                Cred::UnknownGzip => req.bearer_auth(&unknown),
+                Cred::AdminGzip => req.bearer_auth(&app.admin),
             };
+            let gzip = matches!(cred, Cred::UnknownGzip | Cred::AdminGzip);
+            if gzip {
+                req = req.header("content-encoding", "gzip");
+            }
             if let Some(b) = &route.body {
-                req = req.json(b);
+                req = match gzip {
+                    true => req
+                        .header("content-type", "application/json")
+                        .body(crate::body::gzip_stored(&serde_json::to_vec(b).expect("json"))),
+                    false => req.json(b),
+                };
             }
             let resp = req.send().await.expect("request");
             let status = resp.status().as_u16();

@@ -3,6 +3,7 @@
 mod api;
 mod auth;
 mod auth_matrix;
+mod body;
 mod events;
 mod findings;
 mod health;
@@ -48,6 +49,7 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
         token_cache_ttl_ms: 200,
         blocklist: None,
         http_workers: Some(2),
+        body_read_timeout_ms: 10_000,
     };
     f(&mut cfg);
     let admin = db.token("admin", "admin");
