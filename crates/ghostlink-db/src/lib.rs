@@ -39,10 +39,71 @@ pub enum DbError {
     /// A unique constraint refused the write.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Postgres refused the values themselves (SQLSTATE class 22 or 23, other than a unique
+    /// violation): the same write with the same values can never succeed, so it is not retried.
+    #[error("the database refused the data ({kind}): {message}")]
+    Refused { kind: Refusal, message: String },
     /// Any other database error: a bug or a schema mismatch.
     #[error("database error: {0}")]
     Query(String),
 }
+
+/// Why Postgres refused a value: the SQLSTATE class of a permanent data error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// Class 22, data exception: a value the column's type cannot hold (a NUL or invalid byte in
+    /// text, a timestamp outside Postgres's range, a number out of range).
+    DataException,
+    /// Class 23, integrity constraint violation: a check, not-null, foreign-key, exclusion or
+    /// unique constraint.
+    IntegrityConstraint,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::DataException => "data_exception",
+            Refusal::IntegrityConstraint => "integrity_constraint",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl DbError {
+    /// Whether the error is permanent for the values written (SQLSTATE class 22 or 23, a
+    /// unique violation included), and which class: retrying the same row cannot help, unlike
+    /// an outage ([`DbError::Unavailable`]) or a bug ([`DbError::Query`]).
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            DbError::Refused { kind, .. } => Some(*kind),
+            DbError::Conflict(_) => Some(Refusal::IntegrityConstraint),
+            DbError::Unavailable(_) | DbError::Query(_) => None,
+        }
+    }
+}
+
+/// Primary messages of the class 22 errors a written value can raise (invalid text, range,
+/// length, syntax, binary format). diesel reports SQLSTATEs it does not enumerate as
+/// `DatabaseErrorKind::Unknown` and drops the code, so class 22 is recognised by Postgres's
+/// message (as the outage cases below are); a server with translated messages (`lc_messages`)
+/// leaves such an error a `Query` error: retried, then dead-lettered by the delivery limit.
+const DATA_EXCEPTION_MESSAGES: &[&str] = &[
+    "invalid byte sequence for encoding",
+    "has no equivalent in encoding",
+    "unsupported Unicode escape sequence",
+    "null character not permitted",
+    "out of range",
+    "value too long for type",
+    "invalid input syntax for",
+    "invalid input value for",
+    "insufficient data left in message",
+    "incorrect binary data format",
+];
 
 impl From<DieselError> for DbError {
     fn from(e: DieselError) -> Self {
@@ -53,12 +114,29 @@ impl From<DieselError> for DbError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 DbError::Unavailable(info.message().to_string())
             }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::CheckViolation
+                | DatabaseErrorKind::NotNullViolation
+                | DatabaseErrorKind::ForeignKeyViolation
+                | DatabaseErrorKind::RestrictViolation
+                | DatabaseErrorKind::ExclusionViolation,
+                info,
+            ) => DbError::Refused { kind: Refusal::IntegrityConstraint, message: info.message().to_string() },
             DieselError::DatabaseError(_, ref info)
                 if info.message().contains("statement timeout")
                     || info.message().contains("terminating connection")
                     || info.message().contains("server closed") =>
             {
                 DbError::Unavailable(info.message().to_string())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if DATA_EXCEPTION_MESSAGES.iter().any(|m| info.message().contains(m)) =>
+            {
+                DbError::Refused { kind: Refusal::DataException, message: info.message().to_string() }
+            }
+            // A value diesel could not encode for Postgres at all: permanent like class 22.
+            DieselError::SerializationError(e) => {
+                DbError::Refused { kind: Refusal::DataException, message: e.to_string() }
             }
             other => DbError::Query(other.to_string()),
         }
@@ -230,4 +308,49 @@ pub fn run_migrations(url: &str) -> Result<Vec<String>, DbError> {
         .map_err(|e| DbError::Query(format!("migration failed: {e}")));
     conn.batch_execute("SELECT pg_advisory_unlock(7366252)")?;
     applied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db_error(kind: DatabaseErrorKind, message: &str) -> DbError {
+        DieselError::DatabaseError(kind, Box::new(message.to_string())).into()
+    }
+
+    #[test]
+    fn permanent_data_errors_are_told_from_outages_and_bugs() {
+        let refused = |kind, msg| db_error(kind, msg).refusal();
+        use DatabaseErrorKind as K;
+        assert_eq!(
+            refused(K::Unknown, "invalid byte sequence for encoding \"UTF8\": 0x00"),
+            Some(Refusal::DataException)
+        );
+        assert_eq!(refused(K::Unknown, "timestamp out of range"), Some(Refusal::DataException));
+        assert_eq!(
+            refused(K::CheckViolation, "new row for relation \"clicks\" violates check constraint \"c\""),
+            Some(Refusal::IntegrityConstraint)
+        );
+        assert_eq!(refused(K::NotNullViolation, "null value in column"), Some(Refusal::IntegrityConstraint));
+        assert_eq!(
+            refused(K::ForeignKeyViolation, "violates foreign key"),
+            Some(Refusal::IntegrityConstraint)
+        );
+        assert_eq!(refused(K::UniqueViolation, "duplicate key value"), Some(Refusal::IntegrityConstraint));
+        assert!(matches!(db_error(K::UniqueViolation, "duplicate key value"), DbError::Conflict(_)));
+        // Outages and bugs are not the row's fault.
+        for (kind, msg) in [
+            (K::ClosedConnection, "server closed the connection unexpectedly"),
+            (K::Unknown, "canceling statement due to statement timeout"),
+            (K::Unknown, "terminating connection due to administrator command"),
+            (K::Unknown, "deadlock detected"),
+            (K::SerializationFailure, "could not serialize access"),
+            (K::ReadOnlyTransaction, "cannot execute INSERT in a read-only transaction"),
+            (K::Unknown, "relation \"clicks\" does not exist"),
+        ] {
+            assert_eq!(refused(kind, msg), None, "{msg}");
+        }
+        assert!(matches!(db_error(K::Unknown, "terminating connection"), DbError::Unavailable(_)));
+        assert!(matches!(db_error(K::Unknown, "deadlock detected"), DbError::Query(_)));
+    }
 }

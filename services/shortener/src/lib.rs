@@ -40,7 +40,7 @@ pub fn db_error(e: DbError) -> ApiError {
     match e {
         DbError::Unavailable(_) => ApiError::unavailable("the database is unavailable; try again shortly"),
         DbError::Conflict(m) => ApiError::conflict("conflict", m),
-        DbError::Query(_) => {
+        DbError::Query(_) | DbError::Refused { .. } => {
             metrics::counter!("db_errors_total", "op" => "query").increment(1);
             ApiError::internal()
         }
