@@ -8,6 +8,7 @@
 pub mod bot;
 pub mod click_text;
 pub mod code;
+pub mod confusables;
 pub mod forwarded;
 pub mod link;
 pub mod net;

@@ -1,6 +1,11 @@
 //! Destination risk scoring: named rules, each adding a weight with a reason, summed into a
 //! 0–100 score and a level. Pure: the blocklist and thresholds come in as values, so the risk
 //! scorer, the shortener's creation check and `ghostctl risk rescore` all score alike.
+//!
+//! Two rules set a floor under the level whatever the score: a blocklisted destination is
+//! `blocked`, and a look-alike of a commonly impersonated domain (`brand_lookalike`, see
+//! [`crate::confusables`]) is at least `high`, since its one purpose is to be mistaken for the
+//! brand.
 
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
@@ -155,16 +160,17 @@ pub fn assess(
     canary: Option<&CanaryView>,
 ) -> Assessment {
     let mut reasons = Vec::new();
+    let mut floor = Level::Low;
     let mut add =
         |rule: &str, weight: u32, detail: String| reasons.push(Reason { rule: rule.into(), weight, detail });
     let Ok(parsed) = Url::parse(url) else {
         add("unparseable", 100, "the destination is not a valid URL".into());
-        return finish(reasons, thresholds, true);
+        return finish(reasons, thresholds, Level::Blocked);
     };
     let host = parsed.host_str().unwrap_or("").to_ascii_lowercase();
     if let Some(d) = blocklist.covering(&host) {
         add("blocklist", 100, format!("{host} is covered by the blocklist entry {d}"));
-        return finish(reasons, thresholds, true);
+        return finish(reasons, thresholds, Level::Blocked);
     }
     match parsed.host() {
         Some(Host::Ipv4(_)) | Some(Host::Ipv6(_)) => {
@@ -178,6 +184,14 @@ pub fn assess(
             25,
             format!("{host} is an internationalised name: possible look-alike (homograph)"),
         );
+    }
+    if let Some(l) = crate::confusables::lookalike(&host) {
+        add(
+            "brand_lookalike",
+            60,
+            format!("{} ({host}) looks like {} but is not it (same confusable skeleton)", l.host, l.brand),
+        );
+        floor = Level::High;
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         add("userinfo", 30, "the URL carries a user name or password before the host".into());
@@ -213,24 +227,23 @@ pub fn assess(
         }
         if let Some(d) = blocklist.covering(&final_host) {
             add("redirects_to_blocklisted", 100, format!("redirects end on {final_host}, covered by {d}"));
-            return finish(reasons, thresholds, true);
+            return finish(reasons, thresholds, Level::Blocked);
         }
     }
-    finish(reasons, thresholds, false)
+    finish(reasons, thresholds, floor)
 }
 
-fn finish(reasons: Vec<Reason>, t: Thresholds, blocked: bool) -> Assessment {
+/// Sums the weights; the level is the score's, or `floor` when that is higher.
+fn finish(reasons: Vec<Reason>, t: Thresholds, floor: Level) -> Assessment {
     let score = reasons.iter().map(|r| r.weight).sum::<u32>().min(100);
-    let level = if blocked {
-        Level::Blocked
-    } else if score >= t.high {
+    let by_score = if score >= t.high {
         Level::High
     } else if score >= t.medium {
         Level::Medium
     } else {
         Level::Low
     };
-    Assessment { score, level, reasons }
+    Assessment { score, level: by_score.max(floor), reasons }
 }
 
 #[cfg(test)]
@@ -251,7 +264,8 @@ mod tests {
             ("https://login.sub.evil.example/x", Level::Blocked, &["blocklist"]),
             ("https://phish.test/", Level::Blocked, &["blocklist"]),
             ("http://203.0.113.9/", Level::Medium, &["ip_literal_host"]),
-            ("https://xn--pple-43d.com/", Level::Low, &["punycode_host"]),
+            ("https://xn--mnchen-3ya.de/", Level::Low, &["punycode_host"]),
+            ("https://xn--pple-43d.com/", Level::High, &["punycode_host", "brand_lookalike"]),
             ("https://user:pw@example.com/", Level::Medium, &["userinfo"]),
             ("https://example.com:8443/", Level::Low, &["non_standard_port"]),
             ("https://bit.ly/abc", Level::Low, &["another_shortener"]),
@@ -290,6 +304,91 @@ mod tests {
             assess("https://example.com/", &bl, Thresholds::default(), Some(&bad)).level,
             Level::Blocked
         );
+    }
+
+    /// The destination as the shortener stores it (punycode host), then scored.
+    fn score(raw: &str) -> Assessment {
+        let stored = crate::normalize_url(raw).unwrap_or_else(|e| panic!("{raw}: {e:?}"));
+        assess(&stored, &Blocklist::default(), Thresholds::default(), None)
+    }
+
+    #[test]
+    fn lookalikes_of_impersonated_domains_score_high_and_name_their_rule() {
+        let lookalikes: &[(&str, &str)] = &[
+            // Cyrillic а in a Latin name (mixed script), with and without a login path.
+            ("https://p\u{430}ypal.com/signin", "paypal.com"),
+            ("https://p\u{430}ypal.com/", "paypal.com"),
+            ("https://login.p\u{430}ypal.com/", "paypal.com"),
+            ("https://b\u{430}nkofamerica.com/login", "bankofamerica.com"),
+            ("https://b\u{430}rclays.co.uk/", "barclays.co.uk"),
+            // Whole-script Cyrillic: аррӏе.
+            ("https://\u{430}\u{440}\u{440}\u{4cf}\u{435}.com/", "apple.com"),
+            // Greek omicrons, Armenian oh.
+            ("https://g\u{3bf}\u{3bf}gle.com/", "google.com"),
+            ("https://faceb\u{3bf}\u{3bf}k.com/login", "facebook.com"),
+            ("https://g\u{585}\u{585}gle.com/", "google.com"),
+            // Full-width letters map to ASCII on the way in; what is left still looks alike.
+            ("https://\u{ff50}\u{ff41}\u{ff59}\u{ff50}\u{ff41}\u{ff11}.com/", "paypal.com"),
+            ("https://\u{ff52}\u{ff4e}icrosoft.com/", "microsoft.com"),
+            ("https://\u{ff50}\u{430}\u{ff59}\u{ff50}\u{ff41}\u{ff4c}.com/", "paypal.com"),
+            // ASCII confusables: 1/l, rn/m, 0/o.
+            ("https://paypa1.com/", "paypal.com"),
+            ("https://arnazon.com/", "amazon.com"),
+            ("https://g00gle.com/", "google.com"),
+            // Already punycode, as stored: pаypal.com, аррӏе.com, gοοgle.com, gօօgle.com.
+            ("https://xn--pypal-4ve.com/login", "paypal.com"),
+            ("https://xn--80ak6aa92e.com/", "apple.com"),
+            ("https://xn--ggle-0nda.com/", "google.com"),
+            ("https://www.xn--ggle-vifa.com/", "google.com"),
+            // Another suffix does not help.
+            ("https://c\u{43e}inbase.io/", "coinbase.com"),
+            ("https://\u{441}hase.co.uk/", "chase.com"),
+        ];
+        for (url, brand) in lookalikes {
+            let a = score(url);
+            assert_eq!(a.level, Level::High, "{url}: {a:?}");
+            let reason = a.reasons.iter().find(|r| r.rule == "brand_lookalike");
+            let reason = reason.unwrap_or_else(|| panic!("{url}: no brand_lookalike in {a:?}"));
+            assert!(reason.detail.contains(brand), "{url}: {}", reason.detail);
+        }
+        // The floor holds whatever the thresholds: a look-alike is high, even if its score is not.
+        let strict = Thresholds { medium: 90, high: 99 };
+        let stored = crate::normalize_url("https://p\u{430}ypal.com/").expect("url");
+        assert_eq!(assess(&stored, &Blocklist::default(), strict, None).level, Level::High);
+        // ... but the blocklist still wins.
+        let bl = Blocklist::parse("xn--pypal-4ve.com");
+        assert_eq!(assess(&stored, &bl, Thresholds::default(), None).level, Level::Blocked);
+    }
+
+    #[test]
+    fn legitimate_idns_and_the_brands_themselves_stay_low() {
+        let legitimate = [
+            "https://m\u{fc}nchen.de/",
+            "https://xn--mnchen-3ya.de/",
+            "https://b\u{fc}cher.de/",
+            "https://\u{65e5}\u{672c}.jp/",
+            "https://\u{43f}\u{440}\u{438}\u{43c}\u{435}\u{440}.\u{440}\u{444}/",
+            // A brand's own internationalised domain: госуслуги.рф, сбербанк.рф.
+            "https://\u{433}\u{43e}\u{441}\u{443}\u{441}\u{43b}\u{443}\u{433}\u{438}.\u{440}\u{444}/",
+            "https://xn--80abap1arsf.xn--p1ai/",
+            "https://paypal.com/",
+            "https://www.paypal.com/",
+            "https://accounts.google.com/",
+            "https://apple.com/",
+            "https://barclays.co.uk/",
+            "https://gosuslugi.ru/",
+            // Full-width spelling of the brand is the brand (the browser goes there too).
+            "https://\u{ff50}\u{ff41}\u{ff59}\u{ff50}\u{ff41}\u{ff4c}.com/",
+            // The brand's exact label under another name is not a homograph.
+            "https://paypal.example/",
+            "https://apple.stackexchange.com/",
+            "https://www.rust-lang.org/",
+        ];
+        for url in legitimate {
+            let a = score(url);
+            assert_eq!(a.level, Level::Low, "{url}: {a:?}");
+            assert!(!a.reasons.iter().any(|r| r.rule == "brand_lookalike"), "{url}: {a:?}");
+        }
     }
 
     #[test]

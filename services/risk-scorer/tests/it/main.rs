@@ -97,6 +97,8 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
             created("phish1", "http://198.51.100.7:8080/secure-login/verify-account"),
             created("block1", "https://cdn.blocked.example/x"),
             created("later1", "https://later.example/"),
+            // pаypal.com with a Cyrillic а, as the shortener stores it.
+            created("homo1", "https://xn--pypal-4ve.com/signin"),
         ])
         .await
         .expect("publish");
@@ -110,6 +112,8 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     assert_eq!(blocked.score, 100);
     assert!(blocked.reasons.contains("blocklist"));
     wait_level(&db, "later1", "low").await;
+    let homograph = wait_level(&db, "homo1", "high").await;
+    assert!(homograph.reasons.contains("brand_lookalike"), "{}", homograph.reasons);
 
     // The blocklist changes on disk: the next event sees it, without a restart.
     tokio::time::sleep(Duration::from_millis(1100)).await; // a distinct modification time
