@@ -18,6 +18,8 @@ pub struct DeadLetter {
     pub routing_key: String,
     /// How many times it was delivered before being dead-lettered, when known.
     pub deliveries: Option<i64>,
+    /// Why a consumer dead-lettered it alone ([`crate::consumer::REASON_HEADER`]), if it did.
+    pub reason: Option<String>,
     pub payload: Vec<u8>,
 }
 
@@ -70,6 +72,12 @@ pub async fn dlq_peek(
         out.push(DeadLetter {
             routing_key: original_routing_key(&d.properties, &d.routing_key.to_string()),
             deliveries: delivery_count(&d.properties),
+            reason: d.properties.headers().as_ref().and_then(|h| {
+                match h.inner().get(crate::consumer::REASON_HEADER) {
+                    Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+                    _ => None,
+                }
+            }),
             payload: d.data,
         });
     }

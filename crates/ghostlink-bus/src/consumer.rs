@@ -1,14 +1,87 @@
 //! The batch consumer: a quorum work queue, manual acks only after the handler's work
-//! committed, poison messages dead-lettered, reconnection with backoff.
+//! committed, poison messages dead-lettered, reconnection with backoff; and [`dead_letter`],
+//! for one event of a message that can never be handled while the others were.
 
 use std::future::Future;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::BasicProperties;
 
-use crate::{BusError, Topology};
+use crate::{BusError, Publisher, Topology};
+
+/// The header of a dead letter that says why it can never be handled (set by [`dead_letter`];
+/// the broker's own dead letters carry `x-death` instead).
+pub const REASON_HEADER: &str = "x-ghostlink-reason";
+
+/// Longest reason kept in [`REASON_HEADER`], in bytes.
+const MAX_REASON_BYTES: usize = 1024;
+
+/// Puts one event into `consumer`'s dead-letter queue (through the dead-letter exchange, as
+/// the broker does), with its event type and `reason`, and waits for the broker's confirm.
+/// For an event that can never be handled travelling in a message with others that were: the
+/// caller dead-letters it alone and acknowledges the message, instead of retrying the whole
+/// message until the delivery limit. `Ok` means the broker has it; on an error the caller
+/// must not acknowledge the message.
+pub async fn dead_letter(
+    publisher: &Publisher,
+    consumer: &str,
+    routing_key: &str,
+    payload: &[u8],
+    reason: &str,
+) -> Result<(), BusError> {
+    let mut cut = reason.len().min(MAX_REASON_BYTES);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut headers = FieldTable::default();
+    headers.insert(REASON_HEADER.into(), AMQPValue::LongString(LongString::from(&reason[..cut])));
+    let props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_type(routing_key.into())
+        .with_headers(headers);
+    let published = async {
+        let ch = publisher.channel().await?;
+        let confirm = ch
+            .basic_publish(
+                &publisher.topology().dlx(),
+                consumer,
+                BasicPublishOptions { mandatory: true, ..Default::default() },
+                payload,
+                props,
+            )
+            .await?
+            .await?;
+        Ok::<_, BusError>(confirm)
+    };
+    let confirm = match tokio::time::timeout(Duration::from_secs(10), published).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            publisher.reset().await;
+            return Err(e);
+        }
+        Err(_) => {
+            publisher.reset().await;
+            return Err(BusError::Unavailable("timed out waiting for a dead letter's confirm".into()));
+        }
+    };
+    match confirm {
+        Confirmation::Ack(None) => {
+            metrics::counter!("bus_dead_lettered_total", "consumer" => consumer.to_string()).increment(1);
+            Ok(())
+        }
+        Confirmation::Ack(Some(_)) => {
+            Err(BusError::NotConfirmed { total: 1, failed: 1, returned: 1, nacked: 0 })
+        }
+        _ => Err(BusError::NotConfirmed { total: 1, failed: 1, returned: 0, nacked: 1 }),
+    }
+}
 
 /// One delivered message.
 #[derive(Debug, Clone)]

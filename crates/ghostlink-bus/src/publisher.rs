@@ -69,7 +69,7 @@ impl Publisher {
         &self.topology
     }
 
-    async fn channel(&self) -> Result<Channel, BusError> {
+    pub(crate) async fn channel(&self) -> Result<Channel, BusError> {
         let mut state = self.state.lock().await;
         if let Some((conn, ch)) = state.as_ref() {
             if conn.status().connected() && ch.status().connected() {

@@ -106,3 +106,38 @@ async fn a_message_retried_past_the_delivery_limit_is_dead_lettered_while_others
     p.close().await;
     delete_topology(&amqp.bus_prefix).await;
 }
+
+/// One event dead-lettered alone: it lands in the consumer's DLQ with its type and reason (cut
+/// to 1 KiB on a character boundary), and `dlq_replay` brings it back like any dead letter.
+#[tokio::test]
+async fn one_event_is_dead_lettered_alone_with_its_reason() {
+    let amqp = amqp_args();
+    let topo = Topology::new(amqp.bus_prefix.clone());
+    let p = Publisher::new(amqp.amqp_url.clone(), topo.clone());
+    let reason = format!("integrity_constraint: {}", "é".repeat(600));
+    ghostlink_bus::consumer::dead_letter(&p, "click-recorder", "click.recorded", b"{\"n\":1}", &reason)
+        .await
+        .expect("dead-lettered");
+    let letters =
+        ghostlink_bus::admin::dlq_peek(&amqp.amqp_url, &topo, "click-recorder", 10).await.expect("peek");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].payload, b"{\"n\":1}");
+    assert_eq!(letters[0].routing_key, "click.recorded");
+    let kept = letters[0].reason.clone().expect("reason");
+    assert!(kept.len() <= 1024 && kept.len() > 1000 && reason.starts_with(&kept), "{}", kept.len());
+    // No dead-letter queue under that name: the broker returns it, and it is not confirmed.
+    let err = ghostlink_bus::consumer::dead_letter(&p, "no-such-consumer", "click.recorded", b"{}", "x")
+        .await
+        .expect_err("returned");
+    assert!(matches!(err, ghostlink_bus::BusError::NotConfirmed { returned: 1, .. }), "{err}");
+    assert_eq!(
+        ghostlink_bus::admin::dlq_replay(&amqp.amqp_url, &topo, "click-recorder").await.expect("replay"),
+        1
+    );
+    assert_eq!(
+        ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.queue("click-recorder")).await.expect("depth"),
+        1
+    );
+    p.close().await;
+    delete_topology(&amqp.bus_prefix).await;
+}

@@ -4,9 +4,11 @@
 //!
 //! Several replicas share the queue (competing consumers), so the recorder scales out by adding
 //! replicas. A Postgres outage holds the batch in hand (unacknowledged, retried with backoff),
-//! never dead-letters it; an undecodable event goes to the dead-letter queue at once; a row
-//! that keeps failing goes there after the queue's delivery limit. (The stream, not this queue,
-//! is the replay log: `ghostctl replay clicks` applies it with the same handler.)
+//! never dead-letters it. An event that can never be stored (undecodable, or values Postgres
+//! refuses: SQLSTATE class 22 or 23) goes to the dead-letter queue at once, alone, with its
+//! reason, and the rest of its message is stored and acknowledged; a row that keeps failing
+//! otherwise takes its message there after the queue's delivery limit. (The stream, not this
+//! queue, is the replay log: `ghostctl replay clicks` applies it with the same handler.)
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use ghostlink_bus::{ConsumerSettings, Topology};
+use ghostlink_bus::{ConsumerSettings, Publisher, Topology, Verdict};
 use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, Validate};
 use ghostlink_db::Db;
 use ghostlink_web::{deps, OpsServer};
@@ -117,6 +119,11 @@ impl App {
         let (db, log, stop_flag, conn) =
             (self.db.clone(), self.log.clone(), stopping.clone(), self.connected.clone());
         let log2 = self.log.clone();
+        let dead_letters = Arc::new(Publisher::new(
+            self.config.amqp.amqp_url.clone(),
+            Topology::new(self.config.amqp.bus_prefix.clone()),
+        ));
+        let dl = dead_letters.clone();
         let shutdown = async move {
             shutdown.await;
             stopping.store(true, Ordering::Relaxed);
@@ -124,13 +131,14 @@ impl App {
         ghostlink_bus::run_consumer(
             settings,
             move |batch| {
-                let (db, log, stop_flag) = (db.clone(), log.clone(), stop_flag.clone());
+                let (db, log, stop_flag, dl) = (db.clone(), log.clone(), stop_flag.clone(), dl.clone());
                 async move {
+                    let keys: Vec<String> = batch.iter().map(|m| m.routing_key.clone()).collect();
                     let payloads: Vec<Vec<u8>> = batch.into_iter().map(|m| m.payload).collect();
-                    let (verdicts, _) =
+                    let out =
                         ghostlink_recorder::apply(&db, &payloads, &log, || stop_flag.load(Ordering::Relaxed))
                             .await;
-                    verdicts
+                    dead_letter_refused(&dl, &keys, out, &log).await
                 }
             },
             shutdown,
@@ -138,9 +146,36 @@ impl App {
         )
         .await;
         lag.abort();
+        dead_letters.close().await;
         ops_handle.stop(true).await;
         let _ = ops.await;
         slog::info!(self.log, "stopped");
         Ok(())
     }
+}
+
+/// Dead-letters each event the handler refused, alone, with its reason; a message whose refused
+/// event could not be dead-lettered (the broker failed) is retried instead of acknowledged, so
+/// nothing is lost: its stored events are duplicates next time.
+async fn dead_letter_refused(
+    publisher: &Publisher,
+    routing_keys: &[String],
+    out: ghostlink_recorder::Outcome,
+    log: &slog::Logger,
+) -> Vec<Verdict> {
+    let mut verdicts = out.verdicts;
+    for r in &out.refused {
+        if verdicts[r.message] != Verdict::Ack {
+            continue;
+        }
+        let reason = format!("{}: {}", r.reason.as_str(), r.detail);
+        let key = routing_keys.get(r.message).map_or("click.recorded", String::as_str);
+        if let Err(e) =
+            ghostlink_bus::consumer::dead_letter(publisher, SERVICE, key, &r.payload, &reason).await
+        {
+            slog::warn!(log, "could not dead-letter a refused click; retrying its message"; "error" => %e);
+            verdicts[r.message] = Verdict::Retry;
+        }
+    }
+    verdicts
 }

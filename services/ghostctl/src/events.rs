@@ -13,7 +13,9 @@ use crate::Failure;
 #[derive(Debug, Subcommand)]
 pub enum ReplayCommand {
     /// Re-read click events from the stream and store them again through the recorder's
-    /// idempotent handler: what is stored stays, what is missing comes back.
+    /// idempotent handler: what is stored stays, what is missing comes back. Events that can
+    /// never be stored (undecodable, or values the database refuses) are counted as rejected,
+    /// named on stderr, and skipped.
     Clicks {
         /// `first`, a stream offset, or an RFC 3339 time.
         #[arg(long)]
@@ -135,8 +137,8 @@ pub fn replay(db: &DatabaseArgs, amqp: &AmqpArgs, cmd: ReplayCommand) -> Result<
                             .map(<[u8]>::to_vec)
                             .collect::<Vec<_>>()
                     })
-                    .filter(|line| match Event::decode(line) {
-                        Ok(Event::ClickRecorded(e)) => {
+                    .filter(|line| match ghostlink_recorder::decode(line) {
+                        Ok((Event::ClickRecorded(e), _)) => {
                             since.is_none_or(|s| e.occurred_at >= s)
                                 && until.is_none_or(|u| e.occurred_at < u)
                         }
@@ -149,17 +151,16 @@ pub fn replay(db: &DatabaseArgs, amqp: &AmqpArgs, cmd: ReplayCommand) -> Result<
                 let totals = totals.clone();
                 let stalled = stalled.clone();
                 async move {
-                    let (verdicts, applied) =
-                        ghostlink_recorder::apply(&pool, &payloads, &log, || true).await;
-                    if verdicts.contains(&ghostlink_bus::Verdict::Retry) {
+                    let out = ghostlink_recorder::apply(&pool, &payloads, &log, || true).await;
+                    if out.verdicts.contains(&ghostlink_bus::Verdict::Retry) {
                         // The database failed: stop here rather than skip events.
                         stalled.set(true);
                         return false;
                     }
-                    let mut t = totals.borrow_mut();
-                    t.written += applied.written;
-                    t.duplicates += applied.duplicates;
-                    t.rejected += applied.rejected;
+                    for r in &out.refused {
+                        eprintln!("rejected ({}): {}", r.reason.as_str(), r.detail);
+                    }
+                    totals.borrow_mut().add(&out.applied);
                     true
                 }
             },
@@ -173,10 +174,14 @@ pub fn replay(db: &DatabaseArgs, amqp: &AmqpArgs, cmd: ReplayCommand) -> Result<
         )));
     }
     eprintln!(
-        "replayed {read} stream messages: {} click rows restored, {} already stored, {} undecodable; last offset {}",
+        "replayed {read} stream messages: {} click rows restored, {} already stored, {} rejected \
+         ({} undecodable, {} refused by the database), {} made storable; last offset {}",
         totals.written,
         totals.duplicates,
-        totals.rejected,
+        totals.rejected(),
+        totals.undecodable,
+        totals.refused,
+        totals.sanitised,
         last_offset.map(|o| o.to_string()).unwrap_or_else(|| "-".into())
     );
     Ok(())
@@ -206,8 +211,14 @@ pub fn dlq(amqp: &AmqpArgs, cmd: DlqCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::other(e.to_string()))?;
             for l in &letters {
                 let deliveries = l.deliveries.map(|d| d.to_string()).unwrap_or_else(|| "?".into());
+                // The header comes from whoever dead-lettered it: no raw control character reaches the terminal.
+                let reason = l
+                    .reason
+                    .as_deref()
+                    .map(|r| format!("\treason={}", ghostlink_domain::click_text::storable_str(r, 1024)))
+                    .unwrap_or_default();
                 println!(
-                    "{}\tdeliveries={deliveries}\t{}",
+                    "{}\tdeliveries={deliveries}{reason}\t{}",
                     l.routing_key,
                     String::from_utf8_lossy(&l.payload)
                 );

@@ -3,12 +3,12 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, TimeZone, Utc};
 use ghostlink_bus::{Outgoing, Publisher, Topology};
 use ghostlink_click_recorder::{App, Config};
 use ghostlink_config::AmqpArgs;
 use ghostlink_proto::{ClickRecorded, Envelope, EventData};
-use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, TestDb};
+use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, metric_value, TestDb};
 
 fn config(db: &TestDb, amqp: &AmqpArgs) -> Config {
     Config {
@@ -23,16 +23,20 @@ fn config(db: &TestDb, amqp: &AmqpArgs) -> Config {
 }
 
 fn click(code: &str) -> Outgoing {
+    click_with(code, None, None, Utc::now())
+}
+
+fn click_with(code: &str, user_agent: Option<&str>, referrer: Option<&str>, at: DateTime<Utc>) -> Outgoing {
     let env = Envelope::new(
         "redirect",
         None,
-        Utc::now(),
+        at,
         ClickRecorded {
             code: code.into(),
             outcome: "redirect".into(),
             method: "GET".into(),
-            user_agent: None,
-            referrer: None,
+            user_agent: user_agent.map(Into::into),
+            referrer: referrer.map(Into::into),
             client_hash: "0123456789abcdef0123456789abcdef".into(),
             bot: false,
             address_hash: None,
@@ -58,6 +62,7 @@ async fn wait_for_rows(db: &TestDb, want: i64, within: Duration) -> i64 {
 
 #[tokio::test]
 async fn stores_each_event_once_and_dead_letters_poison() {
+    let _serial = SERIAL.lock().await;
     let db = TestDb::new();
     let amqp = amqp_args();
     let app = App::build(config(&db, &amqp)).expect("build");
@@ -67,6 +72,7 @@ async fn stores_each_event_once_and_dead_letters_poison() {
         let _ = rx.await;
     }));
     ghostlink_test_support::wait_ready(ops).await;
+    let before = metrics_of(ops).await;
     let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
     let batch: Vec<Outgoing> = (0..300).map(|i| click(&format!("c{}", i % 7))).collect();
     publisher.publish(&batch).await.expect("publish");
@@ -83,7 +89,7 @@ async fn stores_each_event_once_and_dead_letters_poison() {
     let more: Vec<Outgoing> = (0..100).map(|i| click(&format!("d{i}"))).collect();
     // Packed: 100 events in 4 messages, as the redirect publishes them.
     publisher.publish(&ghostlink_bus::pack(&more, 25)).await.expect("publish more");
-    // A packed message with one bad line: its good events are stored, the message dead-lettered.
+    // A packed message with one bad line: its good events are stored, the bad line dead-lettered alone.
     let mut mixed = ghostlink_bus::pack(&(0..3).map(|i| click(&format!("m{i}"))).collect::<Vec<_>>(), 10);
     mixed[0].payload.extend_from_slice(b"\n{\"type\":\"click.recorded\",\"version\":1}");
     publisher.publish(&mixed).await.expect("publish mixed");
@@ -97,10 +103,22 @@ async fn stores_each_event_once_and_dead_letters_poison() {
         assert!(t.elapsed() < Duration::from_secs(10), "poison message never reached the DLQ");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let metrics =
-        reqwest::get(format!("http://{ops}/metrics")).await.expect("metrics").text().await.expect("text");
-    assert!(ghostlink_test_support::metric_value(&metrics, "bus_acked_total", &[]) >= 450.0);
-    assert!(ghostlink_test_support::metric_value(&metrics, "bus_dead_lettered_total", &[]) >= 1.0);
+    let mut letters: Vec<Vec<u8>> =
+        ghostlink_bus::admin::dlq_peek(&amqp.amqp_url, &topo, "click-recorder", 10)
+            .await
+            .expect("peek")
+            .into_iter()
+            .inspect(|l| {
+                assert!(l.reason.as_deref().is_some_and(|r| r.starts_with("undecodable: ")), "{l:?}")
+            })
+            .map(|l| l.payload)
+            .collect();
+    letters.sort();
+    assert_eq!(letters, vec![b"{\"type\":\"click.recorded\",\"version\":1}".to_vec(), b"{not json".to_vec()]);
+    // 356 messages, each acknowledged (the bad lines went to the DLQ alone).
+    let metrics = wait_for_acks(ops, &before, 356.0).await;
+    assert_eq!(moved(&metrics, &before, "bus_dead_lettered_total", &[]), 2.0);
+    assert_eq!(moved(&metrics, &before, "clicks_rejected_total", &["reason=\"undecodable\""]), 2.0);
     let ready = reqwest::get(format!("http://{ops}/readyz")).await.expect("readyz");
     assert_eq!(ready.status(), 200);
     let _ = tx.send(());
@@ -111,6 +129,7 @@ async fn stores_each_event_once_and_dead_letters_poison() {
 
 #[tokio::test]
 async fn a_postgres_outage_holds_messages_instead_of_dead_lettering_them() {
+    let _serial = SERIAL.lock().await;
     let db = TestDb::new();
     let amqp = amqp_args();
     let mut cfg = config(&db, &amqp);
@@ -145,6 +164,7 @@ async fn a_postgres_outage_holds_messages_instead_of_dead_lettering_them() {
 /// kill -9 in the middle of the work, restart: every event stored exactly once.
 #[tokio::test]
 async fn kill_9_mid_batch_loses_and_duplicates_nothing() {
+    let _serial = SERIAL.lock().await;
     let db = TestDb::new();
     let amqp = amqp_args();
     let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
@@ -185,6 +205,152 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status}");
+    publisher.close().await;
+    delete_topology(&amqp.bus_prefix).await;
+}
+
+async fn metrics_of(ops: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{ops}/metrics")).await.expect("metrics").text().await.expect("text")
+}
+
+/// The metrics registry is process-wide: tests in this binary run one at a time, so a test's
+/// counters move only by its own work (compared before and after).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How much a counter moved between two scrapes.
+fn moved(after: &str, before: &str, name: &str, labels: &[&str]) -> f64 {
+    metric_value(after, name, labels) - metric_value(before, name, labels)
+}
+
+/// Waits until the recorder has acknowledged `messages` more messages than in `before`.
+async fn wait_for_acks(ops: std::net::SocketAddr, before: &str, messages: f64) -> String {
+    let t = Instant::now();
+    loop {
+        let m = metrics_of(ops).await;
+        if moved(&m, before, "bus_acked_total", &[]) >= messages {
+            return m;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "messages never acknowledged:\n{m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn start(
+    db: &TestDb,
+    amqp: &AmqpArgs,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let app = App::build(config(db, amqp)).expect("build");
+    let ops = app.ops_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    ghostlink_test_support::wait_ready(ops).await;
+    (ops, tx, task)
+}
+
+/// A NUL (which Postgres `text` refuses), control characters and bytes that are not UTF-8 in a
+/// click's code, user agent and referrer: the click is stored once, made storable, and the 250
+/// clicks travelling with it are stored too, with no redelivery and nothing dead-lettered.
+#[tokio::test]
+async fn a_click_with_nul_and_invalid_text_is_stored_sanitised_once_and_nothing_is_redelivered() {
+    let _serial = SERIAL.lock().await;
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    let (ops, tx, task) = start(&db, &amqp).await;
+    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let mut events: Vec<Outgoing> = (0..248).map(|i| click(&format!("g{i}"))).collect();
+    events.insert(
+        100,
+        click_with("nul\0code", Some("Agent\0/1 \u{1b}[31m"), Some("https://ref\0.example/"), Utc::now()),
+    );
+    // Bytes that are not UTF-8 inside a JSON string (a producer that wrote Latin-1).
+    let mut latin1 = click_with("latin1", Some("caf-MARK"), None, Utc::now());
+    let at = latin1.payload.windows(4).position(|w| w == b"MARK").expect("marker");
+    latin1.payload.splice(at..at + 4, *b"\xe9\xffX");
+    events.insert(200, latin1);
+    let message = ghostlink_bus::pack(&events, 250);
+    assert_eq!(message.len(), 1, "one message of 250 clicks");
+    let before = metrics_of(ops).await;
+    publisher.publish(&message).await.expect("publish");
+
+    let metrics = wait_for_acks(ops, &before, 1.0).await;
+    assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 250, "every click stored");
+    let nul = ghostlink_db::clicks::for_code(&mut db.conn(), "nul\u{FFFD}code").expect("clicks");
+    assert_eq!(nul.len(), 1, "stored once, sanitised");
+    assert_eq!(nul[0].user_agent.as_deref(), Some("Agent\u{FFFD}/1 \u{FFFD}[31m"));
+    assert_eq!(nul[0].referrer.as_deref(), Some("https://ref\u{FFFD}.example/"));
+    let latin1 = ghostlink_db::clicks::for_code(&mut db.conn(), "latin1").expect("clicks");
+    assert_eq!(latin1.len(), 1);
+    assert_eq!(latin1[0].user_agent.as_deref(), Some("caf-\u{FFFD}\u{FFFD}X"));
+    assert_eq!(moved(&metrics, &before, "bus_consumed_total", &[]), 1.0, "delivered once");
+    assert_eq!(moved(&metrics, &before, "bus_failed_total", &[]), 0.0, "nothing redelivered");
+    assert_eq!(moved(&metrics, &before, "bus_dead_lettered_total", &[]), 0.0);
+    assert_eq!(moved(&metrics, &before, "clicks_sanitised_total", &[]), 2.0);
+    assert_eq!(moved(&metrics, &before, "clicks_written_total", &[]), 250.0);
+
+    // The same message again (a redelivery, a replay): nothing new.
+    publisher.publish(&message).await.expect("publish again");
+    wait_for_acks(ops, &metrics, 1.0).await;
+    assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 250, "stored once");
+    let topo = Topology::new(amqp.bus_prefix.clone());
+    assert_eq!(
+        ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.dlq("click-recorder")).await.expect("dlq"),
+        0
+    );
+    let _ = tx.send(());
+    task.await.expect("join").expect("run");
+    publisher.close().await;
+    delete_topology(&amqp.bus_prefix).await;
+}
+
+/// Rows Postgres refuses for a reason no sanitising fixes — a check constraint (SQLSTATE class
+/// 23) and a timestamp before its range (class 22) — are dead-lettered alone, each as its own
+/// message with its reason; the other clicks of their message are stored, nothing is retried.
+#[tokio::test]
+async fn rows_the_database_refuses_are_dead_lettered_alone_with_their_reason() {
+    let _serial = SERIAL.lock().await;
+    let db = TestDb::new();
+    db.execute("ALTER TABLE clicks ADD CONSTRAINT clicks_code_not_refused CHECK (code <> 'refused')");
+    let amqp = amqp_args();
+    let (ops, tx, task) = start(&db, &amqp).await;
+    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let mut events: Vec<Outgoing> = (0..10).map(|i| click(&format!("ok{i}"))).collect();
+    let refused = click("refused");
+    let ancient_at = Utc.with_ymd_and_hms(-5000, 1, 1, 0, 0, 0).single().expect("time");
+    let ancient = click_with("ancient", None, None, ancient_at);
+    events.insert(3, refused.clone());
+    events.insert(7, ancient.clone());
+    let before = metrics_of(ops).await;
+    publisher.publish(&ghostlink_bus::pack(&events, 250)).await.expect("publish");
+
+    let metrics = wait_for_acks(ops, &before, 1.0).await;
+    assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 10, "the others stored");
+    assert_eq!(moved(&metrics, &before, "bus_consumed_total", &[]), 1.0, "delivered once");
+    assert_eq!(moved(&metrics, &before, "bus_failed_total", &[]), 0.0, "never retried");
+    let topo = Topology::new(amqp.bus_prefix.clone());
+    let letters =
+        ghostlink_bus::admin::dlq_peek(&amqp.amqp_url, &topo, "click-recorder", 10).await.expect("peek");
+    assert_eq!(letters.len(), 2, "one dead letter per refused click");
+    let by_payload = |p: &[u8]| letters.iter().find(|l| l.payload == p).expect("dead letter of that click");
+    let r = by_payload(&refused.payload);
+    assert_eq!(r.routing_key, "click.recorded");
+    let reason = r.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("integrity_constraint: ") && reason.contains("clicks_code_not_refused"),
+        "{reason}"
+    );
+    let a = by_payload(&ancient.payload);
+    assert_eq!(a.routing_key, "click.recorded");
+    let reason = a.reason.as_deref().unwrap_or_default();
+    assert!(reason.starts_with("data_exception: ") && reason.contains("out of range"), "{reason}");
+    let rejected =
+        |reason: &str| moved(&metrics, &before, "clicks_rejected_total", &[&format!("reason=\"{reason}\"")]);
+    assert_eq!(rejected("integrity_constraint"), 1.0);
+    assert_eq!(rejected("data_exception"), 1.0);
+    assert_eq!(moved(&metrics, &before, "bus_dead_lettered_total", &[]), 2.0, "each alone");
+    let _ = tx.send(());
+    task.await.expect("join").expect("run");
     publisher.close().await;
     delete_topology(&amqp.bus_prefix).await;
 }

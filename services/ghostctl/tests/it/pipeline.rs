@@ -94,6 +94,81 @@ async fn replay_from_first_is_a_no_op_and_a_deleted_day_comes_back_exactly() {
     delete_topology(&amqp.bus_prefix).await;
 }
 
+/// A stream window holding events the database refuses: a NUL in a click's text (stored made
+/// storable) and a click a constraint refuses (counted as rejected); the replay goes on and
+/// applies the rest instead of stopping on them.
+#[tokio::test]
+async fn replay_counts_refused_events_as_rejected_and_applies_the_rest() {
+    let db = TestDb::new();
+    db.execute("ALTER TABLE clicks ADD CONSTRAINT clicks_code_not_refused CHECK (code <> 'refused')");
+    let amqp = amqp_args();
+    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let mut batch: Vec<Outgoing> = (0..20).map(|i| click_at("r1", 20, i)).collect();
+    let mut nul = click_at("r2", 20, 30);
+    let mut v: serde_json::Value = serde_json::from_slice(&nul.payload).expect("json");
+    v["data"]["user_agent"] = "agent\0nul".into();
+    nul.payload = serde_json::to_vec(&v).expect("json");
+    batch.insert(5, nul);
+    batch.insert(12, click_at("refused", 20, 31));
+    publisher.publish(&ghostlink_bus::pack(&batch, 250)).await.expect("publish");
+    publisher.close().await;
+
+    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["replay", "clicks", "--from", "first"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("21 click rows restored, 0 already stored, 1 rejected"), "{stderr}");
+    assert!(stderr.contains("(0 undecodable, 1 refused by the database), 1 made storable"), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("rejected (integrity_constraint): ")
+                && l.contains("clicks_code_not_refused")),
+        "{stderr}"
+    );
+    let stored = all_clicks(&db);
+    assert_eq!(stored.len(), 21, "the rest applied");
+    let r2 = ghostlink_db::clicks::for_code(&mut db.conn(), "r2").expect("clicks");
+    assert_eq!(r2[0].user_agent.as_deref(), Some("agent\u{FFFD}nul"));
+    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["replay", "clicks", "--from", "first"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("0 click rows restored, 21 already stored, 1 rejected"), "{stderr}");
+    delete_topology(&amqp.bus_prefix).await;
+}
+
+/// A click the recorder dead-lettered alone: `dlq show` names why (one line, no raw control
+/// character from the header).
+#[tokio::test]
+async fn dlq_show_names_why_a_click_was_dead_lettered() {
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    let topo = Topology::new(amqp.bus_prefix.clone());
+    let publisher = Publisher::new(amqp.amqp_url.clone(), topo.clone());
+    let letter = click_at("dl2", 20, 2);
+    let reason = "integrity_constraint: violates check constraint \"c\"\n\u{1b}[2J";
+    ghostlink_bus::consumer::dead_letter(
+        &publisher,
+        "click-recorder",
+        "click.recorded",
+        &letter.payload,
+        reason,
+    )
+    .await
+    .expect("dead-letter");
+    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["dlq", "show", "click-recorder"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    assert!(shown.starts_with("click.recorded\tdeliveries="), "{shown}");
+    assert!(
+        shown.contains("\treason=integrity_constraint: violates check constraint \"c\"\u{FFFD}\u{FFFD}[2J\t"),
+        "{shown}"
+    );
+    assert!(shown.contains("\"dl2\""), "{shown}");
+    publisher.close().await;
+    delete_topology(&amqp.bus_prefix).await;
+}
+
 #[tokio::test]
 async fn dlq_list_show_and_replay_bring_a_dead_letter_back() {
     let db = TestDb::new();
