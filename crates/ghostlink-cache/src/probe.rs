@@ -4,10 +4,12 @@
 //! traffic together: a sorted set per (detector, client or code) of members scored by event time
 //! in milliseconds, trimmed to the window and capped, updated for a whole message of events in
 //! one `EVAL` ([`RedisCache::probe_windows`]). Episodes are claimed with `SET NX` so a finding is
-//! published once ([`RedisCache::probe_claim`]). Flagged clients go into two sorted sets scored
-//! by their expiry (unix ms): `<prefix>flagged` always, `<prefix>deny` in enforce mode; the
-//! redirect copies the live part of the deny set into memory every second
-//! ([`RedisCache::deny_live`]).
+//! published once ([`RedisCache::probe_claim`]). For a client counted by its address alone, the
+//! largest count one of its user agents reached ([`RedisCache::probe_top_agent`]) tells a
+//! single-agent scanner behind a shared address from a client rotating user agents. Flagged
+//! clients go into two sorted sets scored by their expiry (unix ms): `<prefix>flagged` always,
+//! `<prefix>deny` in enforce mode; the redirect copies the live part of the deny set into memory
+//! every second ([`RedisCache::deny_live`]).
 
 use std::time::Duration;
 
@@ -61,6 +63,18 @@ for g = 1, tonumber(ARGV[1]) do
   out[#out + 1] = first
 end
 return out
+";
+
+/// Raises each counter to at least its value and sets its lifetime. KEYS: counters; ARGV per key:
+/// value, ttl ms.
+const RAISE_LUA: &str = r"
+for i = 1, #KEYS do
+  local v, ttl = tonumber(ARGV[2 * i - 1]), ARGV[2 * i]
+  local cur = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if v > cur then cur = v end
+  redis.call('SET', KEYS[i], cur, 'PX', ttl)
+end
+return 1
 ";
 
 /// One sliding window to update.
@@ -136,6 +150,39 @@ impl RedisCache {
             .chunks(2)
             .map(|p| WindowCount { count: p[0].max(0) as u64, first_ms: p.get(1).copied().unwrap_or(0) })
             .collect())
+    }
+
+    /// The largest count one user agent of an address reached in a detector's window (set by
+    /// [`RedisCache::probe_raise_top_agent`]), per key under the prefix; 0 where none is known.
+    /// An address's own count minus this is what more than one user agent did.
+    pub async fn probe_top_agent(&self, keys: &[String]) -> Result<Vec<u64>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.prefixed(k)).collect();
+        let raw: Vec<Option<u64>> = self
+            .call("probe_top_agent", false, |mut c| async move {
+                redis::cmd("MGET").arg(&keys).query_async(&mut c).await
+            })
+            .await?;
+        Ok(raw.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// Raises each `(key, count, lifetime)` counter to at least `count` (one round trip).
+    pub async fn probe_raise_top_agent(&self, updates: &[(String, u64, Duration)]) -> Result<(), CacheError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RAISE_LUA).arg(updates.len());
+        for (key, _, _) in updates {
+            cmd.arg(self.prefixed(key));
+        }
+        for (_, count, ttl) in updates {
+            cmd.arg(*count).arg(ttl.as_millis().max(1) as u64);
+        }
+        self.call("probe_raise_top_agent", false, |mut c| async move { cmd.query_async::<()>(&mut c).await })
+            .await
     }
 
     /// Claims an episode: `(new, write)`. `new` when no episode key existed (publish the

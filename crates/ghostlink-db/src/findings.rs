@@ -17,6 +17,11 @@ use crate::DbError;
 /// The kinds of finding (the table's CHECK constraint).
 pub const KINDS: &[&str] = &["enumeration", "dead_link_probing", "zero_click", "burst"];
 
+/// Which key a finding's `client` is (the table's CHECK constraint): the hashed address and user
+/// agent, or the hashed address alone (a client rotating its user agent); `""` for link-level
+/// findings.
+pub const CLIENT_KEYS: &[&str] = &["address_agent", "address", ""];
+
 /// A stored finding. `client` and `code` are `""` where none applies.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = probe_findings)]
@@ -29,6 +34,8 @@ pub struct Finding {
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     pub action: String,
+    /// One of [`CLIENT_KEYS`].
+    pub client_key: String,
 }
 
 /// One detection, as the ghost-probe saw it in its window.
@@ -43,6 +50,8 @@ pub struct Observation {
     pub last_seen: DateTime<Utc>,
     /// `observe` or `deny`.
     pub action: String,
+    /// One of [`CLIENT_KEYS`].
+    pub client_key: String,
 }
 
 /// Records a detection: extends the latest episode of the same (kind, client, code) if its

@@ -132,5 +132,6 @@ diesel::table! {
         first_seen -> Timestamptz,
         last_seen -> Timestamptz,
         action -> Text,
+        client_key -> Text,
     }
 }

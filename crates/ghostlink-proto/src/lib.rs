@@ -215,6 +215,10 @@ pub struct ProbeDetected {
     /// The hashed client; absent for link-level findings (`zero_click`).
     #[serde(default)]
     pub client_hash: Option<String>,
+    /// What `client_hash` hashes: `address_agent` (address and user agent) or `address` (the
+    /// address alone, IPv6 by /64); absent for link-level findings and in older events.
+    #[serde(default)]
+    pub client_key: Option<String>,
     #[serde(default)]
     pub code: Option<String>,
     pub count: u64,

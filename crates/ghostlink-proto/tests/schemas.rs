@@ -152,6 +152,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 ProbeDetected {
                     kind: "enumeration".into(),
                     client_hash: Some("0123456789abcdef0123456789abcdef".into()),
+                    client_key: Some("address".into()),
                     code: None,
                     count: 20,
                     window_secs: 60,
@@ -215,6 +216,22 @@ fn a_click_without_an_address_hash_is_still_a_v1_click() {
         panic!("an older click decodes");
     };
     assert_eq!(e.data.address_hash, None);
+}
+
+#[test]
+fn a_finding_names_its_client_key_or_none() {
+    let (_, mut found) = samples().into_iter().find(|(k, _)| *k == ProbeDetected::TYPE).expect("probe");
+    let v = validator(ProbeDetected::TYPE);
+    found["data"]["client_key"] = Value::String("user_agent".into());
+    assert!(!v.is_valid(&found), "only address_agent or address");
+    found["data"]["client_key"] = Value::String("address_agent".into());
+    assert!(v.is_valid(&found));
+    found["data"].as_object_mut().expect("data").remove("client_key");
+    assert!(v.is_valid(&found), "older findings name no key");
+    let Ok(Event::ProbeDetected(e)) = Event::decode(&serde_json::to_vec(&found).expect("bytes")) else {
+        panic!("an older finding decodes");
+    };
+    assert_eq!(e.data.client_key, None);
 }
 
 #[test]

@@ -2,9 +2,15 @@
 //! following links, and for links that only machines open.
 //!
 //! It consumes `click.recorded` from its own quorum queue and keeps sliding windows in Redis (so
-//! N replicas share them; nothing is windowed in process), keyed by the redirect's `client_hash`
-//! (hashed address + user agent) or by code, and timed by each event's `occurred_at` so a replay
-//! behaves like the live stream. Detectors, every threshold a flag:
+//! N replicas share them; nothing is windowed in process), timed by each event's `occurred_at` so
+//! a replay behaves like the live stream, and keyed by code or by client — each client twice: by
+//! the redirect's `client_hash` (hashed address + user agent) and by its `address_hash` (the
+//! address alone, an IPv6 address by its /64), so a client that rotates its user agent is still
+//! one client. An address is found only for what more than one of its user agents did: its count
+//! minus the largest count one of its user agents reached (in the same message, or earlier in
+//! the window) must cross the threshold, so a scanner with one user agent behind a shared
+//! address (a NAT) is found, and denied, alone, and the people beside it are not. Detectors,
+//! every threshold a flag:
 //! - `enumeration`: one client asks for many distinct unknown codes (`not_found`);
 //! - `dead_link_probing`: one client keeps hitting gone or quarantined links;
 //! - `burst`: one client makes very many requests in a few seconds;
@@ -13,8 +19,9 @@
 //!
 //! A detection is an episode: stored in `probe_findings` (extended while it goes on, refreshed
 //! at most every few seconds), published once as `probe.detected` (claimed with a Redis `SET NX`),
-//! and the client is flagged until the deny TTL passes; in `enforce` mode it also goes into the
-//! deny set the redirect answers 429 from.
+//! naming which key it counted by, and the client key that tripped is flagged until the deny TTL
+//! passes; in `enforce` mode it also goes into the deny set the redirect answers 429 from (the
+//! redirect checks both keys of every request).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -166,6 +173,54 @@ impl Kind {
     }
 }
 
+/// Which key of a client a window counts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClientKey {
+    /// The redirect's `client_hash`: address and user agent.
+    AddressAgent,
+    /// The event's `address_hash`: the address alone (IPv6 by /64).
+    Address,
+}
+
+impl ClientKey {
+    fn as_str(self) -> &'static str {
+        match self {
+            ClientKey::AddressAgent => "address_agent",
+            ClientKey::Address => "address",
+        }
+    }
+}
+
+/// What a window counts: a client by one of its keys, or a link.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Subject {
+    Client(ClientKey, String),
+    Code(String),
+}
+
+impl Subject {
+    fn is_empty(&self) -> bool {
+        match self {
+            Subject::Client(_, s) | Subject::Code(s) => s.is_empty(),
+        }
+    }
+
+    /// The window's key under the prefix (the address+agent and code keys are the original ones).
+    fn window_key(&self, kind: Kind) -> String {
+        match self {
+            Subject::Client(ClientKey::AddressAgent, h) | Subject::Code(h) => {
+                format!("probe:{}:{h}", kind.key())
+            }
+            Subject::Client(ClientKey::Address, h) => format!("probe:{}:a:{h}", kind.key()),
+        }
+    }
+}
+
+/// Key of the largest count one user agent of `address` reached in `kind`'s window.
+fn top_agent_key(kind: Kind, address: &str) -> String {
+    format!("probe:top:{}:{address}", kind.key())
+}
+
 /// A built, bound ghost-probe.
 pub struct App {
     config: Config,
@@ -269,8 +324,7 @@ impl App {
 #[derive(Debug)]
 struct Detection {
     kind: Kind,
-    client: Option<String>,
-    code: Option<String>,
+    subject: Subject,
     count: u64,
     first: DateTime<Utc>,
     last: DateTime<Utc>,
@@ -287,7 +341,7 @@ struct Probe {
 /// One window's pending update while a message is read.
 struct Pending {
     kind: Kind,
-    subject: String,
+    subject: Subject,
     members: Vec<(i64, String)>,
     human_ms: i64,
     last_ms: i64,
@@ -322,19 +376,22 @@ impl Probe {
     /// dead-lettered.
     async fn handle_message(&self, payload: &[u8]) -> Verdict {
         let mut bad = false;
-        let mut pending: HashMap<(Kind, String), Pending> = HashMap::new();
-        let mut add = |kind: Kind, subject: &str, member: Option<(i64, String)>, human_ms: i64, at: i64| {
-            let p = pending.entry((kind, subject.to_owned())).or_insert_with(|| Pending {
-                kind,
-                subject: subject.to_owned(),
-                members: Vec::new(),
-                human_ms: 0,
-                last_ms: 0,
-            });
-            p.members.extend(member);
-            p.human_ms = p.human_ms.max(human_ms);
-            p.last_ms = p.last_ms.max(at);
-        };
+        let mut pending: HashMap<(Kind, Subject), Pending> = HashMap::new();
+        // Each user agent's address, as this message's events tell it.
+        let mut address_of: HashMap<String, String> = HashMap::new();
+        let mut add =
+            |kind: Kind, subject: &Subject, member: Option<(i64, String)>, human_ms: i64, at: i64| {
+                let p = pending.entry((kind, subject.clone())).or_insert_with(|| Pending {
+                    kind,
+                    subject: subject.clone(),
+                    members: Vec::new(),
+                    human_ms: 0,
+                    last_ms: 0,
+                });
+                p.members.extend(member);
+                p.human_ms = p.human_ms.max(human_ms);
+                p.last_ms = p.last_ms.max(at);
+            };
         for event in Event::decode_lines(payload) {
             let e = match event {
                 Ok(Event::ClickRecorded(e)) => e,
@@ -345,40 +402,53 @@ impl Probe {
                     continue;
                 }
             };
-            let ClickRecorded { code, outcome, client_hash, bot, .. } = &e.data;
+            let ClickRecorded { code, outcome, client_hash, bot, address_hash, .. } = &e.data;
             let at = e.occurred_at.timestamp_millis();
             let id = e.id.to_string();
             metrics::counter!("probe_clicks_total", "class" => if *bot { "bot" } else { "human" })
                 .increment(1);
-            match outcome.as_str() {
+            // The client by both its keys (events from older redirects carry no address).
+            let mut clients = vec![Subject::Client(ClientKey::AddressAgent, client_hash.clone())];
+            if let Some(address) = address_hash.as_ref().filter(|a| !a.is_empty()) {
+                address_of.insert(client_hash.clone(), address.clone());
+                clients.push(Subject::Client(ClientKey::Address, address.clone()));
+            }
+            let client_member = match outcome.as_str() {
                 "not_found" => {
                     metrics::counter!("probe_unknown_codes_total").increment(1);
-                    add(Kind::Enumeration, client_hash, Some((at, code.clone())), 0, at);
+                    Some((Kind::Enumeration, code.clone()))
                 }
-                "gone" | "quarantined" => {
-                    add(Kind::DeadLinkProbing, client_hash, Some((at, id.clone())), 0, at)
+                "gone" | "quarantined" => Some((Kind::DeadLinkProbing, id.clone())),
+                _ => None,
+            };
+            for client in &clients {
+                if let Some((kind, member)) = &client_member {
+                    add(*kind, client, Some((at, member.clone())), 0, at);
                 }
-                _ => {}
+                add(Kind::Burst, client, Some((at, id.clone())), 0, at);
             }
             // Clicks on links that exist and answer: does anyone but a machine open them?
             if matches!(
                 outcome.as_str(),
                 "redirect" | "bot_preview" | "interstitial" | "quarantined" | "blocked"
             ) {
+                let link = Subject::Code(code.clone());
                 if *bot {
-                    add(Kind::ZeroClick, code, Some((at, id.clone())), 0, at);
+                    add(Kind::ZeroClick, &link, Some((at, id)), 0, at);
                 } else {
-                    add(Kind::ZeroClick, code, None, at, at);
+                    add(Kind::ZeroClick, &link, None, at, at);
                 }
             }
-            add(Kind::Burst, client_hash, Some((at, id)), 0, at);
         }
         let mut pending: Vec<Pending> = pending.into_values().filter(|p| !p.subject.is_empty()).collect();
         let updates: Vec<WindowUpdate> = pending
             .iter_mut()
             .map(|p| WindowUpdate {
-                key: format!("probe:{}:{}", p.kind.key(), p.subject),
-                human: (p.kind == Kind::ZeroClick).then(|| (format!("probe:zch:{}", p.subject), p.human_ms)),
+                key: p.subject.window_key(p.kind),
+                human: match (&p.subject, p.kind) {
+                    (Subject::Code(c), Kind::ZeroClick) => Some((format!("probe:zch:{c}"), p.human_ms)),
+                    _ => None,
+                },
                 window: self.window(p.kind).0,
                 cap: WINDOW_CAP,
                 members: std::mem::take(&mut p.members),
@@ -386,32 +456,15 @@ impl Probe {
             .collect();
         let counts = match self.redis.probe_windows(&updates).await {
             Ok(c) => c,
-            Err(e) => {
-                slog::warn!(self.log, "updating the windows failed; will retry"; "error" => %e);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                return Verdict::Retry;
-            }
+            Err(e) => return self.retry("updating the windows", e.to_string()).await,
         };
-        for (p, WindowCount { count, first_ms }) in pending.iter().zip(counts) {
-            if count < self.window(p.kind).1 {
-                continue;
-            }
-            let (client, code) = match p.kind {
-                Kind::ZeroClick => (None, Some(p.subject.clone())),
-                _ => (Some(p.subject.clone()), None),
-            };
-            let d = Detection {
-                kind: p.kind,
-                client,
-                code,
-                count,
-                first: ms_time(first_ms),
-                last: ms_time(p.last_ms),
-            };
+        let detections = match self.detections(&pending, &counts, &address_of).await {
+            Ok(d) => d,
+            Err(e) => return self.retry("reading or raising the user agents' shares", e.to_string()).await,
+        };
+        for d in detections {
             if let Err(e) = self.report(d).await {
-                slog::warn!(self.log, "reporting a detection failed; will retry"; "error" => %e);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                return Verdict::Retry;
+                return self.retry("reporting a detection", e.to_string()).await;
             }
         }
         if bad {
@@ -421,15 +474,90 @@ impl Probe {
         }
     }
 
+    async fn retry(&self, what: &str, e: String) -> Verdict {
+        slog::warn!(self.log, "{} failed; will retry", what; "error" => %e);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Verdict::Retry
+    }
+
+    /// The windows over their threshold. A user agent over it raises its address's top-agent
+    /// count; an address counts only past the largest count one of its user agents reached (in
+    /// this message, or earlier within the window), so what one user agent did is found once,
+    /// under that user agent.
+    async fn detections(
+        &self,
+        pending: &[Pending],
+        counts: &[WindowCount],
+        address_of: &HashMap<String, String>,
+    ) -> Result<Vec<Detection>, ghostlink_cache::CacheError> {
+        let mut busiest: HashMap<(Kind, &str), u64> = HashMap::new();
+        for (p, c) in pending.iter().zip(counts) {
+            if let Subject::Client(ClientKey::AddressAgent, agent) = &p.subject {
+                if let Some(address) = address_of.get(agent) {
+                    let top = busiest.entry((p.kind, address.as_str())).or_default();
+                    *top = (*top).max(c.count);
+                }
+            }
+        }
+        let detection = |p: &Pending, c: &WindowCount| Detection {
+            kind: p.kind,
+            subject: p.subject.clone(),
+            count: c.count,
+            first: ms_time(c.first_ms),
+            last: ms_time(p.last_ms),
+        };
+        let mut found = Vec::new();
+        let mut raise = Vec::new();
+        let mut addresses = Vec::new();
+        for (p, c) in pending.iter().zip(counts) {
+            let (window, threshold) = self.window(p.kind);
+            if c.count < threshold {
+                continue;
+            }
+            match &p.subject {
+                Subject::Client(ClientKey::Address, address) => addresses.push((p, c, address)),
+                Subject::Client(ClientKey::AddressAgent, agent) => {
+                    if let Some(address) = address_of.get(agent) {
+                        raise.push((
+                            top_agent_key(p.kind, address),
+                            c.count,
+                            window + Duration::from_secs(60),
+                        ));
+                    }
+                    found.push(detection(p, c));
+                }
+                Subject::Code(_) => found.push(detection(p, c)),
+            }
+        }
+        if !addresses.is_empty() {
+            let keys: Vec<String> = addresses.iter().map(|(p, _, a)| top_agent_key(p.kind, a)).collect();
+            let earlier = self.redis.probe_top_agent(&keys).await?;
+            for ((p, c, address), earlier) in addresses.into_iter().zip(earlier) {
+                let top = busiest.get(&(p.kind, address.as_str())).copied().unwrap_or(0).max(earlier);
+                if c.count.saturating_sub(top) >= self.window(p.kind).1 {
+                    found.push(detection(p, c));
+                }
+            }
+        }
+        self.redis.probe_raise_top_agent(&raise).await?;
+        Ok(found)
+    }
+
     /// Flags (and in enforce mode denies) the client, then stores and publishes the episode:
     /// published once, stored at most every `PROBE_STORE_INTERVAL_SECS`.
     async fn report(&self, d: Detection) -> anyhow::Result<()> {
-        let deny = self.config.mode == Mode::Enforce && d.client.is_some();
-        if let Some(client) = &d.client {
+        let (client, key, code) = match &d.subject {
+            Subject::Client(key, hash) => (Some(hash.clone()), Some(*key), None),
+            Subject::Code(code) => (None, None, Some(code.clone())),
+        };
+        let deny = self.config.mode == Mode::Enforce && client.is_some();
+        if let Some(client) = &client {
             let until = Utc::now().timestamp_millis() + (self.config.deny_ttl_secs * 1000) as i64;
             self.redis.flag_client(client, until, deny).await?;
         }
-        let (client, code) = (d.client.clone().unwrap_or_default(), d.code.clone().unwrap_or_default());
+        let key_name = key.map(ClientKey::as_str);
+        let (client_hash, code_name) = (client, code);
+        let (client, code) = (client_hash.clone().unwrap_or_default(), code_name.clone().unwrap_or_default());
         let episode = format!("{}:{client}:{code}", d.kind.as_str());
         let (new, write) = self
             .redis
@@ -451,6 +579,7 @@ impl Probe {
             first_seen: d.first,
             last_seen: d.last,
             action: action.to_string(),
+            client_key: key_name.unwrap_or_default().to_string(),
         };
         let gap = Duration::from_secs(self.config.quiet_gap_secs);
         let stored = self.db.run(move |c| ghostlink_db::findings::record(c, &obs, gap)).await;
@@ -470,8 +599,9 @@ impl Probe {
             Utc::now(),
             ProbeDetected {
                 kind: d.kind.as_str().to_string(),
-                client_hash: d.client.clone(),
-                code: d.code.clone(),
+                client_hash: client_hash.clone(),
+                client_key: key_name.map(str::to_owned),
+                code: code_name.clone(),
                 count: d.count,
                 window_secs: self.window(d.kind).0.as_secs(),
                 first_seen: d.first,
@@ -490,8 +620,9 @@ impl Probe {
         }
         metrics::counter!("probe_detections_total", "kind" => d.kind.as_str()).increment(1);
         slog::info!(self.log, "probe detected";
-            "probe.kind" => d.kind.as_str(), "client.hash" => d.client.as_deref().unwrap_or(""),
-            "link.code" => d.code.as_deref().unwrap_or(""), "probe.count" => d.count, "probe.action" => action);
+            "probe.kind" => d.kind.as_str(), "client.hash" => client_hash.as_deref().unwrap_or(""),
+            "client.key" => key_name.unwrap_or(""), "link.code" => code_name.as_deref().unwrap_or(""),
+            "probe.count" => d.count, "probe.action" => action);
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
 //! The deny set, as the request path sees it: an in-process copy of the ghost-probe's
-//! `<prefix>deny` sorted set (client hash → expiry in unix ms), refreshed from Redis every
+//! `<prefix>deny` sorted set (client or address hash → expiry in unix ms), refreshed from Redis every
 //! second by a background task. A request never calls Redis for it: the check is a read lock
 //! and a hash lookup. While Redis is unreachable the copy keeps its last state, and entries
 //! still expire by their own expiry.
@@ -18,13 +18,14 @@ pub struct DenyList {
 }
 
 impl DenyList {
-    /// Seconds until the client's entry expires (at least 1), if it is denied at `now_ms`.
-    pub fn retry_after(&self, client: &str, now_ms: i64) -> Option<u64> {
+    /// Seconds until the last of the client's entries expires (at least 1), if any of its keys
+    /// (address and user agent, address alone) is denied at `now_ms`.
+    pub fn retry_after(&self, keys: &[&str], now_ms: i64) -> Option<u64> {
         let entries = self.entries.read().ok()?;
         if entries.is_empty() {
             return None;
         }
-        let until = *entries.get(client)?;
+        let until = keys.iter().filter_map(|k| entries.get(*k).copied()).max()?;
         (until > now_ms).then(|| ((until - now_ms) as u64).div_ceil(1000).max(1))
     }
 

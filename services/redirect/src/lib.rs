@@ -28,7 +28,7 @@ use ghostlink_bus::{Publisher, Spool, Topology};
 use ghostlink_cache::{CacheSettings, RedisCache};
 use ghostlink_db::Db;
 use ghostlink_domain::click_text;
-use ghostlink_domain::forwarded::TrustedProxies;
+use ghostlink_domain::forwarded::{address_key, TrustedProxies};
 use ghostlink_domain::{code::is_plausible_code, hash_client, Decision, GoneReason};
 use ghostlink_proto::ClickRecorded;
 use ghostlink_web::{deps, ApiError, OpsServer};
@@ -256,11 +256,14 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
     let is_head = req.method() == Method::HEAD;
     let user_agent = header_text(&req, actix_web::http::header::USER_AGENT, click_text::MAX_USER_AGENT_BYTES);
     let bot = ghostlink_domain::bot::is_bot(is_head, user_agent.as_deref());
-    // The client is its address and user agent, hashed once per request.
+    // The client by its two keys, hashed once per request: its address and user agent, and its
+    // address alone (an IPv6 address by its /64), which a client rotating user agents keeps.
     let addr = ghostlink_web::client_ip(&req, &state.trusted_proxies);
     let client_hash =
         hash_client(&state.salt, &format!("{addr}\u{0}{}", user_agent.as_deref().unwrap_or("")));
-    if let Some(secs) = state.deny.retry_after(&client_hash, Utc::now().timestamp_millis()) {
+    let address_hash = hash_client(&state.salt, &address_key(addr));
+    if let Some(secs) = state.deny.retry_after(&[&client_hash, &address_hash], Utc::now().timestamp_millis())
+    {
         // Denied by the ghost-probe (enforce mode): counted, no click event.
         state.outcomes.denied.increment(1);
         let err = ApiError::new(
@@ -285,7 +288,7 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
             referrer: header_text(&req, actix_web::http::header::REFERER, click_text::MAX_REFERRER_BYTES),
             client_hash,
             bot,
-            address_hash: None,
+            address_hash: Some(address_hash),
         },
     });
     resp

@@ -27,8 +27,12 @@ pub struct FindingsQuery {
 pub struct FindingView {
     pub id: i64,
     pub kind: String,
-    /// The hashed client (address + user agent); null for link-level findings (`zero_click`).
+    /// The hashed client; null for link-level findings (`zero_click`).
     pub client: Option<String>,
+    /// What `client` hashes: `address_agent` (the address and user agent) or `address` (the
+    /// address alone, an IPv6 address by its /64: a client rotating its user agent); null for
+    /// link-level findings.
+    pub client_key: Option<String>,
     /// The link concerned; null where no single code applies.
     pub code: Option<String>,
     /// Events in the detection window when last refreshed.
@@ -82,6 +86,7 @@ pub async fn list(
             id: r.id,
             kind: r.kind,
             client: some(r.client),
+            client_key: some(r.client_key),
             code: some(r.code),
             count: r.count,
             first_seen: r.first_seen,

@@ -109,6 +109,18 @@ fn client() -> String {
 }
 
 fn click(client: &str, code: &str, outcome: &str, bot: bool, at: DateTime<Utc>) -> Outgoing {
+    click_from(None, client, code, outcome, bot, at)
+}
+
+/// A click whose event also names the client's address (`address_hash`), as redirects do now.
+fn click_from(
+    address: Option<&str>,
+    client: &str,
+    code: &str,
+    outcome: &str,
+    bot: bool,
+    at: DateTime<Utc>,
+) -> Outgoing {
     let ua = if bot { "Slackbot-LinkExpanding 1.0" } else { "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0" };
     let env = Envelope::new(
         "redirect",
@@ -122,7 +134,7 @@ fn click(client: &str, code: &str, outcome: &str, bot: bool, at: DateTime<Utc>) 
             referrer: None,
             client_hash: client.into(),
             bot,
-            address_hash: None,
+            address_hash: address.map(str::to_owned),
         },
     );
     Outgoing {
@@ -278,6 +290,104 @@ async fn observe_records_findings_without_denying() {
         ("enumeration", "observe", 60)
     );
     assert!(mine[0].count >= 20);
+    p.stop().await;
+}
+
+/// Each request from its own user agent: every client hash is new, the address is the same.
+fn rotating(address: &str, n: usize, f: impl Fn(usize) -> (String, &'static str)) -> Vec<Outgoing> {
+    spread(n, |i, at| {
+        let (code, outcome) = f(i);
+        click_from(Some(address), &client(), &code, outcome, false, at)
+    })
+}
+
+#[tokio::test]
+async fn a_client_rotating_its_user_agent_is_found_by_its_address() {
+    let p = spawn(Mode::Enforce).await;
+    let (scan, prober, flood) = (client(), client(), client());
+    // 30 unknown codes, 30 user agents, one address.
+    let mut clicks = rotating(&scan, 30, |i| (format!("rot{i}"), "not_found"));
+    // 12 hits on gone links, 12 user agents.
+    clicks.extend(rotating(&prober, 12, |i| (format!("dead{i}"), "gone")));
+    // 320 requests within 4 s, each from its own user agent.
+    let now = Utc::now();
+    clicks.extend((0..320).map(|i| {
+        click_from(
+            Some(&flood),
+            &client(),
+            "popular",
+            "redirect",
+            false,
+            now + chrono::Duration::milliseconds(i * 12),
+        )
+    }));
+    p.publish(&clicks).await;
+
+    for (kind, address) in [("enumeration", &scan), ("dead_link_probing", &prober), ("burst", &flood)] {
+        let f = p.wait_finding(kind, address).await;
+        assert_eq!((f.client_key.as_str(), f.action.as_str()), ("address", "deny"), "{f:?}");
+        assert!(p.redis.deny_score(address).await.expect("zscore").is_some(), "{kind}: address not denied");
+    }
+    // No single user agent did enough to be found on its own.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = p.findings();
+    assert_eq!(all.len(), 3, "{all:?}");
+
+    let published = detections(&p.amqp).await;
+    let mine: Vec<&ProbeDetected> =
+        published.iter().filter(|d| d.client_hash.as_deref() == Some(scan.as_str())).collect();
+    assert_eq!(mine.len(), 1, "{published:?}");
+    assert_eq!((mine[0].kind.as_str(), mine[0].client_key.as_deref()), ("enumeration", Some("address")));
+    p.stop().await;
+}
+
+/// 12 hits on gone links from a client of its own: a finding that shows every message published
+/// before it was handled (one consumer handles messages in order).
+fn marker(client: &str) -> Vec<Outgoing> {
+    (0..12).map(|i| click(client, &format!("mark{i}"), "gone", false, Utc::now())).collect()
+}
+
+#[tokio::test]
+async fn one_user_agent_scanning_beside_people_is_denied_alone() {
+    let p = spawn(Mode::Enforce).await;
+    // A NAT: a scanner with one user agent, and people with theirs, behind one address.
+    let (address, scan, person) = (client(), client(), client());
+    let code = || uuid::Uuid::new_v4().simple().to_string()[..7].to_owned();
+    let mut clicks = spread(200, |_, at| click_from(Some(&address), &scan, &code(), "not_found", false, at));
+    clicks.extend(spread(50, |i, at| {
+        click_from(Some(&address), &person, &format!("good{}", i % 5), "redirect", false, at)
+    }));
+    // One typo by a person, right after the scan.
+    clicks.push(click_from(Some(&address), &client(), "typo123", "not_found", false, Utc::now()));
+    let first = client();
+    clicks.extend(marker(&first));
+    p.publish(&clicks).await;
+
+    let f = p.wait_finding("enumeration", &scan).await;
+    assert_eq!((f.client_key.as_str(), f.action.as_str()), ("address_agent", "deny"));
+    assert!(p.redis.deny_score(&scan).await.expect("zscore").is_some());
+    p.wait_finding("dead_link_probing", &first).await;
+    // The scanner's own user agent explains the address's unknown codes: the address (and so
+    // the people behind it) is not denied, and no address finding is opened.
+    assert_eq!(p.redis.deny_score(&address).await.expect("zscore"), None);
+    assert_eq!(p.redis.deny_score(&person).await.expect("zscore"), None);
+    let all = p.findings();
+    assert!(all.iter().all(|f| f.client != address), "{all:?}");
+
+    // Later, in a message of its own (the scanner, denied, is silent): another person's typo.
+    // Still explained by the scanner's earlier codes in the window.
+    let mut later = vec![click_from(Some(&address), &client(), "typo456", "not_found", false, Utc::now())];
+    let second = client();
+    later.extend(marker(&second));
+    p.publish(&later).await;
+    p.wait_finding("dead_link_probing", &second).await;
+    assert_eq!(p.redis.deny_score(&address).await.expect("zscore"), None);
+
+    // The scanner comes back with a new user agent for every request: now it is the address.
+    let rotated = rotating(&address, 25, |i| (format!("rot{i}"), "not_found"));
+    p.publish(&rotated).await;
+    let f = p.wait_finding("enumeration", &address).await;
+    assert_eq!((f.client_key.as_str(), f.action.as_str()), ("address", "deny"));
     p.stop().await;
 }
 

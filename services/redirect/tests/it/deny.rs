@@ -80,3 +80,42 @@ async fn denied_clients_get_429_and_others_still_redirect() {
     let _ = redis.flush_prefix().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_denied_address_is_refused_whatever_its_user_agent() {
+    let app = spawn().await;
+    app.link("dn2", "https://example.com/landing", |_| {});
+    assert_eq!(status(&app, UA, "/dn2").await, 302);
+    // What ghost-probe denies when a client rotates its user agent: the address alone.
+    let address = ghostlink_domain::hash_client("test-salt-123", "127.0.0.1");
+    let redis = crate::redis_cache(&app);
+    redis.flag_client(&address, Utc::now().timestamp_millis() + 120_000, true).await.expect("deny");
+    let t = Instant::now();
+    while status(&app, UA, "/dn2").await != 429 {
+        assert!(t.elapsed() < Duration::from_millis(2500), "address not denied within 2.5 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for ua in ["Mozilla/5.0 (Macintosh) Safari/17.0", "curl/8.4.0", "rotated-agent/42"] {
+        assert_eq!(status(&app, ua, "/dn2").await, 429, "{ua}");
+    }
+    let _ = redis.flush_prefix().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn click_events_carry_the_address_hash_beside_the_client_hash() {
+    let app = spawn().await;
+    app.link("dn3", "https://example.com/landing", |_| {});
+    for ua in [UA, "curl/8.4.0"] {
+        assert_eq!(status(&app, ua, "/dn3").await, 302);
+    }
+    let (_db, amqp) = app.stop_keep_bus().await;
+    let events = crate::published_clicks(&amqp).await;
+    let mine: Vec<_> = events.iter().filter(|e| e.data.code == "dn3").collect();
+    assert_eq!(mine.len(), 2);
+    let address = ghostlink_domain::hash_client("test-salt-123", "127.0.0.1");
+    assert!(mine.iter().all(|e| e.data.address_hash.as_deref() == Some(address.as_str())), "{mine:?}");
+    assert_ne!(mine[0].data.client_hash, mine[1].data.client_hash, "one client per user agent");
+    assert_eq!(mine[0].data.client_hash, client_hash(UA));
+    ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
+}

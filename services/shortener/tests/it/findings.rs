@@ -17,6 +17,7 @@ fn obs(kind: &str, client: &str, code: &str, minutes_ago: i64) -> Observation {
         first_seen: last - chrono::Duration::seconds(60),
         last_seen: last,
         action: if client.is_empty() { "observe" } else { "deny" }.into(),
+        client_key: if client.is_empty() { "" } else { "address_agent" }.into(),
     }
 }
 
@@ -51,7 +52,8 @@ async fn admins_list_findings_newest_first() {
     assert!(
         first["id"].as_i64().is_some() && first["first_seen"].is_string() && first["last_seen"].is_string()
     );
-    assert!(list[2]["client"].is_null());
+    assert_eq!(first["client_key"], "address_agent");
+    assert!(list[2]["client"].is_null() && list[2]["client_key"].is_null());
     assert_eq!(list[2]["code"], "prev1ew");
 
     let (s, b) = app.call("GET", "/api/v1/findings?kind=enumeration&limit=1", Some(&app.admin), None).await;

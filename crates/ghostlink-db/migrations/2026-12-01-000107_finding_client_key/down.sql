@@ -1,0 +1,1 @@
+ALTER TABLE probe_findings DROP COLUMN client_key;
