@@ -43,7 +43,7 @@ PORT=$(free_port); OPS=$(free_port)
 DATABASE_URL="$DB_URL" REDIS_URL=redis://127.0.0.1:6379 REDIS_KEY_PREFIX="$PREFIX:" \
   AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" BUS_PREFIX="$PREFIX" \
   LISTEN_ADDR="127.0.0.1:$PORT" OPS_LISTEN_ADDR="127.0.0.1:$OPS" PUBLIC_BASE_URL="http://sho.rt" \
-  RATE_LIMIT_PER_SECOND=100000 RATE_LIMIT_BURST=100000 LOG_LEVEL=warn \
+  RATE_LIMIT_PER_SECOND=100000 RATE_LIMIT_BURST=100000 AUTH_FAILURE_LIMIT=100000 LOG_LEVEL=warn \
   "$BIN/ghostlink-shortener" >>"$WORK/shortener.log" 2>&1 &
 PID[shortener]=$!
 wait_for 30 "shortener /healthz" healthy "$OPS"

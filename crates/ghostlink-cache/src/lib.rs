@@ -5,8 +5,10 @@
 //! timeout, and after a failure a breaker skips Redis for a moment so that a dead or hanging
 //! Redis costs the request path nothing (lookups fall through to Postgres). Values are the JSON
 //! of a [`LinkSnapshot`], or a short-lived negative marker for unknown codes. [`probe`] holds the
-//! ghost-probe's sliding windows and the deny set the redirect honours.
+//! ghost-probe's sliding windows and the deny set the redirect honours; [`limit`] the fixed-window
+//! counters replicas share (the shortener's failed-authentication limit).
 
+pub mod limit;
 pub mod probe;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

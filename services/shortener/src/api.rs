@@ -227,7 +227,6 @@ fn parse_string(v: &Value) -> Result<String, String> {
         (status = 413, description = "Body larger than 16 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON (`unsupported_media_type`), or encoded: any Content-Encoding but identity (`unsupported_encoding`)", body = ErrorBody),
         (status = 422, description = "A field breaks a rule", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))

@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+use ghostlink_config::{
+    AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, ProxyArgs, RedisArgs, Validate,
+};
 
 /// GhostLink shortener: the link API and the admin API.
 #[derive(Debug, Clone, Parser)]
@@ -20,6 +22,9 @@ pub struct Config {
     pub listen: ListenArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    /// Who the client is behind our proxies (failed authentications are counted per client).
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
     /// Base of the short URLs handed out (where the redirect service is reachable).
     #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
     pub public_base_url: String,
@@ -29,7 +34,17 @@ pub struct Config {
     /// Requests one token may make in a burst.
     #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 100)]
     pub rate_limit_burst: u32,
-    /// How long a token lookup is cached, in milliseconds (a revocation takes effect within it).
+    /// Failed authentications one client (an address; an IPv6 /64) may make per window, all
+    /// replicas together (counted in Redis); beyond it the client gets 429 before any token
+    /// lookup until the window ends.
+    #[arg(long, env = "AUTH_FAILURE_LIMIT", default_value_t = 20)]
+    pub auth_failure_limit: u32,
+    /// The window of `AUTH_FAILURE_LIMIT`, in milliseconds; it starts with a client's first
+    /// failure.
+    #[arg(long, env = "AUTH_FAILURE_WINDOW_MS", default_value_t = 60_000)]
+    pub auth_failure_window_ms: u64,
+    /// How long a token lookup is cached, in milliseconds (a revocation takes effect within it;
+    /// an unknown token is remembered as unknown as long).
     #[arg(long, env = "TOKEN_CACHE_TTL_MS", default_value_t = 2000)]
     pub token_cache_ttl_ms: u64,
     /// The risk blocklist file: links to a listed domain are refused at creation (re-read when
@@ -50,6 +65,7 @@ pub struct Resolved {
     pub public: SocketAddr,
     pub ops: SocketAddr,
     pub base_url: String,
+    pub trusted: ghostlink_domain::forwarded::TrustedProxies,
 }
 
 impl Config {
@@ -76,6 +92,19 @@ impl Config {
         if self.rate_limit_burst == 0 {
             return Err(ConfigError::new("RATE_LIMIT_BURST (--rate-limit-burst)", "must be greater than 0"));
         }
+        let trusted = self.proxy.resolve()?;
+        if self.auth_failure_limit == 0 {
+            return Err(ConfigError::new(
+                "AUTH_FAILURE_LIMIT (--auth-failure-limit)",
+                "must be greater than 0",
+            ));
+        }
+        if !(1_000..=86_400_000).contains(&self.auth_failure_window_ms) {
+            return Err(ConfigError::new(
+                "AUTH_FAILURE_WINDOW_MS (--auth-failure-window-ms)",
+                "must be between 1000 (a second) and 86400000 (a day)",
+            ));
+        }
         if let Some(p) = &self.blocklist {
             ghostlink_config::blocklist::validate_path(p)?;
         }
@@ -92,6 +121,7 @@ impl Config {
             public: self.listen.public_or("127.0.0.1:8081")?,
             ops: self.listen.ops_or("127.0.0.1:9102")?,
             base_url: self.public_base_url.trim_end_matches('/').to_string(),
+            trusted,
         })
     }
 }

@@ -95,9 +95,46 @@ impl Shared {
         findings::FindingView,
         health::HealthView, health::CheckView
     )),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &Throttled)
 )]
 pub struct ApiDoc;
+
+/// Every authenticated operation may be refused with 429 before its handler runs (the token's
+/// rate, or the client's failed authentications): documented here, from the `security` each
+/// operation declares, so that no route can leave it out.
+struct Throttled;
+
+impl utoipa::Modify for Throttled {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, ResponseBuilder, Type};
+        let response = ResponseBuilder::new()
+            .description(
+                "Rate limited: too many requests for this token (`rate_limited`), or too many \
+                 failed authentications from this address (`too_many_auth_failures`)",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+                    .description(Some("Seconds to wait"))
+                    .build(),
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    op.responses.responses.entry("429".into()).or_insert_with(|| response.clone().into());
+                }
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 
@@ -136,9 +173,15 @@ impl App {
         let nz = |v: u32| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
         let auth = web::Data::new(auth::Auth::new(
             db.clone(),
-            Duration::from_millis(config.token_cache_ttl_ms),
-            nz(config.rate_limit_per_second),
-            nz(config.rate_limit_burst),
+            redis.clone(),
+            auth::AuthSettings {
+                token_cache_ttl: Duration::from_millis(config.token_cache_ttl_ms),
+                per_second: nz(config.rate_limit_per_second),
+                burst: nz(config.rate_limit_burst),
+                failure_limit: config.auth_failure_limit,
+                failure_window: Duration::from_millis(config.auth_failure_window_ms),
+                trusted: resolved.trusted.clone(),
+            },
         ));
         let notify = Arc::new(tokio::sync::Notify::new());
         let shared = web::Data::new(Shared {

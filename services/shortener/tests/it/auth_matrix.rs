@@ -1,5 +1,6 @@
 //! The authorisation matrix: every authenticated route × every kind of credential (and the
-//! refusals decided before a body is read: an encoded body), with the exact answer expected. Admin-only routes are the ones whose OpenAPI description documents a
+//! refusals decided before a body is read: an encoded body, a client over the limit of failed
+//! authentications), with the exact answer expected. Admin-only routes are the ones whose OpenAPI description documents a
 //! 403 ("Not an admin token"); the test fails when the table and the document disagree, so a
 //! new admin route cannot be added without its row here.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::spawn;
+use crate::spawn_with;
 
 /// The credentials a caller may present.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,9 +24,11 @@ enum Cred {
     UnknownGzip,
     /// The admin token with a gzip-encoded body: 415 where a body is read.
     AdminGzip,
+    /// The admin token from a client that has failed to authenticate too often: 429.
+    AdminThrottled,
 }
 
-const CREDS: [Cred; 8] = [
+const CREDS: [Cred; 9] = [
     Cred::None,
     Cred::Malformed,
     Cred::Unknown,
@@ -34,7 +37,12 @@ const CREDS: [Cred; 8] = [
     Cred::Admin,
     Cred::UnknownGzip,
     Cred::AdminGzip,
+    Cred::AdminThrottled,
 ];
+
+/// The client over the failure limit (its `X-Forwarded-For`, vouched for by loopback).
+const THROTTLED: &str = "203.0.113.66";
+const FAILURE_LIMIT: u32 = 2;
 
 /// One authenticated route: method, path (`{code}` is a fresh link owned by the user), body,
 /// whether it is admin only, and what a permitted caller gets.
@@ -68,6 +76,7 @@ fn expected(route: &Route, cred: Cred) -> (u16, Option<&'static str>) {
         Cred::None | Cred::Malformed | Cred::Unknown | Cred::Revoked | Cred::UnknownGzip => {
             (401, Some("unauthorized"))
         }
+        Cred::AdminThrottled => (429, Some("too_many_auth_failures")),
         Cred::AdminGzip if route.body.is_some() => (415, Some("unsupported_encoding")),
         Cred::User if route.admin_only => (403, Some("forbidden")),
         Cred::User | Cred::Admin | Cred::AdminGzip => match route.ok {
@@ -92,7 +101,15 @@ fn documented_admin_routes(doc: &Value) -> BTreeSet<(String, String)> {
 
 #[tokio::test]
 async fn every_route_times_every_credential() {
-    let app = spawn().await;
+    let app = spawn_with(|c| {
+        c.proxy = ghostlink_config::ProxyArgs { trusted_proxies: "127.0.0.1".into() };
+        c.auth_failure_limit = FAILURE_LIMIT;
+    })
+    .await;
+    for _ in 0..FAILURE_LIMIT {
+        let r = app.client.get(app.url("/api/v1/links")).header("x-forwarded-for", THROTTLED).send().await;
+        assert_eq!(r.expect("request").status(), 401);
+    }
     let revoked = app.db.token("revoked-bob", "user");
     assert!(ghostlink_db::tokens::revoke(&mut app.db.conn(), "revoked-bob").expect("revoke"));
     let unknown = ghostlink_domain::new_token(&mut rand::rngs::OsRng);
@@ -117,6 +134,14 @@ async fn every_route_times_every_credential() {
     let covered: BTreeSet<(String, String)> =
         table.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
     assert_eq!(covered, documented, "every documented route has a row in the matrix");
+    // What the matrix's refusals answer is documented on every route.
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            for status in ["401", "429"] {
+                assert!(op["responses"].get(status).is_some(), "{method} {path} does not document {status}");
+            }
+        }
+    }
 
     let mut grid = vec![];
     let mut bad = 0;
@@ -139,7 +164,12 @@ async fn every_route_times_every_credential() {
                 Cred::Admin => req.bearer_auth(&app.admin),
                 Cred::UnknownGzip => req.bearer_auth(&unknown),
                 Cred::AdminGzip => req.bearer_auth(&app.admin),
+                Cred::AdminThrottled => req.bearer_auth(&app.admin).header("x-forwarded-for", THROTTLED),
             };
+            // Every other cell is a client of its own, under the failure limit.
+            if *cred != Cred::AdminThrottled {
+                req = req.header("x-forwarded-for", format!("198.18.{i}.{j}"));
+            }
             let gzip = matches!(cred, Cred::UnknownGzip | Cred::AdminGzip);
             if gzip {
                 req = req.header("content-encoding", "gzip");
@@ -154,12 +184,16 @@ async fn every_route_times_every_credential() {
             }
             let resp = req.send().await.expect("request");
             let status = resp.status().as_u16();
+            let retry_after = resp.headers().get("retry-after").is_some();
             let body: Value = serde_json::from_str(&resp.text().await.expect("body")).unwrap_or(Value::Null);
             let (want, want_code) = expected(route, *cred);
             let code = body["error"]["code"].as_str();
             let shape_ok = status < 300
                 || (code.is_some() && body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-            let ok = status == want && shape_ok && (want_code.is_none() || code == want_code);
+            let ok = status == want
+                && shape_ok
+                && (want_code.is_none() || code == want_code)
+                && (status != 429 || retry_after);
             if !ok {
                 bad += 1;
             }
@@ -170,7 +204,7 @@ async fn every_route_times_every_credential() {
     if bad > 0 {
         let head = CREDS.iter().map(|c| format!("{:>8}", format!("{c:?}"))).collect::<Vec<_>>().join("  ");
         panic!(
-            "{bad} cells differ (got/want, ! marks a difference or a missing error body):\n{:37} {head}\n{}",
+            "{bad} cells differ (got/want, ! marks a difference, a missing error body or Retry-After):\n{:37} {head}\n{}",
             "",
             grid.join("\n")
         );

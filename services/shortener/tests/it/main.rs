@@ -50,6 +50,10 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
         blocklist: None,
         http_workers: Some(2),
         body_read_timeout_ms: 10_000,
+        proxy: ghostlink_config::ProxyArgs::none(),
+        // Tests send many refused requests from one address; the limit has its own test.
+        auth_failure_limit: 10_000,
+        auth_failure_window_ms: 60_000,
     };
     f(&mut cfg);
     let admin = db.token("admin", "admin");
