@@ -5,10 +5,18 @@
 //! `/healthz`, prints where everything listens, and forwards the children's logs (they inherit
 //! stdout/stderr). Ctrl-C or SIGTERM stops them all with SIGTERM (drain), then SIGKILL after a
 //! grace period; if one child dies, the others are stopped too and `up` exits 1.
+//!
+//! State lives in one directory (`--state-dir`, `.ghostlink/`): the click salt, the redirect's
+//! spool and a fallback blocklist. The salt is generated on the first run (32 random bytes, a
+//! file of mode 0600) and reused after, so client hashes stay comparable from run to run and
+//! cannot be reversed with the published development default. It is a file, not a database
+//! row: the database holds the hashes the salt protects, and a dump of it must not carry the
+//! key to them.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -17,6 +25,7 @@ use ghostlink_config::DatabaseArgs;
 use ghostlink_domain::Role;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use rand::RngCore;
 
 use crate::Failure;
 
@@ -41,7 +50,16 @@ pub struct UpArgs {
     /// answer flagged clients 429.
     #[arg(long, env = "PROBE_MODE", default_value = "observe")]
     probe_mode: String,
+    /// Directory of the local system's state: the click salt (`click_salt`, made on the first
+    /// run; every service gets it as `CLICK_SALT`), the redirect's spool, a fallback blocklist.
+    #[arg(long, env = "GHOSTLINK_STATE_DIR", default_value = ".ghostlink")]
+    state_dir: PathBuf,
 }
+
+/// The file in the state directory that holds the click salt.
+const SALT_FILE: &str = "click_salt";
+/// Characters a kept salt must have at least (a generated one has 64).
+const MIN_SALT_LEN: usize = 32;
 
 /// A service `up` knows how to start: binary name, public port (if any), ops port.
 struct ServiceSpec {
@@ -76,6 +94,7 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
         .and_then(|p| p.parent().map(PathBuf::from))
         .ok_or_else(|| Failure::other("cannot find the directory of ghostctl"))?;
     crate::migrate(&db.database_url)?;
+    let salt = click_salt(&args.state_dir)?;
 
     let first_run = {
         let pool = ghostlink_db::Db::new(&ghostlink_db::DbSettings {
@@ -94,7 +113,7 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
             .ok_or_else(|| Failure::usage("--port-offset pushes a port past 65535"))
     };
     let redirect_port = port(8080)?;
-    let blocklist = blocklist_path(&dir);
+    let blocklist = blocklist_path(&dir, &args.state_dir);
     let mut running: Vec<Running> = Vec::new();
     for spec in SERVICES {
         let bin = dir.join(spec.binary);
@@ -109,12 +128,17 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
             .env("LOG_LEVEL", &args.log_level)
             .env("PROBE_MODE", &args.probe_mode)
             .env("OPS_LISTEN_ADDR", format!("{}:{}", args.host, port(spec.ops_port)?))
-            .env("PUBLIC_BASE_URL", format!("http://{}:{redirect_port}", args.host));
+            .env("PUBLIC_BASE_URL", format!("http://{}:{redirect_port}", args.host))
+            .env("CLICK_SALT", &salt)
+            .env_remove("CLICK_SALT_FILE");
         if let Some(p) = spec.public_port {
             cmd.env("LISTEN_ADDR", format!("{}:{}", args.host, port(p)?));
         }
         if std::env::var_os("RISK_BLOCKLIST").is_none() {
             cmd.env("RISK_BLOCKLIST", &blocklist);
+        }
+        if std::env::var_os("SPOOL_DIR").is_none() {
+            cmd.env("SPOOL_DIR", args.state_dir.join("spool").join(spec.name));
         }
         match cmd.spawn() {
             Ok(child) => running.push(Running { spec, child }),
@@ -175,6 +199,10 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
             "\nTokens exist already; create another with `ghostctl token create --name NAME --role admin`.\n",
         ),
     }
+    banner.push_str(&format!(
+        "Click salt: {} (kept; delete it and the client hashes start over)\n",
+        args.state_dir.join(SALT_FILE).display()
+    ));
     banner.push_str("Stop with Ctrl-C.\n\n");
     eprint!("{banner}");
     let _ = std::io::stderr().flush();
@@ -188,16 +216,85 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
     }
 }
 
+/// The click salt kept in `state_dir`: read when the file exists, else made (32 bytes from the
+/// OS's CSPRNG, hex) and stored with mode 0600. A kept file must be private to its owner and
+/// hold at least [`MIN_SALT_LEN`] visible characters; anything else is refused (exit 2), never
+/// silently replaced, since replacing it would change every client hash.
+fn click_salt(state_dir: &Path) -> Result<String, Failure> {
+    let path = state_dir.join(SALT_FILE);
+    match read_salt(&path)? {
+        Some(salt) => Ok(salt),
+        None => {
+            let mut bytes = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let salt: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            store_salt(state_dir, &path, &salt)?;
+            // Another `up` may have stored its own first: the file decides.
+            read_salt(&path)?.ok_or_else(|| Failure::other(format!("{} vanished", path.display())))
+        }
+    }
+}
+
+fn read_salt(path: &Path) -> Result<Option<String>, Failure> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Failure::other(format!("reading {}: {e}", path.display()))),
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if !meta.is_file() || mode & 0o077 != 0 {
+        return Err(Failure::usage(format!(
+            "{} must be a file only its owner can read (mode {mode:o}); chmod 600 it",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::other(format!("reading {}: {e}", path.display())))?;
+    let salt = text.trim();
+    if salt.len() < MIN_SALT_LEN || !salt.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Failure::usage(format!(
+            "{} must hold a salt of at least {MIN_SALT_LEN} visible ASCII characters",
+            path.display()
+        )));
+    }
+    Ok(Some(salt.to_string()))
+}
+
+/// Writes the salt to a private temporary file, then links it into place: the salt file is
+/// never seen half-written, and an existing one is never overwritten.
+fn store_salt(state_dir: &Path, path: &Path, salt: &str) -> Result<(), Failure> {
+    let io = |what: &str, e: std::io::Error| Failure::other(format!("{what}: {e}"));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)
+        .map_err(|e| io(&format!("creating {}", state_dir.display()), e))?;
+    let tmp = state_dir.join(format!(".{SALT_FILE}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(format!("{salt}\n").as_bytes()).and_then(|_| f.sync_all()));
+    let linked = written.and_then(|_| match std::fs::hard_link(&tmp, path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked.map_err(|e| io(&format!("writing {}", path.display()), e))
+}
+
 /// The risk blocklist for a local run: the repository's `ops/risk/blocklist.txt` (found from the
-/// working directory or from `target/<profile>/`), else an empty one under `.ghostlink/`.
-fn blocklist_path(bin_dir: &std::path::Path) -> PathBuf {
+/// working directory or from `target/<profile>/`), else an empty one in the state directory.
+fn blocklist_path(bin_dir: &Path, state_dir: &Path) -> PathBuf {
     let candidates = [PathBuf::from("ops/risk/blocklist.txt"), bin_dir.join("../../ops/risk/blocklist.txt")];
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
         return found.clone();
     }
-    let fallback = PathBuf::from(".ghostlink/blocklist.txt");
+    let fallback = state_dir.join("blocklist.txt");
     if !fallback.is_file() {
-        let _ = std::fs::create_dir_all(".ghostlink");
+        let _ = std::fs::create_dir_all(state_dir);
         let _ = std::fs::write(&fallback, "# local blocklist: one domain per line\n");
     }
     fallback
@@ -259,4 +356,57 @@ fn stop_all(running: &mut [Running]) {
         }
     }
     eprintln!("all services stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ghostctl-up-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
+    }
+
+    #[test]
+    fn the_first_run_makes_a_private_random_salt_and_later_runs_reuse_it() {
+        let dir = temp_dir("salt");
+        let first = click_salt(&dir).map_err(|f| f.message).expect("first run");
+        let path = dir.join(SALT_FILE);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+        assert!(first.len() >= MIN_SALT_LEN && first.chars().all(|c| c.is_ascii_hexdigit()), "{first}");
+        assert_ne!(first, "ghostlink-dev-salt");
+        assert_eq!(click_salt(&dir).map_err(|f| f.message).expect("second run"), first);
+        assert_eq!(std::fs::read_to_string(&path).expect("read").trim(), first);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(&dir).expect("dir").count(), 1);
+        // Another state directory gets another salt.
+        let other = temp_dir("salt-other");
+        assert_ne!(click_salt(&other).map_err(|f| f.message).expect("other"), first);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&other);
+    }
+
+    #[test]
+    fn a_salt_file_others_can_read_or_too_short_is_refused_not_replaced() {
+        let dir = temp_dir("salt-bad");
+        let path = dir.join(SALT_FILE);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(&path, format!("{}\n", "a".repeat(40))).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let refused = click_salt(&dir).err().map(|f| (f.code, f.message));
+        assert!(matches!(&refused, Some((2, m)) if m.contains("chmod 600")), "{refused:?}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(click_salt(&dir).map_err(|f| f.message).expect("kept salt"), "a".repeat(40));
+        std::fs::write(&path, "ghostlink-dev-salt\n").expect("write");
+        let refused = click_salt(&dir).err().map(|f| f.code);
+        assert_eq!(refused, Some(2));
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "ghostlink-dev-salt\n", "left as it was");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

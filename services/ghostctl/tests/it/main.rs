@@ -84,8 +84,12 @@ async fn up_starts_the_system_and_the_walkthrough_works() {
     }
     let db = TestDb::new();
     let offset = 20_000 + (std::process::id() % 2000) as u16 * 10;
+    let state = std::env::temp_dir().join(format!("gl-up-state-{offset}"));
+    let _ = std::fs::remove_dir_all(&state);
     let mut child = Command::new(BIN)
         .env("DATABASE_URL", &db.url)
+        .env("GHOSTLINK_STATE_DIR", &state)
+        .env("CLICK_SALT", "ghostlink-dev-salt")
         .env("GHOSTLINK_PORT_OFFSET", offset.to_string())
         .env("REDIS_KEY_PREFIX", format!("gltest:up:{offset}:"))
         .env("LOG_LEVEL", "warn")
@@ -163,6 +167,19 @@ async fn up_starts_the_system_and_the_walkthrough_works() {
         assert!(t.elapsed() < Duration::from_secs(30), "click never reached the stats: {stats}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The click was hashed with the salt `up` generated and keeps in its state directory
+    // (mode 0600), not with the published development default it inherited.
+    let salt_file = state.join("click_salt");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&salt_file).expect("salt file").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "{salt_file:?}");
+    let salt = std::fs::read_to_string(&salt_file).expect("read salt");
+    let salt = salt.trim();
+    assert!(salt.len() >= 32, "{salt:?}");
+    let clicks = ghostlink_db::clicks::for_code(&mut db.conn(), &code).expect("clicks");
+    assert_eq!(clicks.len(), 1);
+    assert_eq!(clicks[0].client_hash, ghostlink_domain::hash_client(salt, "127.0.0.1\u{0}"));
     for (ops, metric) in [
         (9101 + offset, "http_requests_total"),
         (9102 + offset, "http_requests_total"),
@@ -189,5 +206,6 @@ async fn up_starts_the_system_and_the_walkthrough_works() {
     }
     // The children are gone too.
     assert!(std::net::TcpStream::connect(("127.0.0.1", redirect)).is_err());
+    let _ = std::fs::remove_dir_all(&state);
     ghostlink_test_support::delete_topology(&format!("gltest-up-{offset}")).await;
 }
