@@ -53,10 +53,10 @@ pub struct CreateLinkRequest {
     url: String,
     /// Custom code: 3–64 of `[A-Za-z0-9_-]`, not a reserved word.
     alias: Option<String>,
-    /// When the link stops redirecting (RFC 3339).
+    /// When the link stops redirecting: RFC 3339, in the future, its UTC year 0001–9999.
     expires_at: Option<DateTime<Utc>>,
-    /// How many redirects the link gives before it is used up.
-    #[schema(minimum = 1)]
+    /// How many redirects the link gives before it is used up (at most 2^53 - 1).
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     max_clicks: Option<i64>,
 }
 
@@ -68,8 +68,11 @@ pub struct UpdateLinkRequest {
     /// `active`, `disabled` or `quarantined` (not null: every link has a status).
     #[schema(nullable = false, pattern = "^(active|disabled|quarantined)$")]
     status: Option<String>,
+    /// When the link stops redirecting (a past time expires it now): RFC 3339, its UTC year
+    /// 0001–9999.
     expires_at: Option<DateTime<Utc>>,
-    #[schema(minimum = 1)]
+    /// How many redirects the link gives before it is used up (at most 2^53 - 1).
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     max_clicks: Option<i64>,
 }
 
@@ -189,10 +192,23 @@ fn field<T>(
     }
 }
 
+/// UTC years a date the API accepts may have: what RFC 3339 (four digits) can write. An offset
+/// can carry a valid time past them (`9999-12-31T23:59:59-23:59` is in the year 10000 in UTC),
+/// which was stored and echoed as `+10000-…`, not a `date-time`.
+const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// The largest `max_clicks`: 2^53 - 1, the largest integer every JSON reader holds exactly
+/// (I-JSON, RFC 7493); past it a client reading the link back may see another number.
+pub const MAX_CLICKS: i64 = (1 << 53) - 1;
+
 fn parse_time(v: &Value) -> Result<DateTime<Utc>, String> {
     let s = v.as_str().ok_or("must be an RFC 3339 time string")?;
     let t = DateTime::parse_from_rfc3339(s).map_err(|_| format!("'{s}' is not an RFC 3339 time"))?;
-    Ok(t.with_timezone(&Utc))
+    let t = t.with_timezone(&Utc);
+    if !YEARS.contains(&chrono::Datelike::year(&t)) {
+        return Err(format!("'{s}' is outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z in UTC"));
+    }
+    Ok(t)
 }
 
 fn parse_future_time(v: &Value) -> Result<DateTime<Utc>, String> {
@@ -205,8 +221,8 @@ fn parse_future_time(v: &Value) -> Result<DateTime<Utc>, String> {
 
 fn parse_max_clicks(v: &Value) -> Result<i64, String> {
     match v.as_i64() {
-        Some(n) if n >= 1 => Ok(n),
-        _ => Err("must be a whole number of at least 1".into()),
+        Some(n) if (1..=MAX_CLICKS).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {MAX_CLICKS}")),
     }
 }
 

@@ -227,6 +227,33 @@ async fn malformed_oversized_and_mistyped_bodies_are_refused_and_write_nothing()
             "invalid_expires_at",
         ),
         (json!({"url": "https://a.example/", "expires_at": 1_900_000_000}), 422, "invalid_expires_at"),
+        // RFC 3339 years have four digits: nothing past 9999 in UTC is stored or echoed.
+        (
+            json!({"url": "https://a.example/", "expires_at": "10000-01-01T00:00:00Z"}),
+            422,
+            "invalid_expires_at",
+        ),
+        (
+            json!({"url": "https://a.example/", "expires_at": "+10000-01-01T00:00:00Z"}),
+            422,
+            "invalid_expires_at",
+        ),
+        (
+            json!({"url": "https://a.example/", "expires_at": "99999-12-31T23:59:59Z"}),
+            422,
+            "invalid_expires_at",
+        ),
+        (
+            json!({"url": "https://a.example/", "expires_at": "9999-12-31T23:59:59-23:59"}),
+            422,
+            "invalid_expires_at",
+        ),
+        (
+            json!({"url": "https://a.example/", "max_clicks": 9_007_199_254_740_992_i64}),
+            422,
+            "invalid_max_clicks",
+        ),
+        (json!({"url": "https://a.example/", "max_clicks": i64::MAX}), 422, "invalid_max_clicks"),
         (json!({"url": "https://a.example/", "owner_token_id": 1}), 422, "unknown_field"),
         (json!({"url": "https://a.example/", "\u{0}": 1}), 422, "unknown_field"),
     ];
@@ -243,6 +270,11 @@ async fn malformed_oversized_and_mistyped_bodies_are_refused_and_write_nothing()
         (json!({"status": ["active"]}), 422, "invalid_status"),
         (json!({"max_clicks": 9.9e300}), 422, "invalid_max_clicks"),
         (json!({"expires_at": "2030-02-30T00:00:00Z"}), 422, "invalid_expires_at"),
+        (json!({"expires_at": "10000-01-01T00:00:00Z"}), 422, "invalid_expires_at"),
+        (json!({"expires_at": "9999-12-31T23:30:00-01:00"}), 422, "invalid_expires_at"),
+        (json!({"expires_at": "0000-06-01T00:00:00Z"}), 422, "invalid_expires_at"),
+        (json!({"expires_at": "0001-01-01T00:00:00+00:01"}), 422, "invalid_expires_at"),
+        (json!({"max_clicks": 9_007_199_254_740_992_i64}), 422, "invalid_max_clicks"),
         (json!({"url": "https://other.example/"}), 422, "unknown_field"),
         (json!({}), 422, "empty_change"),
         (json!([]), 400, "malformed_json"),
@@ -272,6 +304,55 @@ async fn malformed_oversized_and_mistyped_bodies_are_refused_and_write_nothing()
     assert_error("duplicate key", &got, 422, "url_scheme");
 
     assert_eq!(snapshot(&app), before, "a refused request changed the database");
+    app.stop().await;
+}
+
+/// What a date or a number is accepted as comes back as it went in: the bounds themselves
+/// (UTC years 0001 to 9999, the RFC 3339 range; click limits up to 2^53 - 1, what every JSON
+/// reader holds exactly) are stored and echoed as sent, and every date the API answers is RFC 3339.
+#[tokio::test]
+async fn dates_and_numbers_at_their_bounds_are_echoed_as_sent() {
+    let app = spawn().await;
+    let (s, link) = app
+        .create(
+            &app.admin,
+            json!({"url": "https://bounds.example/", "expires_at": "9999-12-31T23:59:59Z", "max_clicks": 9_007_199_254_740_991_i64}),
+        )
+        .await;
+    assert_eq!(s, 201, "{link}");
+    assert_eq!(link["expires_at"], "9999-12-31T23:59:59Z", "{link}");
+    assert_eq!(link["max_clicks"], 9_007_199_254_740_991_i64, "{link}");
+    // An offset is turned into UTC: still inside the range.
+    let path = format!("/api/v1/links/{}", link["code"].as_str().expect("code"));
+    for (sent, echoed) in [
+        ("9999-12-31T23:59:59+01:00", "9999-12-31T22:59:59Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+        ("0001-01-01T00:00:00-01:00", "0001-01-01T01:00:00Z"),
+    ] {
+        let (s, b) = app.call("PATCH", &path, Some(&app.admin), Some(json!({"expires_at": sent}))).await;
+        assert_eq!((s, b["expires_at"].as_str()), (200, Some(echoed)), "{sent}: {b}");
+    }
+    // The OpenAPI document states the bounds.
+    let (_, doc) = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    for schema in ["CreateLinkRequest", "UpdateLinkRequest"] {
+        let props = &doc["components"]["schemas"][schema]["properties"];
+        assert_eq!(props["max_clicks"]["maximum"], ghostlink_shortener::api::MAX_CLICKS, "{schema}: {props}");
+        let about = props["expires_at"]["description"].as_str().unwrap_or_default();
+        assert!(about.contains("0001") && about.contains("9999"), "{schema}: {props}");
+    }
+    let rfc3339 = |v: &str| {
+        chrono::DateTime::parse_from_rfc3339(v).is_ok()
+            && v.as_bytes().first().is_some_and(u8::is_ascii_digit)
+    };
+    let (s, page) = app.call("GET", "/api/v1/links", Some(&app.admin), None).await;
+    assert_eq!(s, 200);
+    for item in page["items"].as_array().expect("items") {
+        for field in ["created_at", "updated_at", "expires_at"] {
+            if let Some(v) = item[field].as_str() {
+                assert!(rfc3339(v), "{field} = {v} is not RFC 3339");
+            }
+        }
+    }
     app.stop().await;
 }
 
