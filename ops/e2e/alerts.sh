@@ -19,9 +19,10 @@
 #      redis_errors_total rises -> RedisUnavailable (page) firing notification. Its resolution is
 #      not tested.
 #   3. probe storm: the ghost-probe (PROBE_MODE=enforce) consumes the redirect's click events;
-#      15 scanners (one address, 15 user agents: 15 clients) each request 25 never-seen codes
-#      -> 15 enumeration episodes -> GhostProbeStorm (ticket) firing notification; and each
-#      scanner is answered 429 once flagged, while a legitimate client is not.
+#      15 scanners (15 loopback addresses, a user agent each: 15 clients) each request 25
+#      never-seen codes -> 15 enumeration episodes -> GhostProbeStorm (ticket) firing
+#      notification; and each scanner is answered 429 once flagged, while a legitimate client
+#      (an address of its own: ghost-probe also counts clients by address) is not.
 #
 # Exit 0 only if every expected notification arrived; non-zero with a FAIL message otherwise
 # (and the tail of every log). Each wait has its own timeout and all waits share a 210 s budget
@@ -203,7 +204,7 @@ log "scenario 3: 15 scanners x 25 never-seen codes at redirect-1 (ghost-probe in
 T_STORM=$(now)
 scan() {  # scan N: prints the statuses of 25 requests from scanner N
   for i in $(seq 1 25); do
-    curl -s -o /dev/null -w '%{http_code}\n' --max-time 2 -A "e2e-scanner/$1" \
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 2 -A "e2e-scanner/$1" --interface "127.0.2.$1" \
       "http://127.0.0.1:$REDIRECT_PORT/scan$1x$i$RANDOM" || echo 000
   done
 }
@@ -213,10 +214,12 @@ wait_for 60 "every scanner's requests" scans_done
 sleep 2   # the deny set reaches the redirect within a second of the finding
 denied=0
 for n in $(seq 1 15); do
-  s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -A "e2e-scanner/$n" "http://127.0.0.1:$REDIRECT_PORT/again$n")
+  s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -A "e2e-scanner/$n" --interface "127.0.2.$n" \
+    "http://127.0.0.1:$REDIRECT_PORT/again$n")
   [ "$s" = 429 ] && denied=$((denied + 1))
 done
-legit=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -A "e2e-legit/1" "http://127.0.0.1:$REDIRECT_PORT/e2elegit")
+legit=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -A "e2e-legit/1" --interface 127.0.3.1 \
+  "http://127.0.0.1:$REDIRECT_PORT/e2elegit")
 log "after the scan: $denied of 15 scanners answered 429; a legitimate client got $legit"
 [ "$denied" -ge 14 ] || fail "only $denied of 15 flagged scanners were denied"
 [ "$legit" = 404 ] || fail "the legitimate client got $legit, not 404"

@@ -4,7 +4,9 @@
 //! Redis is an accelerator, never a dependency of correctness: every call is bounded by a short
 //! timeout, and after a failure a breaker skips Redis for a moment so that a dead or hanging
 //! Redis costs the request path nothing (lookups fall through to Postgres). Values are the JSON
-//! of a [`LinkSnapshot`], or a short-lived negative marker for unknown codes. [`probe`] holds the
+//! of a [`LinkSnapshot`], or a short-lived negative marker for unknown codes; beside them, each
+//! client address's scan budget (unknown codes it had looked up in Postgres in a window), read
+//! in the lookup's own round trip. [`probe`] holds the
 //! ghost-probe's sliding windows and the deny set the redirect honours; [`limit`] the fixed-window
 //! counters replicas share (the shortener's failed-authentication limit).
 
@@ -69,6 +71,17 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 "#;
 
+/// [`FENCED_SET`] of a negative entry that also counts the lookup against an address's scan
+/// budget (a fixed window: the counter's lifetime starts at its first lookup). KEYS: entry,
+/// fence, counter; ARGV: payload, entry ttl ms, window ms.
+const FENCED_SET_COUNTED: &str = r#"
+redis.call('INCR', KEYS[3])
+if redis.call('PTTL', KEYS[3]) < 0 then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#;
+
 /// The Redis side of the link cache.
 #[derive(Clone)]
 pub struct RedisCache {
@@ -112,6 +125,11 @@ impl RedisCache {
 
     fn fence_key(&self, code: &str) -> String {
         format!("{}fence:{}", self.settings.key_prefix, code)
+    }
+
+    /// An address's scan budget counter: unknown codes it had looked up in Postgres.
+    fn scan_key(&self, address: &str) -> String {
+        format!("{}scan:{}", self.settings.key_prefix, address)
     }
 
     fn now_ms(&self) -> u64 {
@@ -174,12 +192,31 @@ impl RedisCache {
     pub async fn get(&self, code: &str) -> Result<Option<Cached>, CacheError> {
         let key = self.key(code);
         let raw: Option<String> = self.call("get", true, |mut c| async move { c.get(key).await }).await?;
-        Ok(match raw {
-            None => None,
-            Some(s) if s == NEGATIVE => Some(Cached::Missing),
-            // An entry we cannot read (older format) counts as absent and is refilled.
-            Some(s) => serde_json::from_str(&s).ok().map(Cached::Found),
-        })
+        Ok(decode(raw))
+    }
+
+    /// Looks a code up and reads how many unknown codes `address` had looked up in Postgres in
+    /// its current budget window, in the one round trip a lookup makes anyway (`MGET`).
+    pub async fn get_with_scans(
+        &self,
+        code: &str,
+        address: &str,
+    ) -> Result<(Option<Cached>, u64), CacheError> {
+        let keys = [self.key(code), self.scan_key(address)];
+        let (raw, spent): (Option<String>, Option<u64>) =
+            self.call("get", true, |mut c| async move {
+                redis::cmd("MGET").arg(&keys[..]).query_async(&mut c).await
+            })
+            .await?;
+        Ok((decode(raw), spent.unwrap_or(0)))
+    }
+
+    /// How many unknown codes `address` had looked up in Postgres in its current budget window
+    /// (operators and tests).
+    pub async fn scans(&self, address: &str) -> Result<u64, CacheError> {
+        let key = self.scan_key(address);
+        let n: Option<u64> = self.call("scans", false, |mut c| async move { c.get(key).await }).await?;
+        Ok(n.unwrap_or(0))
     }
 
     /// Stores what Postgres said about a code, unless the code was invalidated within
@@ -202,6 +239,34 @@ impl RedisCache {
                 .arg(fence)
                 .arg(payload)
                 .arg(ms)
+                .query_async::<i64>(&mut c)
+                .await
+                .map(|stored| stored == 1)
+        })
+        .await
+    }
+
+    /// [`RedisCache::put`] of "no such code" after Postgres said so for `address`, counting
+    /// that lookup against the address's scan budget (a window of `window` from its first
+    /// counted lookup) in the same round trip. `Ok(false)`: the entry was refused (fenced); the
+    /// lookup is counted either way.
+    pub async fn put_missing_counted(
+        &self,
+        code: &str,
+        address: &str,
+        window: Duration,
+    ) -> Result<bool, CacheError> {
+        let keys = [self.key(code), self.fence_key(code), self.scan_key(address)];
+        let (ttl, window) =
+            (self.settings.negative_ttl.as_millis().max(1) as u64, window.as_millis().max(1) as u64);
+        self.call("set", true, |mut c| async move {
+            redis::cmd("EVAL")
+                .arg(FENCED_SET_COUNTED)
+                .arg(3)
+                .arg(&keys[..])
+                .arg(NEGATIVE)
+                .arg(ttl)
+                .arg(window)
                 .query_async::<i64>(&mut c)
                 .await
                 .map(|stored| stored == 1)
@@ -302,6 +367,16 @@ impl RedisCache {
             Ok(n)
         })
         .await
+    }
+}
+
+/// A stored value as what it says about a code.
+fn decode(raw: Option<String>) -> Option<Cached> {
+    match raw {
+        None => None,
+        Some(s) if s == NEGATIVE => Some(Cached::Missing),
+        // An entry we cannot read (older format) counts as absent and is refilled.
+        Some(s) => serde_json::from_str(&s).ok().map(Cached::Found),
     }
 }
 

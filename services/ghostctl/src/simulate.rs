@@ -242,7 +242,7 @@ impl Sim<'_> {
         let fault_active = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let t0 = Instant::now();
         let driver = tokio::spawn(drive(Traffic {
-            client: self.client.clone(),
+            clients: self.traffic_clients()?,
             base: a.redirect_url.clone(),
             codes: codes.clone(),
             rate: a.rate,
@@ -320,11 +320,15 @@ impl Sim<'_> {
                 // connection may get its correct 404 once the database is back).
                 let n404 = unknown.iter().filter(|s| s.status == 404 && s.answered_in == 1).count();
                 let n503 = unknown.iter().filter(|s| s.status == 503).count();
+                // The one 404 that needs no database: an address past its scan budget (all the
+                // traffic shares one address behind a proxy, e.g. compose's nginx).
+                let budget = metric(&after_metrics, "redirect_scan_refusals_total")
+                    - metric(&before_metrics, "redirect_scan_refusals_total");
                 check(
                     &mut checks,
-                    n404 == 0,
+                    n404 as f64 <= budget,
                     format!(
-                        "during: unknown codes never 404 while the fault lasts ({n404} of {})",
+                        "during: unknown codes never 404 while the fault lasts ({n404} of {}; the scan budget answered {budget} in the run)",
                         unknown.len()
                     ),
                 );
@@ -682,6 +686,32 @@ impl Sim<'_> {
             }
             Scenario::DeadDestinations | Scenario::ProbeStorm => unreachable!("own frame"),
         })
+    }
+
+    /// The clients the traffic comes from: one per simulated user. On a loopback redirect each
+    /// connects from an address of its own (127.0.1.1 to 127.0.1.64), since the redirect and
+    /// ghost-probe count a client by its address too: 64 user agents from one address are one
+    /// client rotating its user agent, a scanner. Elsewhere (through a proxy the clients all
+    /// share one address anyway) one client.
+    fn traffic_clients(&self) -> Result<Vec<reqwest::Client>, Failure> {
+        let host =
+            url::Url::parse(&self.args.redirect_url).ok().and_then(|u| u.host_str().map(str::to_owned));
+        let loopback = host.as_deref().is_some_and(|h| {
+            h == "localhost" || h.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        });
+        if !loopback {
+            return Ok(vec![self.client.clone()]);
+        }
+        (1..=64u8)
+            .map(|i| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(Duration::from_secs(5))
+                    .local_address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 1, i)))
+                    .build()
+                    .map_err(|e| Failure::other(e.to_string()))
+            })
+            .collect()
     }
 
     /// Every listed replica's metrics, concatenated (sums in [`metric`] add the replicas up;
@@ -1042,7 +1072,8 @@ async fn admin_sql(url: &str, sql: String) -> Result<(), Failure> {
 
 /// Where and how to send the traffic.
 struct Traffic {
-    client: reqwest::Client,
+    /// One per simulated user (see `Sim::traffic_clients`).
+    clients: Vec<reqwest::Client>,
     base: String,
     codes: Vec<String>,
     rate: u32,
@@ -1057,7 +1088,8 @@ struct Traffic {
 /// Traffic: `rate` requests per second until the phase counter reaches 3. A realistic mix:
 /// 90 % known codes with a Zipf-like popularity (the i-th most popular weighs 1/(i+1)), one in
 /// ten of those a HEAD; 10 % never-seen codes (they must reach Postgres). Many clients (64
-/// user agents), each request tagged with its number in the Referer.
+/// user agents, each from an address of its own on loopback), each request tagged with its
+/// number in the Referer.
 async fn drive(t: Traffic) {
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(t.rate)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1089,9 +1121,11 @@ async fn drive(t: Traffic) {
             format!("sim{seq:06}x{}", rand::random::<u16>())
         };
         let url = format!("{}/{code}", t.base);
-        let (client, tx, fault_now) = (t.client.clone(), t.tx.clone(), t.fault_active.clone());
-        // Many clients, not one: a single client asking for never-seen codes is a scanner to
-        // ghost-probe (and refused in enforce mode).
+        let client = t.clients[(seq % t.clients.len() as u64) as usize].clone();
+        let (tx, fault_now) = (t.tx.clone(), t.fault_active.clone());
+        // Many clients, not one (an address and a user agent each): a single client asking for
+        // never-seen codes is a scanner to ghost-probe (and refused in enforce mode), and past
+        // its scan budget the redirect answers its never-seen codes 404 without Postgres.
         let agent = format!("ghostlink-simulate/1 (client {})", seq % 64);
         let referer = format!("{}{seq}", t.tag);
         let at = t.t0.elapsed().as_secs_f64();

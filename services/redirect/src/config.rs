@@ -54,6 +54,15 @@ pub struct Config {
     /// invalidation is lost while Redis is down).
     #[arg(long, env = "REDIS_TTL_SECS", default_value_t = 300)]
     pub redis_ttl_secs: u64,
+    /// Unknown codes one client address (an IPv6 address by its /64) may have looked up in
+    /// Postgres per SCAN_BUDGET_WINDOW_SECS; past it, a code found neither in memory nor in Redis
+    /// is answered 404 without asking Postgres, so a scan costs the database nothing more. 0: no
+    /// budget.
+    #[arg(long, env = "SCAN_BUDGET", default_value_t = 100)]
+    pub scan_budget: u64,
+    /// The scan budget's window, in seconds (from an address's first counted lookup).
+    #[arg(long, env = "SCAN_BUDGET_WINDOW_SECS", default_value_t = 60)]
+    pub scan_budget_window_secs: u64,
     /// Secret salt for hashing client addresses (at least 8 characters); the same on every
     /// replica. Required, here or in CLICK_SALT_FILE, unless --dev.
     #[arg(long, env = "CLICK_SALT", hide_env_values = true)]
@@ -126,6 +135,12 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        if !(1..=3600).contains(&self.scan_budget_window_secs) {
+            return Err(ConfigError::new(
+                "SCAN_BUDGET_WINDOW_SECS (--scan-budget-window-secs)",
+                "must be between 1 and 3600",
+            ));
+        }
         if self.http_workers == Some(0) {
             return Err(ConfigError::new("HTTP_WORKERS (--http-workers)", "must be greater than 0"));
         }
@@ -187,6 +202,14 @@ impl Config {
                 "REFERRER_POLICY (--referrer-policy)",
                 format!("{e}; one of {}, or empty for none", all.join(", ")),
             )
+        })
+    }
+
+    /// The scan budget, if any.
+    pub fn scan_budget(&self) -> Option<crate::lookup::ScanBudget> {
+        (self.scan_budget > 0).then(|| crate::lookup::ScanBudget {
+            limit: self.scan_budget,
+            window: Duration::from_secs(self.scan_budget_window_secs),
         })
     }
 

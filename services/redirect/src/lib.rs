@@ -156,6 +156,7 @@ impl App {
                 config.cache_long_ttl_secs > 0,
                 redis.clone(),
                 db.clone(),
+                config.scan_budget(),
             ),
             db: db.clone(),
             clicks: sink.clone(),
@@ -274,7 +275,7 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
         .with_retry_after(secs);
         return pages::error(&req, err, "Too many suspicious requests from your address; try again later.");
     }
-    let (outcome, resp) = answer(&req, &code, &state, bot).await;
+    let (outcome, resp) = answer(&req, &code, &address_hash, &state, bot).await;
     let method = if is_head { "HEAD" } else { "GET" };
     state.clicks.record(clicks::ClickEvent {
         id: uuid::Uuid::now_v7(),
@@ -294,7 +295,13 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
     resp
 }
 
-async fn answer(req: &HttpRequest, code: &str, state: &State, bot: bool) -> (&'static str, HttpResponse) {
+async fn answer(
+    req: &HttpRequest,
+    code: &str,
+    address: &str,
+    state: &State,
+    bot: bool,
+) -> (&'static str, HttpResponse) {
     let o = &state.outcomes;
     if !is_plausible_code(code) {
         o.not_found.increment(1);
@@ -303,7 +310,7 @@ async fn answer(req: &HttpRequest, code: &str, state: &State, bot: bool) -> (&'s
             pages::error(req, ApiError::not_found("no link with this code"), "No link with this code."),
         );
     }
-    let found = match state.resolver.resolve(code).await {
+    let found = match state.resolver.resolve(code, address).await {
         Ok(f) => f,
         Err(lookup::Unavailable) => return unavailable(req, state),
     };

@@ -11,6 +11,19 @@
 //!
 //! Redis calls are bounded and skipped by a breaker after failures; Postgres is the source of
 //! truth, and when it is unreachable an uncached code is `Unavailable` (503), never "not found".
+//!
+//! A scan (many codes that do not exist) would cost one Postgres lookup per code: negative
+//! entries only help with codes asked twice. So each client address has a [`ScanBudget`] of
+//! unknown codes it may have looked up in Postgres per window, kept in Redis (shared by the
+//! replicas) and read in the same `MGET` as the code's entry; the background fill of a negative
+//! entry counts the lookup in the same script that writes the entry. An address past its budget
+//! gets 404 for a code absent from memory and Redis without Postgres being asked
+//! (`redirect_scan_refusals_total`), until its window ends. That answer is given without knowing
+//! (a real link no replica has looked up recently is a 404 too, and so is any code during an
+//! outage); it only reaches an address that has just had `SCAN_BUDGET` codes that do not exist
+//! looked up, which ghost-probe flags long before (20 in a minute). Counting happens after the
+//! answer, so concurrent requests of one address can overshoot the budget by the requests in
+//! flight.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -104,6 +117,13 @@ pub struct Freshness {
     epoch: AtomicU64,
 }
 
+/// How many unknown codes one address may have looked up in Postgres, per window.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanBudget {
+    pub limit: u64,
+    pub window: Duration,
+}
+
 /// The three-layer lookup.
 pub struct Resolver {
     memory: Memory,
@@ -111,9 +131,11 @@ pub struct Resolver {
     long_enabled: bool,
     redis: RedisCache,
     db: Db,
+    budget: Option<ScanBudget>,
     mem_c: LayerCounters,
     redis_c: LayerCounters,
     pg_c: LayerCounters,
+    refused: Counter,
 }
 
 impl Resolver {
@@ -123,6 +145,7 @@ impl Resolver {
         long_enabled: bool,
         redis: RedisCache,
         db: Db,
+        budget: Option<ScanBudget>,
     ) -> Self {
         Self {
             memory,
@@ -130,9 +153,11 @@ impl Resolver {
             long_enabled,
             redis,
             db,
+            budget,
             mem_c: LayerCounters::new("memory"),
             redis_c: LayerCounters::new("redis"),
             pg_c: LayerCounters::new("postgres"),
+            refused: metrics::counter!("redirect_scan_refusals_total"),
         }
     }
 
@@ -143,26 +168,39 @@ impl Resolver {
         self.memory.insert(code, found, long);
     }
 
-    pub async fn resolve(&self, code: &str) -> Result<Found, Unavailable> {
+    /// Finds `code` for a client at `address` (its hashed address key: the scan budget's unit).
+    pub async fn resolve(&self, code: &str, address: &str) -> Result<Found, Unavailable> {
         if let Some(found) = self.memory.get(code) {
             self.mem_c.hit.increment(1);
             return Ok(found);
         }
         self.mem_c.miss.increment(1);
         let epoch = self.freshness.epoch.load(Ordering::Acquire);
-        match self.redis.get(code).await {
-            Ok(Some(Cached::Found(s))) => {
+        let cached = match self.budget {
+            Some(_) => self.redis.get_with_scans(code, address).await,
+            None => self.redis.get(code).await.map(|c| (c, 0)),
+        };
+        match cached {
+            Ok((Some(Cached::Found(s)), _)) => {
                 self.redis_c.hit.increment(1);
                 let found = Some(Arc::new(s));
                 self.remember(code, found.clone(), epoch);
                 return Ok(found);
             }
-            Ok(Some(Cached::Missing)) => {
+            Ok((Some(Cached::Missing), _)) => {
                 self.redis_c.hit.increment(1);
                 self.remember(code, None, epoch);
                 return Ok(None);
             }
-            Ok(None) => self.redis_c.miss.increment(1),
+            Ok((None, spent)) => {
+                self.redis_c.miss.increment(1);
+                if self.budget.is_some_and(|b| spent >= b.limit) {
+                    // Past its budget: not found, without asking Postgres, and not remembered
+                    // (nothing was learnt about the code).
+                    self.refused.increment(1);
+                    return Ok(None);
+                }
+            }
             Err(_) => self.redis_c.error.increment(1),
         }
         let owned = code.to_owned();
@@ -191,9 +229,13 @@ impl Resolver {
                 Some(s) => Cached::Found((**s).clone()),
                 None => Cached::Missing,
             };
-            let code = code.to_owned();
+            let (code, address, budget) = (code.to_owned(), address.to_owned(), self.budget);
             tokio::spawn(async move {
-                let result = match redis.put(&code, &value).await {
+                let stored = match (&value, budget) {
+                    (Cached::Missing, Some(b)) => redis.put_missing_counted(&code, &address, b.window).await,
+                    _ => redis.put(&code, &value).await,
+                };
+                let result = match stored {
                     Ok(true) => "stored",
                     Ok(false) => "fenced",
                     Err(_) => "error",

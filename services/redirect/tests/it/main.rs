@@ -7,6 +7,7 @@ mod forwarded;
 mod hostile;
 mod outages;
 mod process;
+mod scan;
 
 use std::net::SocketAddr;
 
@@ -41,6 +42,8 @@ pub fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs) -> Config {
         cache_long_ttl_secs: 300,
         cache_capacity: 10_000,
         redis_ttl_secs: 300,
+        scan_budget: 100,
+        scan_budget_window_secs: 60,
         click_salt: Some("test-salt-123".into()),
         click_salt_file: None,
         dev: false,
