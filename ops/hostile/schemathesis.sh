@@ -2,7 +2,10 @@
 # schemathesis against the shortener's own OpenAPI document: every operation with generated
 # valid and invalid input (examples, coverage, fuzzing and stateful phases), checking that no answer is a
 # 5xx (not_a_server_error) and that every answer matches the documented schema
-# (response_schema_conformance), the documented status codes and content types.
+# (response_schema_conformance), the documented status codes and content types. Its hooks
+# (schemathesis_hooks.py) give the link-writing bodies dates and click limits at and past the
+# API's bounds, and its check json_values_in_range fails any answer with a date-time that is not
+# RFC 3339 (a year past 9999) or an integer past 2^53 - 1.
 #
 #   bash ops/hostile/schemathesis.sh      # after `cargo test --workspace` built target/debug
 #
@@ -20,7 +23,7 @@ BUDGET_DEFAULT=240
 source "$ROOT/ops/e2e/lib.sh"
 
 EXAMPLES=${SCHEMATHESIS_EXAMPLES:-100}
-CHECKS=${SCHEMATHESIS_CHECKS:-not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance}
+CHECKS=${SCHEMATHESIS_CHECKS:-not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,json_values_in_range}
 for b in ghostctl ghostlink-shortener; do
   [ -x "$BIN/$b" ] || fail "$BIN/$b missing: run cargo build/test --workspace first"
 done
@@ -63,7 +66,7 @@ rc=0
 # One worker: with two, hypothesis most likely describes filter lambdas with ast.parse from two threads at
 # once, and CPython 3.11 then fails with "SystemError: AST constructor recursion depth mismatch"
 # (a CI run on 2026-11-25 stopped on that inside schemathesis 4.32.5, no request involved).
-"$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
+SCHEMATHESIS_HOOKS="$HERE/schemathesis_hooks.py" "$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
   --checks "$CHECKS" \
   --max-examples "$EXAMPLES" \
   --phases "${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing,stateful}" \
