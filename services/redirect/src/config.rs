@@ -56,7 +56,7 @@ pub struct Config {
     pub redis_ttl_secs: u64,
     /// Unknown codes one client address (an IPv6 address by its /64) may have looked up in
     /// Postgres per SCAN_BUDGET_WINDOW_SECS; past it, a code found neither in memory nor in Redis
-    /// is answered 404 without asking Postgres, so a scan costs the database nothing more. 0: no
+    /// is answered 429 without asking Postgres, so a scan costs the database nothing more. 0: no
     /// budget.
     #[arg(long, env = "SCAN_BUDGET", default_value_t = 100)]
     pub scan_budget: u64,

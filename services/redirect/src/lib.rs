@@ -60,6 +60,7 @@ struct Outcomes {
     unavailable: metrics::Counter,
     quarantined: metrics::Counter,
     denied: metrics::Counter,
+    scan_limited: metrics::Counter,
 }
 
 impl Outcomes {
@@ -75,6 +76,7 @@ impl Outcomes {
             unavailable: c("unavailable"),
             quarantined: c("quarantined"),
             denied: c("denied"),
+            scan_limited: c("scan_limited"),
         }
     }
 }
@@ -312,7 +314,19 @@ async fn answer(
     }
     let found = match state.resolver.resolve(code, address).await {
         Ok(f) => f,
-        Err(lookup::Unavailable) => return unavailable(req, state),
+        Err(lookup::NotAsked::Unavailable) => return unavailable(req, state),
+        Err(lookup::NotAsked::OverScanBudget { retry_after_secs }) => {
+            o.scan_limited.increment(1);
+            let err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "scan_limited",
+                "too many requests for codes that do not exist from this address; try again later",
+            )
+            .with_retry_after(retry_after_secs);
+            let page =
+                pages::error(req, err, "Too many requests for links that do not exist; try again later.");
+            return ("scan_limited", page);
+        }
     };
     let Some(link) = found else {
         o.not_found.increment(1);

@@ -17,11 +17,12 @@
 //! unknown codes it may have looked up in Postgres per window, kept in Redis (shared by the
 //! replicas) and read in the same `MGET` as the code's entry; the background fill of a negative
 //! entry counts the lookup in the same script that writes the entry. An address past its budget
-//! gets 404 for a code absent from memory and Redis without Postgres being asked
-//! (`redirect_scan_refusals_total`), until its window ends. That answer is given without knowing
-//! (a real link no replica has looked up recently is a 404 too, and so is any code during an
-//! outage); it only reaches an address that has just had `SCAN_BUDGET` codes that do not exist
-//! looked up, which ghost-probe flags long before (20 in a minute). Counting happens after the
+//! gets 429 (`Retry-After`: the window) for a code absent from memory and Redis without Postgres
+//! being asked (`redirect_scan_refusals_total`), until its window ends. Not 404: nothing was
+//! learnt about the code (it may be a real link no replica has looked up recently, or Postgres
+//! may be down, which must read 503, never 404), so the answer says what happened — this address
+//! asked for too many codes that do not exist. It only reaches an address that has just had
+//! `SCAN_BUDGET` unknown codes looked up, which ghost-probe flags long before (20 in a minute). Counting happens after the
 //! answer, so concurrent requests of one address can overshoot the budget by the requests in
 //! flight.
 
@@ -37,9 +38,16 @@ use metrics::Counter;
 /// What a lookup found. `None` inside: the code does not exist.
 pub type Found = Option<Arc<LinkSnapshot>>;
 
-/// Postgres could not be asked.
-#[derive(Debug)]
-pub struct Unavailable;
+/// Why a lookup gave no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAsked {
+    /// Postgres could not be asked (503).
+    Unavailable,
+    /// The client's address is past its scan budget and the code is in neither memory nor
+    /// Redis: Postgres was not asked, so nothing is known about the code (429, with the window
+    /// as `Retry-After`).
+    OverScanBudget { retry_after_secs: u64 },
+}
 
 struct LayerCounters {
     hit: Counter,
@@ -169,7 +177,7 @@ impl Resolver {
     }
 
     /// Finds `code` for a client at `address` (its hashed address key: the scan budget's unit).
-    pub async fn resolve(&self, code: &str, address: &str) -> Result<Found, Unavailable> {
+    pub async fn resolve(&self, code: &str, address: &str) -> Result<Found, NotAsked> {
         if let Some(found) = self.memory.get(code) {
             self.mem_c.hit.increment(1);
             return Ok(found);
@@ -194,11 +202,11 @@ impl Resolver {
             }
             Ok((None, spent)) => {
                 self.redis_c.miss.increment(1);
-                if self.budget.is_some_and(|b| spent >= b.limit) {
-                    // Past its budget: not found, without asking Postgres, and not remembered
-                    // (nothing was learnt about the code).
+                if let Some(b) = self.budget.filter(|b| spent >= b.limit) {
+                    // Past its budget: Postgres is not asked, and nothing is remembered (nothing
+                    // was learnt about the code).
                     self.refused.increment(1);
-                    return Ok(None);
+                    return Err(NotAsked::OverScanBudget { retry_after_secs: b.window.as_secs().max(1) });
                 }
             }
             Err(_) => self.redis_c.error.increment(1),
@@ -217,7 +225,7 @@ impl Resolver {
             Err(_) => {
                 self.pg_c.error.increment(1);
                 metrics::counter!("db_errors_total", "op" => "lookup").increment(1);
-                return Err(Unavailable);
+                return Err(NotAsked::Unavailable);
             }
         };
         self.remember(code, found.clone(), epoch);

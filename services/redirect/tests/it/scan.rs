@@ -1,6 +1,7 @@
 //! The scan budget: an address that has had `SCAN_BUDGET` unknown codes looked up in Postgres
-//! gets 404 for the next codes found neither in memory nor in Redis without Postgres being asked.
-//! Seen for real by cutting Postgres off: that address keeps getting 404 while another gets 503.
+//! gets 429 for the next codes found neither in memory nor in Redis without Postgres being asked.
+//! Seen for real by cutting Postgres off: that address keeps getting 429 (never 404: nothing is
+//! known about those codes) while another gets 503.
 
 use std::time::{Duration, Instant};
 
@@ -51,17 +52,36 @@ async fn a_scan_past_its_budget_costs_postgres_nothing() {
         "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
          SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid();"
     ));
-    // Past the budget nothing reaches Postgres: 404, not the 503 an outage gives.
+    // Past the budget nothing reaches Postgres: 429, not the 503 an outage gives, and not a
+    // 404 nobody checked.
     for i in 0..20 {
         let status = get(&app, scanner, &format!("/more{i:03}"), &format!("rotated/{i}")).await;
-        assert_eq!(status, 404, "lookup {i} past the budget went to Postgres");
+        assert_eq!(status, 429, "lookup {i} past the budget went to Postgres");
     }
+    let r = app
+        .client
+        .get(app.url("/more999"))
+        .header("x-forwarded-for", scanner)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 429);
+    let retry: u64 = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body: serde_json::Value = r.json().await.expect("a JSON error body");
+    assert_eq!(body["error"]["code"], "scan_limited");
     // What the scanner's replica knows still answers; another address still asks Postgres.
     assert_eq!(get(&app, scanner, "/seen01", "agent/0").await, 302);
     assert_eq!(get(&app, other, "/other01", "agent/0").await, 503, "another address is not limited");
     assert_eq!(redis.scans(&address).await.expect("scans"), 5, "a refused code was looked up");
     let refused = metric_value(&app.metrics().await, "redirect_scan_refusals_total", &[]) - refused_before;
-    assert!(refused >= 20.0, "{refused}");
+    assert!(refused >= 21.0, "{refused}");
 
     app.db.admin_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"));
     let _ = redis.flush_prefix().await;
