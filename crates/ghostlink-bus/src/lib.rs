@@ -48,28 +48,35 @@ pub async fn connect(url: &str, timeout: std::time::Duration) -> Result<lapin::C
         .map_err(BusError::from)
 }
 
-/// Messages ready in a queue (passive declare; fails if the queue does not exist).
-pub async fn queue_depth(url: &str, queue: &str) -> Result<u32, BusError> {
+/// Opens a connection of its own, runs `f` on a channel of it, and closes the connection.
+async fn on_channel<T>(url: &str, f: impl AsyncFnOnce(&lapin::Channel) -> Result<T, BusError>) -> Result<T, BusError> {
     let conn = connect(url, std::time::Duration::from_secs(5)).await?;
     let ch = conn.create_channel().await?;
-    let q = ch
-        .queue_declare(
-            queue,
-            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
-            lapin::types::FieldTable::default(),
-        )
-        .await?;
+    let out = f(&ch).await;
+    // The work is done (or failed) either way; a connection that does not close politely is
+    // dropped with the value.
     let _ = conn.close(200, "done").await;
-    Ok(q.message_count())
+    out
+}
+
+/// Messages ready in a queue (passive declare; fails if the queue does not exist).
+pub async fn queue_depth(url: &str, queue: &str) -> Result<u32, BusError> {
+    on_channel(url, async |ch| {
+        let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+        let q = ch.queue_declare(queue, passive, lapin::types::FieldTable::default()).await?;
+        Ok(q.message_count())
+    })
+    .await
 }
 
 /// Connects and declares the topology (idempotent), e.g. before inspecting queues.
 pub async fn declare_topology(url: &str, topology: &Topology) -> Result<(), BusError> {
-    let conn = connect(url, std::time::Duration::from_secs(5)).await?;
-    let ch = conn.create_channel().await?;
-    topology.declare(&ch).await?;
-    let _ = conn.close(200, "done").await;
-    Ok(())
+    on_channel(url, async |ch| topology.declare(ch).await).await
+}
+
+/// Connects and deletes the topology's exchanges and queues (tests clean up with it).
+pub async fn delete_topology(url: &str, topology: &Topology) -> Result<(), BusError> {
+    on_channel(url, async |ch| topology.delete(ch).await).await
 }
 
 /// Every 5 s, forever: messages waiting in a consumer's work queue (its lag) and in its

@@ -12,20 +12,35 @@ pub mod health;
 pub mod links;
 pub mod outbox;
 pub mod risk;
-pub mod schema;
+mod schema;
 pub mod tokens;
 
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 /// The migrations shipped inside every binary.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// A digest of the migrations this build embeds (every file's path and content, by `build.rs`):
+/// a migration added or changed changes it. The tests' template database is named after it.
+pub const MIGRATIONS_DIGEST: &str = env!("GHOSTLINK_MIGRATIONS_DIGEST");
+
+/// The versions of the migrations this build embeds, oldest first.
+pub fn migration_versions() -> Result<Vec<String>, DbError> {
+    let all = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| DbError::Query(format!("embedded migrations: {e}")))?;
+    Ok(all.iter().map(|m| m.name().version().to_string()).collect())
+}
+
+/// The connection this crate's query functions take. Callers only pass it through (from
+/// [`Db::run`], [`Db::get`] or [`connect`]): running a query on it needs diesel, which no other
+/// crate depends on.
+pub use diesel::pg::PgConnection;
 
 /// A pooled Postgres connection.
 pub type Conn = PooledConnection<ConnectionManager<PgConnection>>;
@@ -273,8 +288,7 @@ pub fn create_database_if_missing(url: &str) -> Result<bool, DbError> {
     }
     let mut admin_url = parsed.clone();
     admin_url.set_path("/postgres");
-    let mut conn =
-        PgConnection::establish(admin_url.as_str()).map_err(|e| DbError::Unavailable(e.to_string()))?;
+    let mut conn = connect(admin_url.as_str())?;
     #[derive(QueryableByName)]
     struct Exists {
         #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -297,10 +311,34 @@ pub fn create_database_if_missing(url: &str) -> Result<bool, DbError> {
     }
 }
 
+/// A connection of its own to `url`, outside any pool (CLIs and tests; services use [`Db::run`]).
+pub fn connect(url: &str) -> Result<PgConnection, DbError> {
+    PgConnection::establish(url).map_err(|e| DbError::Unavailable(e.to_string()))
+}
+
+/// Runs `sql` (one or more statements, no results) on `conn`.
+pub fn execute(conn: &mut PgConnection, sql: &str) -> Result<(), DbError> {
+    conn.batch_execute(sql).map_err(DbError::from)
+}
+
+/// The rows `query` returns, each a JSON object of its columns (Postgres's `json_agg`, in the
+/// query's order): for tests and tools that inspect tables without a model of their own.
+pub fn query_json(conn: &mut PgConnection, query: &str) -> Result<Vec<serde_json::Value>, DbError> {
+    #[derive(QueryableByName)]
+    struct Rows {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        rows: String,
+    }
+    let all: Rows =
+        diesel::sql_query(format!("SELECT coalesce(json_agg(q), '[]')::text AS rows FROM ({query}) q"))
+            .get_result(conn)?;
+    serde_json::from_str(&all.rows).map_err(|e| DbError::Query(format!("rows as JSON: {e}")))
+}
+
 /// Applies pending migrations under an advisory lock, so replicas starting together migrate
 /// once. Returns the versions applied.
 pub fn run_migrations(url: &str) -> Result<Vec<String>, DbError> {
-    let mut conn = PgConnection::establish(url).map_err(|e| DbError::Unavailable(e.to_string()))?;
+    let mut conn = connect(url)?;
     conn.batch_execute("SELECT pg_advisory_lock(7366252)")?;
     let applied = conn
         .run_pending_migrations(MIGRATIONS)

@@ -1,127 +1,20 @@
-//! Test support for GhostLink: a fresh Postgres database per test (migrated), an isolated Redis
-//! key prefix per test, and builders for the shared config blocks pointing at them.
+//! Test support for GhostLink: a Postgres database per test (cloned from a migrated template:
+//! [`TestDb`]), an isolated Redis key prefix and RabbitMQ topology per test, builders for the
+//! shared config blocks pointing at them, and a TCP proxy that cuts the network for real.
 //!
-//! Only ever a dev-dependency (checked in CI). Tests talk to the real Postgres and Redis named
-//! by `DATABASE_URL` / `REDIS_URL` (defaults: the local servers), never to mocks.
+//! Only ever a dev-dependency (checked by this crate's architecture test). Tests talk to the real
+//! Postgres, Redis and RabbitMQ named by `DATABASE_URL` / `REDIS_URL` / `AMQP_URL` (defaults: the
+//! local servers), never to mocks.
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
-use ghostlink_config::{DatabaseArgs, ListenArgs, LogArgs, RedisArgs};
+mod db;
 
-/// The server URL tests create their databases on.
-pub fn base_database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
+pub use db::{base_database_url, drop_database, TestDb, TEMPLATE_ENV};
+
+use ghostlink_config::{ListenArgs, LogArgs, RedisArgs};
 
 /// The Redis tests use.
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
-}
-
-/// A database of its own for one test, dropped when the value is.
-pub struct TestDb {
-    pub url: String,
-    name: String,
-    admin_url: String,
-}
-
-impl TestDb {
-    /// Creates `gl_test_<random>` and applies every migration.
-    pub fn new() -> Self {
-        let base = url::Url::parse(&base_database_url()).expect("DATABASE_URL is a URL");
-        let name = format!("gl_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = base.clone();
-        admin.set_path("/postgres");
-        let mut url = base;
-        url.set_path(&format!("/{name}"));
-        let created = ghostlink_db::create_database_if_missing(url.as_str()).expect("create test database");
-        assert!(created, "fresh test database {name} already existed");
-        ghostlink_db::run_migrations(url.as_str()).expect("migrate test database");
-        Self { url: url.to_string(), name, admin_url: admin.to_string() }
-    }
-
-    /// A direct connection, for arranging and asserting.
-    pub fn conn(&self) -> PgConnection {
-        PgConnection::establish(&self.url).expect("connect to test database")
-    }
-
-    /// Runs SQL on this database (arranging a test without the db crate's API).
-    pub fn execute(&self, sql: &str) {
-        self.conn().batch_execute(sql).expect("execute SQL on test database");
-    }
-
-    /// A table's row count and a digest of every row's content, for asserting that a request
-    /// changed nothing (`table` is a plain identifier: `links`, `outbox`, ...).
-    pub fn fingerprint(&self, table: &str) -> (i64, String) {
-        #[derive(diesel::QueryableByName)]
-        struct Print {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            digest: String,
-        }
-        assert!(table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "not a table name: {table}");
-        let sql = format!(
-            "SELECT count(*) AS n, coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') AS digest \
-             FROM {table} t"
-        );
-        let p: Print = diesel::RunQueryDsl::get_result(diesel::sql_query(sql), &mut self.conn())
-            .expect("fingerprint table");
-        (p.n, p.digest)
-    }
-
-    /// The database's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Runs SQL on the server's `postgres` database (e.g. to cut this database off).
-    pub fn admin_execute(&self, sql: &str) {
-        PgConnection::establish(&self.admin_url)
-            .expect("connect as admin")
-            .batch_execute(sql)
-            .expect("admin SQL");
-    }
-
-    pub fn database_args(&self) -> DatabaseArgs {
-        DatabaseArgs { database_url: self.url.clone(), db_pool_size: 8, db_timeout_ms: 1000 }
-    }
-
-    /// Stores a token and returns its secret.
-    pub fn token(&self, name: &str, role: &str) -> String {
-        let secret = ghostlink_domain::new_token(&mut rand::rngs::OsRng);
-        let hash = ghostlink_domain::hash_token(&secret);
-        ghostlink_db::tokens::insert(&mut self.conn(), name, role, &hash, &secret[..8])
-            .expect("insert token");
-        secret
-    }
-}
-
-impl Default for TestDb {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if std::env::var_os("KEEP_TEST_DB").is_some() {
-            return;
-        }
-        if let Ok(mut c) = PgConnection::establish(&self.admin_url) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
-        }
-    }
-}
-
-/// Drops a database by name, on the server of `DATABASE_URL` (cleanup of tests that create one).
-pub fn drop_database(name: &str) {
-    let mut admin = url::Url::parse(&base_database_url()).expect("DATABASE_URL is a URL");
-    admin.set_path("/postgres");
-    if let Ok(mut c) = PgConnection::establish(admin.as_str()) {
-        let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-    }
 }
 
 /// Redis settings with a key prefix no other test uses.
@@ -191,13 +84,8 @@ pub async fn wait_ready(ops: std::net::SocketAddr) {
 
 /// Deletes a test's exchanges and queues.
 pub async fn delete_topology(prefix: &str) {
-    let Ok(conn) = ghostlink_bus::connect(&amqp_url(), std::time::Duration::from_secs(5)).await else {
-        return;
-    };
-    if let Ok(ch) = conn.create_channel().await {
-        let _ = ghostlink_bus::Topology::new(prefix).delete(&ch).await;
-    }
-    let _ = conn.close(200, "test done").await;
+    // Cleanup only: what a test leaves on the broker carries its own prefix and fails nothing.
+    let _ = ghostlink_bus::delete_topology(&amqp_url(), &ghostlink_bus::Topology::new(prefix)).await;
 }
 
 /// A TCP proxy in front of a real server, to cut the network for real: `cut` drops every open
