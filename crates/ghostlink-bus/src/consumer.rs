@@ -1,10 +1,13 @@
 //! The batch consumer: a quorum work queue, manual acks only after the handler's work
-//! committed, poison messages dead-lettered, reconnection with backoff; and [`dead_letter`],
-//! for one event of a message that can never be handled while the others were.
+//! committed, poison messages dead-lettered, up to `concurrency` batches in hand at once, a
+//! message that keeps failing dead-lettered at the consumer's delivery limit, reconnection with
+//! backoff; and [`dead_letter`], for one event of a message that can never be handled while the
+//! others were.
 
 use std::future::Future;
 use std::time::Duration;
 
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
@@ -88,6 +91,9 @@ pub async fn dead_letter(
 pub struct Incoming {
     pub routing_key: String,
     pub redelivered: bool,
+    /// Which delivery of the message this is (1: the first), from the quorum queue's
+    /// `x-delivery-count`.
+    pub delivery: u32,
     pub payload: Vec<u8>,
 }
 
@@ -102,6 +108,17 @@ pub enum Verdict {
     Reject,
 }
 
+impl Verdict {
+    /// What to do with a message on its `delivery`-th delivery: a retry at the delivery limit
+    /// is dead-lettered instead of requeued.
+    pub fn settle(self, delivery: u32, delivery_limit: u32) -> Verdict {
+        match self {
+            Verdict::Retry if delivery >= delivery_limit => Verdict::Reject,
+            v => v,
+        }
+    }
+}
+
 /// Consumer settings.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -114,11 +131,18 @@ pub struct ConsumerSettings {
     pub batch_size: usize,
     /// How long to wait for more messages to fill a batch.
     pub batch_wait: Duration,
+    /// Batches handed to the handler at once (1: one after the other, in delivery order).
+    pub concurrency: usize,
+    /// The delivery of a message that keeps failing at which it is dead-lettered instead of
+    /// requeued; at most [`crate::topology::DELIVERY_LIMIT`], where the broker does it anyway.
+    pub delivery_limit: u32,
 }
 
 /// Consumes until `shutdown` resolves, reconnecting with backoff. The handler gets a batch and
-/// returns one verdict per message, in order. The batch in hand when shutdown comes is finished
-/// and acknowledged before returning.
+/// returns one verdict per message, in order; up to `concurrency` batches are in its hands at
+/// once. The batches in hand when shutdown comes are finished and acknowledged before
+/// returning. When the connection breaks, batches still in hand are dropped unacknowledged
+/// (the broker delivers them again: handlers are idempotent).
 pub async fn run_consumer<H, Fut>(
     settings: ConsumerSettings,
     mut handler: H,
@@ -172,17 +196,30 @@ where
         )
         .await?;
     on_state(true);
-    let name = s.name.clone();
-    let consumed = metrics::counter!("bus_consumed_total", "consumer" => name.clone());
-    let acked = metrics::counter!("bus_acked_total", "consumer" => name.clone());
-    let failed = metrics::counter!("bus_failed_total", "consumer" => name.clone());
-    let dead = metrics::counter!("bus_dead_lettered_total", "consumer" => name.clone());
+    let counters = Counters::new(&s.name);
+    let mut in_hand = FuturesUnordered::new();
     loop {
+        if in_hand.len() >= s.concurrency.max(1) {
+            // Every slot busy: the next batch waits for one (shutdown too, as it waits for them).
+            if let Some(handled) = in_hand.next().await {
+                settle(handled, s, &counters).await?;
+            }
+            continue;
+        }
         let first = tokio::select! {
             _ = shutdown.as_mut() => {
+                while let Some(handled) = in_hand.next().await {
+                    settle(handled, s, &counters).await?;
+                }
+                // Closing is a courtesy to the broker: unacknowledged messages are requeued
+                // whether or not it hears the close.
                 let _ = ch.close(200, "shutdown").await;
                 let _ = conn.close(200, "shutdown").await;
                 return Ok(());
+            }
+            Some(handled) = in_hand.next(), if !in_hand.is_empty() => {
+                settle(handled, s, &counters).await?;
+                continue;
             }
             d = consumer.next() => d,
         };
@@ -196,31 +233,83 @@ where
                 Err(_) => break,
             }
         }
-        consumed.increment(deliveries.len() as u64);
+        counters.consumed.increment(deliveries.len() as u64);
         let batch = deliveries
             .iter()
             .map(|d| Incoming {
                 routing_key: d.routing_key.to_string(),
                 redelivered: d.redelivered,
+                delivery: delivery_of(d),
                 payload: d.data.clone(),
             })
             .collect();
-        let verdicts = handler(batch).await;
-        for (i, d) in deliveries.iter().enumerate() {
-            match verdicts.get(i).copied().unwrap_or(Verdict::Retry) {
-                Verdict::Ack => {
-                    d.acker.ack(BasicAckOptions::default()).await?;
-                    acked.increment(1);
-                }
-                Verdict::Retry => {
-                    d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
-                    failed.increment(1);
-                }
-                Verdict::Reject => {
-                    d.acker.nack(BasicNackOptions { requeue: false, ..Default::default() }).await?;
-                    dead.increment(1);
-                }
+        let handled = handler(batch);
+        in_hand.push(async move { (deliveries, handled.await) });
+    }
+}
+
+struct Counters {
+    consumed: metrics::Counter,
+    acked: metrics::Counter,
+    failed: metrics::Counter,
+    dead: metrics::Counter,
+}
+
+impl Counters {
+    fn new(name: &str) -> Self {
+        let name = name.to_string();
+        Self {
+            consumed: metrics::counter!("bus_consumed_total", "consumer" => name.clone()),
+            acked: metrics::counter!("bus_acked_total", "consumer" => name.clone()),
+            failed: metrics::counter!("bus_failed_total", "consumer" => name.clone()),
+            dead: metrics::counter!("bus_dead_lettered_total", "consumer" => name),
+        }
+    }
+}
+
+/// Acknowledges, requeues or dead-letters each message of a handled batch by its verdict (a
+/// missing verdict is a retry).
+async fn settle(
+    (deliveries, verdicts): (Vec<lapin::message::Delivery>, Vec<Verdict>),
+    s: &ConsumerSettings,
+    counters: &Counters,
+) -> Result<(), BusError> {
+    for (i, d) in deliveries.iter().enumerate() {
+        let verdict = verdicts.get(i).copied().unwrap_or(Verdict::Retry);
+        match verdict.settle(delivery_of(d), s.delivery_limit) {
+            Verdict::Ack => {
+                d.acker.ack(BasicAckOptions::default()).await?;
+                counters.acked.increment(1);
+            }
+            Verdict::Retry => {
+                d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+                counters.failed.increment(1);
+            }
+            Verdict::Reject => {
+                d.acker.nack(BasicNackOptions { requeue: false, ..Default::default() }).await?;
+                counters.dead.increment(1);
             }
         }
     }
+    Ok(())
+}
+
+/// Which delivery of its message `d` is: the quorum queue counts earlier failed deliveries in
+/// `x-delivery-count` (absent on the first).
+fn delivery_of(d: &lapin::message::Delivery) -> u32 {
+    let earlier = d
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-delivery-count").cloned())
+        .and_then(|v| match v {
+            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
+            AMQPValue::LongInt(n) => u32::try_from(n).ok(),
+            AMQPValue::LongUInt(n) => Some(n),
+            AMQPValue::ShortInt(n) => u32::try_from(n).ok(),
+            AMQPValue::ShortUInt(n) => Some(u32::from(n)),
+            _ => None,
+        })
+        .unwrap_or(0);
+    earlier.saturating_add(1)
 }

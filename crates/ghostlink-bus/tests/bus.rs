@@ -72,6 +72,8 @@ async fn a_message_retried_past_the_delivery_limit_is_dead_lettered_while_others
         prefetch: 50,
         batch_size: 5,
         batch_wait: Duration::from_millis(20),
+        concurrency: 1,
+        delivery_limit: ghostlink_bus::topology::DELIVERY_LIMIT as u32,
     };
     let task = tokio::spawn(ghostlink_bus::run_consumer(
         settings,

@@ -1,7 +1,7 @@
 //! Shared clap argument blocks for every GhostLink binary.
 //!
 //! Each service flattens the blocks it needs (`DatabaseArgs`, `RedisArgs`, `AmqpArgs`,
-//! `ListenArgs`, `LogArgs`, `ProxyArgs`) into its own `Config`, so a setting is spelled, documented and
+//! `ListenArgs`, `LogArgs`, `ProxyArgs`, `ConsumerArgs`) into its own `Config`, so a setting is spelled, documented and
 //! validated once. Every flag has an environment variable (12-factor deployment), and
 //! [`Validate::validate`] runs before any port is bound, so a bad value stops the process with
 //! exit code 2 and a message naming the setting instead of failing later under load.
@@ -139,6 +139,87 @@ impl Validate for AmqpArgs {
     }
 }
 
+/// How a consumer service takes messages from its queue. Defaults differ per service, so they
+/// are optional here and resolved with [`ConsumerArgs::resolve`] against the service's own.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConsumerArgs {
+    /// Messages delivered ahead of acknowledgement (the channel's prefetch; default per service).
+    #[arg(long = "consumer-prefetch", env = "CONSUMER_PREFETCH")]
+    pub prefetch: Option<u16>,
+    /// Most messages handed to the handler together (default per service).
+    #[arg(long = "consumer-batch-size", env = "CONSUMER_BATCH_SIZE")]
+    pub batch_size: Option<usize>,
+    /// How long to wait to fill a batch, in milliseconds (default per service).
+    #[arg(long = "consumer-batch-wait-ms", env = "CONSUMER_BATCH_WAIT_MS")]
+    pub batch_wait_ms: Option<u64>,
+    /// Batches handled at once (default 1: one after the other, in delivery order).
+    #[arg(long = "consumer-concurrency", env = "CONSUMER_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Deliveries of a message that keeps failing before it is dead-lettered (default: the
+    /// queue's own limit, which is also the most allowed).
+    #[arg(long = "consumer-delivery-limit", env = "CONSUMER_DELIVERY_LIMIT")]
+    pub delivery_limit: Option<u32>,
+}
+
+/// [`ConsumerArgs`] resolved: every value set and in range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerTuning {
+    pub prefetch: u16,
+    pub batch_size: usize,
+    pub batch_wait: Duration,
+    pub concurrency: usize,
+    pub delivery_limit: u32,
+}
+
+impl ConsumerArgs {
+    /// The values given, else the service's `defaults`; `max_deliveries` is the queue's own
+    /// delivery limit (the broker dead-letters there whatever the consumer says).
+    pub fn resolve(
+        &self,
+        defaults: ConsumerTuning,
+        max_deliveries: u32,
+    ) -> Result<ConsumerTuning, ConfigError> {
+        let t = ConsumerTuning {
+            prefetch: self.prefetch.unwrap_or(defaults.prefetch),
+            batch_size: self.batch_size.unwrap_or(defaults.batch_size),
+            batch_wait: self.batch_wait_ms.map_or(defaults.batch_wait, Duration::from_millis),
+            concurrency: self.concurrency.unwrap_or(defaults.concurrency),
+            delivery_limit: self.delivery_limit.unwrap_or(defaults.delivery_limit),
+        };
+        if t.prefetch == 0 {
+            return Err(ConfigError::new(
+                "CONSUMER_PREFETCH (--consumer-prefetch)",
+                "must be greater than 0",
+            ));
+        }
+        if t.batch_size == 0 || t.batch_size > 10_000 {
+            return Err(ConfigError::new(
+                "CONSUMER_BATCH_SIZE (--consumer-batch-size)",
+                "must be between 1 and 10000",
+            ));
+        }
+        if t.batch_wait > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "CONSUMER_BATCH_WAIT_MS (--consumer-batch-wait-ms)",
+                "must be at most 60000",
+            ));
+        }
+        if t.concurrency == 0 || t.concurrency > 64 {
+            return Err(ConfigError::new(
+                "CONSUMER_CONCURRENCY (--consumer-concurrency)",
+                "must be between 1 and 64",
+            ));
+        }
+        if t.delivery_limit == 0 || t.delivery_limit > max_deliveries {
+            return Err(ConfigError::new(
+                "CONSUMER_DELIVERY_LIMIT (--consumer-delivery-limit)",
+                format!("must be between 1 and {max_deliveries} (the queue's own limit)"),
+            ));
+        }
+        Ok(t)
+    }
+}
+
 /// Which peers may tell us the client's address in `X-Forwarded-For`.
 #[derive(Debug, Clone, Args)]
 pub struct ProxyArgs {
@@ -252,5 +333,30 @@ mod tests {
         let err = p.validate().expect_err("bad cidr");
         assert!(err.to_string().contains("TRUSTED_PROXIES") && err.to_string().contains("bogus"), "{err}");
         assert!(ProxyArgs::none().resolve().expect("empty is fine").is_empty());
+    }
+
+    #[test]
+    fn consumer_settings_fall_back_to_the_service_defaults_and_are_bounded() {
+        let defaults = ConsumerTuning {
+            prefetch: 32,
+            batch_size: 16,
+            batch_wait: Duration::from_millis(20),
+            concurrency: 1,
+            delivery_limit: 5,
+        };
+        assert_eq!(ConsumerArgs::default().resolve(defaults, 5).expect("defaults"), defaults);
+        let set = ConsumerArgs { batch_size: Some(200), delivery_limit: Some(2), ..Default::default() };
+        let t = set.resolve(defaults, 5).expect("in range");
+        assert_eq!((t.batch_size, t.delivery_limit, t.prefetch), (200, 2, 32));
+        for (args, setting) in [
+            (ConsumerArgs { prefetch: Some(0), ..Default::default() }, "CONSUMER_PREFETCH"),
+            (ConsumerArgs { batch_size: Some(0), ..Default::default() }, "CONSUMER_BATCH_SIZE"),
+            (ConsumerArgs { batch_wait_ms: Some(60_001), ..Default::default() }, "CONSUMER_BATCH_WAIT_MS"),
+            (ConsumerArgs { concurrency: Some(0), ..Default::default() }, "CONSUMER_CONCURRENCY"),
+            (ConsumerArgs { delivery_limit: Some(6), ..Default::default() }, "CONSUMER_DELIVERY_LIMIT"),
+        ] {
+            let err = args.resolve(defaults, 5).expect_err(setting);
+            assert!(err.setting.starts_with(setting), "{err}");
+        }
     }
 }

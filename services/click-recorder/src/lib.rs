@@ -10,17 +10,12 @@
 //! otherwise takes its message there after the queue's delivery limit. (The stream, not this
 //! queue, is the replay log: `ghostctl replay clicks` applies it with the same handler.)
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use ghostlink_bus::{ConsumerSettings, Publisher, Topology, Verdict};
-use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, Validate};
+use ghostlink_bus::{Incoming, Publisher, Verdict};
 use ghostlink_db::Db;
-use ghostlink_web::{deps, OpsServer};
+use ghostlink_runtime::{ConsumerTuning, Context, Handler, ServiceArgs, Stop};
 
 const SERVICE: &str = "click-recorder";
 
@@ -29,128 +24,53 @@ const SERVICE: &str = "click-recorder";
 #[command(name = "ghostlink-click-recorder", version, about)]
 pub struct Config {
     #[command(flatten)]
-    pub database: DatabaseArgs,
-    #[command(flatten)]
-    pub amqp: AmqpArgs,
-    /// Ops listener (default 127.0.0.1:9106); `--listen` is unused (no public API).
-    #[command(flatten)]
-    pub listen: ListenArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
-    /// Messages delivered ahead of acknowledgement (a message carries up to a few hundred events).
-    #[arg(long, env = "RECORDER_PREFETCH", default_value_t = 64)]
-    pub prefetch: u16,
-    /// Messages handled together (their events go into one insert).
-    #[arg(long, env = "RECORDER_BATCH_SIZE", default_value_t = 16)]
-    pub batch_size: usize,
-    /// How long to wait to fill a batch, in milliseconds.
-    #[arg(long, env = "RECORDER_BATCH_WAIT_MS", default_value_t = 50)]
-    pub batch_wait_ms: u64,
+    pub service: ServiceArgs,
 }
 
-impl Config {
-    pub fn resolve(&self) -> Result<SocketAddr, ConfigError> {
-        self.database.validate()?;
-        self.amqp.validate()?;
-        if self.prefetch == 0 {
-            return Err(ConfigError::new("RECORDER_PREFETCH (--prefetch)", "must be greater than 0"));
-        }
-        if self.batch_size == 0 || self.batch_size > 10_000 {
-            return Err(ConfigError::new(
-                "RECORDER_BATCH_SIZE (--batch-size)",
-                "must be between 1 and 10000",
-            ));
-        }
-        self.listen.ops_or("127.0.0.1:9106")
-    }
-}
+/// The recorder on the consumer runtime.
+pub type App = ghostlink_runtime::Service<Recorder>;
 
-/// A built, bound recorder.
-pub struct App {
-    config: Config,
+/// Stores the click events of a batch (their messages in one insert) and dead-letters the ones
+/// Postgres refuses.
+pub struct Recorder {
     db: Db,
-    ops: OpsServer,
-    connected: Arc<AtomicBool>,
+    dead_letters: Publisher,
+    stop: Stop,
     log: slog::Logger,
 }
 
-impl App {
-    /// Validates the config and binds the ops listener; connects to nothing yet.
-    pub fn build(config: Config) -> anyhow::Result<Self> {
-        let ops_addr = config.resolve()?;
-        let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
-        let handle = ghostlink_telemetry::metrics_handle(SERVICE);
-        let db = deps::database(&config.database, Duration::from_secs(30));
-        let connected = Arc::new(AtomicBool::new(false));
-        let conn_check = connected.clone();
-        let ops = OpsServer::bind(
-            ops_addr,
-            SERVICE,
-            handle,
-            vec![deps::postgres_check(db.clone()), deps::consumer_check(conn_check)],
-            vec![deps::pool_sampler(db.clone())],
-        )?;
-        slog::info!(log, "click recorder listening"; "ops" => %ops.addr);
-        Ok(Self { config, db, ops, connected, log })
+impl Handler for Recorder {
+    type Config = Config;
+    const NAME: &'static str = SERVICE;
+    const OPS_ADDR: &'static str = "127.0.0.1:9106";
+    /// A message carries up to a few hundred events; a batch of messages is one insert.
+    const CONSUMER: ConsumerTuning = ghostlink_runtime::tuning(64, 16, 50);
+    const CONSUMES: &'static str = "consuming click events";
+    const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    fn service(config: &Config) -> &ServiceArgs {
+        &config.service
     }
 
-    pub fn ops_addr(&self) -> SocketAddr {
-        self.ops.addr
+    fn build(_config: Config, ctx: &Context) -> anyhow::Result<Self> {
+        Ok(Self {
+            db: ctx.db.clone(),
+            dead_letters: ctx.publisher(),
+            stop: ctx.stop.clone(),
+            log: ctx.log.clone(),
+        })
     }
 
-    /// Consumes until `shutdown` resolves; the batch in hand is finished and acknowledged first.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let ops_handle = self.ops.server.handle();
-        let ops = tokio::spawn(self.ops.server);
-        let lag = tokio::spawn(ghostlink_bus::sample_queue_depths(
-            self.config.amqp.amqp_url.clone(),
-            Topology::new(self.config.amqp.bus_prefix.clone()),
-            SERVICE,
-        ));
-        let stopping = Arc::new(AtomicBool::new(false));
-        let settings = ConsumerSettings {
-            url: self.config.amqp.amqp_url.clone(),
-            topology: Topology::new(self.config.amqp.bus_prefix.clone()),
-            name: SERVICE.to_string(),
-            prefetch: self.config.prefetch,
-            batch_size: self.config.batch_size,
-            batch_wait: Duration::from_millis(self.config.batch_wait_ms),
-        };
-        let (db, log, stop_flag, conn) =
-            (self.db.clone(), self.log.clone(), stopping.clone(), self.connected.clone());
-        let log2 = self.log.clone();
-        let dead_letters = Arc::new(Publisher::new(
-            self.config.amqp.amqp_url.clone(),
-            Topology::new(self.config.amqp.bus_prefix.clone()),
-        ));
-        let dl = dead_letters.clone();
-        let shutdown = async move {
-            shutdown.await;
-            stopping.store(true, Ordering::Relaxed);
-        };
-        ghostlink_bus::run_consumer(
-            settings,
-            move |batch| {
-                let (db, log, stop_flag, dl) = (db.clone(), log.clone(), stop_flag.clone(), dl.clone());
-                async move {
-                    let keys: Vec<String> = batch.iter().map(|m| m.routing_key.clone()).collect();
-                    let payloads: Vec<Vec<u8>> = batch.into_iter().map(|m| m.payload).collect();
-                    let out =
-                        ghostlink_recorder::apply(&db, &payloads, &log, || stop_flag.load(Ordering::Relaxed))
-                            .await;
-                    dead_letter_refused(&dl, &keys, out, &log).await
-                }
-            },
-            shutdown,
-            deps::consumer_state(conn, log2, "consuming click events"),
-        )
-        .await;
-        lag.abort();
-        dead_letters.close().await;
-        ops_handle.stop(true).await;
-        let _ = ops.await;
-        slog::info!(self.log, "stopped");
-        Ok(())
+    /// A database outage holds the batch until shutdown starts (then it is handed back).
+    async fn handle(&self, batch: Vec<Incoming>) -> Vec<Verdict> {
+        let keys: Vec<String> = batch.iter().map(|m| m.routing_key.clone()).collect();
+        let payloads: Vec<Vec<u8>> = batch.into_iter().map(|m| m.payload).collect();
+        let out = ghostlink_recorder::apply(&self.db, &payloads, &self.log, || self.stop.is_stopping()).await;
+        dead_letter_refused(&self.dead_letters, &keys, out, &self.log).await
+    }
+
+    async fn close(&self) {
+        self.dead_letters.close().await;
     }
 }
 

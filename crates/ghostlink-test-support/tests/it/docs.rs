@@ -1,6 +1,6 @@
 //! The docs keep up with the code: docs/architecture.md's code map names every crate and service
-//! folder (and no folder that is gone), and docs/metrics.md names every metric the sources
-//! register by a literal name.
+//! folder (and no folder that is gone) and its diagram every service and queue, and
+//! docs/metrics.md names every metric the sources register by a literal name.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -38,6 +38,26 @@ fn the_code_map_names_every_crate_and_service() {
         "docs/architecture.md's code map (### `crates/x` headings) does not name {missing:?}; \
          it names folders that do not exist: {gone:?}"
     );
+}
+
+/// The package name a folder's Cargo.toml gives.
+fn package_name(folder: &str) -> String {
+    let manifest = read(&format!("{folder}/Cargo.toml"));
+    let line = manifest.lines().find(|l| l.starts_with("name = ")).expect("a package name");
+    line.trim_start_matches("name = ").trim_matches('"').to_string()
+}
+
+#[test]
+fn the_diagram_shows_every_service_and_queue() {
+    let architecture = read("docs/architecture.md");
+    let view = architecture.split("## Bird's-eye view").nth(1).expect("a bird's-eye view");
+    let diagram = view.split("```").nth(1).expect("a diagram");
+    let services = package_folders("services").into_iter().map(|f| package_name(&format!("services/{f}")));
+    let queues =
+        ghostlink_bus::CONSUMERS.iter().map(|c| ghostlink_bus::Topology::new("ghostlink").queue(c.name));
+    let missing: Vec<String> =
+        services.chain(queues).filter(|name| !diagram.contains(name.as_str())).collect();
+    assert!(missing.is_empty(), "docs/architecture.md's diagram does not show {missing:?}");
 }
 
 /// The literal names in `counter!("…"`, `gauge!("…"`, `histogram!("…"` (and their `describe_`

@@ -6,19 +6,25 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use ghostlink_bus::{Outgoing, Publisher, Topology};
 use ghostlink_click_recorder::{App, Config};
-use ghostlink_config::AmqpArgs;
+use ghostlink_config::{AmqpArgs, ConsumerArgs};
 use ghostlink_proto::{ClickRecorded, Envelope, EventData};
+use ghostlink_runtime::ServiceArgs;
 use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, metric_value, TestDb};
 
 fn config(db: &TestDb, amqp: &AmqpArgs) -> Config {
     Config {
-        database: db.database_args(),
-        amqp: amqp.clone(),
-        listen: listen_any(),
-        log: log_args(),
-        prefetch: 500,
-        batch_size: 200,
-        batch_wait_ms: 20,
+        service: ServiceArgs {
+            database: db.database_args(),
+            amqp: amqp.clone(),
+            listen: listen_any(),
+            log: log_args(),
+            consumer: ConsumerArgs {
+                prefetch: Some(500),
+                batch_size: Some(200),
+                batch_wait_ms: Some(20),
+                ..Default::default()
+            },
+        },
     }
 }
 
@@ -33,7 +39,7 @@ fn click_with(code: &str, user_agent: Option<&str>, referrer: Option<&str>, at: 
         at,
         ClickRecorded {
             code: code.into(),
-            outcome: "redirect".into(),
+            outcome: "redirect".parse().expect("an outcome"),
             method: "GET".into(),
             user_agent: user_agent.map(Into::into),
             referrer: referrer.map(Into::into),
@@ -133,7 +139,7 @@ async fn a_postgres_outage_holds_messages_instead_of_dead_lettering_them() {
     let db = TestDb::new();
     let amqp = amqp_args();
     let mut cfg = config(&db, &amqp);
-    cfg.database.db_timeout_ms = 200;
+    cfg.service.database.db_timeout_ms = 200;
     let app = App::build(cfg).expect("build");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run(async move {
@@ -179,7 +185,7 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() {
             .env("AMQP_URL", &amqp.amqp_url)
             .env("BUS_PREFIX", &amqp.bus_prefix)
             .env("OPS_LISTEN_ADDR", "127.0.0.1:0")
-            .env("RECORDER_BATCH_SIZE", "500")
+            .env("CONSUMER_BATCH_SIZE", "500")
             .env("LOG_LEVEL", "off")
             .stdout(Stdio::null())
             .spawn()
@@ -353,4 +359,22 @@ async fn rows_the_database_refuses_are_dead_lettered_alone_with_their_reason() {
     task.await.expect("join").expect("run");
     publisher.close().await;
     delete_topology(&amqp.bus_prefix).await;
+}
+
+/// Through the real binary: each bad setting alone exits 2 naming it, the consumer's shared
+/// settings and the database's alike.
+#[test]
+fn bad_settings_exit_2_naming_the_setting() {
+    ghostlink_runtime::testing::assert_bad_settings_exit_2(
+        env!("CARGO_BIN_EXE_ghostlink-click-recorder"),
+        &[
+            ("CONSUMER_PREFETCH", "0", "CONSUMER_PREFETCH"),
+            ("CONSUMER_BATCH_SIZE", "0", "CONSUMER_BATCH_SIZE"),
+            ("CONSUMER_BATCH_WAIT_MS", "600000", "CONSUMER_BATCH_WAIT_MS"),
+            ("CONSUMER_CONCURRENCY", "0", "CONSUMER_CONCURRENCY"),
+            ("CONSUMER_DELIVERY_LIMIT", "6", "CONSUMER_DELIVERY_LIMIT"),
+            ("DATABASE_URL", "mysql://db.example/x", "DATABASE_URL"),
+            ("OPS_LISTEN_ADDR", "nowhere", "OPS_LISTEN_ADDR"),
+        ],
+    );
 }

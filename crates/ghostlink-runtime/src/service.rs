@@ -1,0 +1,164 @@
+//! [`Service`]: a handler built, its ops listener bound, and the run loop every consumer shares.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Parser;
+use ghostlink_bus::{ConsumerSettings, Topology};
+use ghostlink_web::{deps, OpsServer};
+use tokio::sync::watch;
+
+use crate::handler::{Context, Handler, Stop};
+
+/// A built consumer service: config checked, handler built, ops listener bound; nothing
+/// connected yet.
+pub struct Service<H: Handler> {
+    handler: Arc<H>,
+    ctx: Context,
+    ops: OpsServer,
+    settings: ConsumerSettings,
+    connected: Arc<AtomicBool>,
+    stop: watch::Sender<bool>,
+}
+
+impl<H: Handler> Service<H> {
+    /// Checks the shared settings, then the handler's (a `ConfigError` in the answer is bad
+    /// configuration), builds the handler and binds the ops listener (port 0 works).
+    pub fn build(config: H::Config) -> anyhow::Result<Self> {
+        let args = H::service(&config);
+        let resolved = args.resolve(H::OPS_ADDR, H::CONSUMER)?;
+        let log = ghostlink_telemetry::logger(H::NAME, args.log.log_level);
+        let metrics = ghostlink_telemetry::metrics_handle(H::NAME);
+        let db = deps::database(&args.database, H::STATEMENT_TIMEOUT);
+        let topology = Topology::new(args.amqp.bus_prefix.clone());
+        let t = resolved.consumer;
+        let settings = ConsumerSettings {
+            url: args.amqp.amqp_url.clone(),
+            topology: topology.clone(),
+            name: H::NAME.to_string(),
+            prefetch: t.prefetch,
+            batch_size: t.batch_size,
+            batch_wait: t.batch_wait,
+            concurrency: t.concurrency,
+            delivery_limit: t.delivery_limit,
+        };
+        let (stop, stopping) = watch::channel(false);
+        let ctx = Context {
+            log: log.clone(),
+            db: db.clone(),
+            amqp_url: args.amqp.amqp_url.clone(),
+            topology,
+            stop: Stop(stopping),
+        };
+        let handler = Arc::new(H::build(config, &ctx)?);
+        let connected = Arc::new(AtomicBool::new(false));
+        let mut checks = vec![deps::postgres_check(db.clone())];
+        checks.extend(handler.readiness());
+        checks.push(deps::consumer_check(connected.clone()));
+        let ops = OpsServer::bind(resolved.ops, H::NAME, metrics, checks, vec![deps::pool_sampler(db)])?;
+        slog::info!(log, "listening"; "ops" => %ops.addr, "consumer.prefetch" => t.prefetch,
+            "consumer.batch_size" => t.batch_size, "consumer.concurrency" => t.concurrency,
+            "consumer.delivery_limit" => t.delivery_limit);
+        Ok(Self { handler, ctx, ops, settings, connected, stop })
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops.addr
+    }
+
+    pub fn handler(&self) -> &Arc<H> {
+        &self.handler
+    }
+
+    /// Consumes until `shutdown` resolves; then finishes the batches in hand, lets the
+    /// background tasks end within their grace, closes the handler and the ops listener.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Self { handler, ctx, ops, settings, connected, stop } = self;
+        let log = ctx.log.clone();
+        let ops_handle = ops.server.handle();
+        let ops = tokio::spawn(ops.server);
+        let mut samplers = vec![tokio::spawn(ghostlink_bus::sample_queue_depths(
+            ctx.amqp_url.clone(),
+            ctx.topology.clone(),
+            H::NAME,
+        ))];
+        let mut stoppable = Vec::new();
+        for task in handler.background(&ctx) {
+            let running = tokio::spawn(task.future);
+            match task.grace {
+                Some(grace) => stoppable.push((task.name, grace, running)),
+                None => samplers.push(running),
+            }
+        }
+        let shutdown = async move {
+            shutdown.await;
+            stop.send_replace(true);
+        };
+        let consumer = handler.clone();
+        ghostlink_bus::run_consumer(
+            settings,
+            move |batch| {
+                let handler = consumer.clone();
+                async move { handler.handle(batch).await }
+            },
+            shutdown,
+            deps::consumer_state(connected, log.clone(), H::CONSUMES),
+        )
+        .await;
+        for (name, grace, mut running) in stoppable {
+            match tokio::time::timeout(grace, &mut running).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => slog::error!(log, "a background task failed"; "task" => name, "error" => %e),
+                Err(_) => {
+                    slog::warn!(log, "a background task did not stop in time; abandoned"; "task" => name,
+                        "grace_secs" => grace.as_secs());
+                    running.abort();
+                }
+            }
+        }
+        for sampler in samplers {
+            sampler.abort();
+        }
+        handler.close().await;
+        ops_handle.stop(true).await;
+        match ops.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => slog::warn!(log, "the ops listener failed"; "error" => %e),
+            Err(e) => slog::warn!(log, "the ops listener task failed"; "error" => %e),
+        }
+        slog::info!(log, "stopped");
+        Ok(())
+    }
+}
+
+/// Builds the service from `config` and runs it until `shutdown` resolves.
+pub async fn run_consumer_service<H: Handler>(
+    config: H::Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    Service::<H>::build(config)?.run(shutdown).await
+}
+
+/// A consumer binary's whole `main`: parses the config (from flags and environment), runs the
+/// service until SIGTERM or Ctrl-C. Bad configuration exits 2 naming the setting; any other
+/// failure to start exits 1.
+pub fn main<H: Handler>() {
+    let config = H::Config::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        let service = deps::exit_on_config_error(Service::<H>::build(config))?;
+        service.run(ghostlink_web::shutdown_signal()).await
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
