@@ -40,7 +40,7 @@ impl From<lapin::Error> for BusError {
 }
 
 /// Opens a connection within `timeout`.
-pub async fn connect(url: &str, timeout: std::time::Duration) -> Result<lapin::Connection, BusError> {
+pub(crate) async fn connect(url: &str, timeout: std::time::Duration) -> Result<lapin::Connection, BusError> {
     let props = lapin::ConnectionProperties::default().with_connection_name("ghostlink".into());
     tokio::time::timeout(timeout, lapin::Connection::connect(url, props))
         .await

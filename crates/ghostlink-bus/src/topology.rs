@@ -56,7 +56,7 @@ impl Topology {
     }
 
     /// Declares everything; safe to repeat (same arguments every time).
-    pub async fn declare(&self, ch: &Channel) -> Result<(), BusError> {
+    pub(crate) async fn declare(&self, ch: &Channel) -> Result<(), BusError> {
         let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
         ch.exchange_declare(&self.exchange(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
         ch.exchange_declare(&self.dlx(), ExchangeKind::Direct, durable, FieldTable::default()).await?;
@@ -113,7 +113,7 @@ impl Topology {
     }
 
     /// Deletes everything under the prefix (tests).
-    pub async fn delete(&self, ch: &Channel) -> Result<(), BusError> {
+    pub(crate) async fn delete(&self, ch: &Channel) -> Result<(), BusError> {
         use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
         for c in CONSUMERS {
             let _ = ch.queue_delete(&self.queue(c.name), QueueDeleteOptions::default()).await?;
