@@ -14,8 +14,8 @@
 #   CHAOS_ONLY="redis-outage broker-outage" bash ops/chaos/run.sh --short
 #
 # It STOPS AND STARTS THIS MACHINE'S Postgres, Redis and RabbitMQ (the brief's commands): run it
-# when nothing else uses them. Needs target/debug binaries (cargo build --workspace), nginx,
-# python3, psql, bc. Targets (ghostctl simulate's checks):
+# when nothing else uses them. Builds the binaries it starts (cargo build, debug profile); needs
+# nginx, python3, psql, bc. Targets (ghostctl simulate's checks, crates/ghostlink-drills):
 #   redis-outage       success >= 99.99 %, p99 <= 100 ms, no click lost or stored twice
 #   broker-outage      success >= 99.99 %, p99 within +10 % of before, 0 lost, 0 duplicated, spool drained <= 60 s
 #   db-outage          100 % of cached codes redirect, never-seen codes 503 (never 404), shortener 503, 0 clicks lost
@@ -31,6 +31,11 @@ NAME=chaos
 BUDGET_DEFAULT=1800
 SHORT=""
 [ "${1:-}" = "--short" ] && SHORT=1
+# What it starts, built before the run's time budget starts.
+BINS=(ghostctl ghostlink-redirect ghostlink-shortener ghostlink-click-recorder ghostlink-canary
+      ghostlink-risk-scorer ghostlink-ghost-probe)
+echo "building ${BINS[*]} (cargo build)"
+(cd "$ROOT" && cargo build --quiet --bins $(printf -- '-p %s ' "${BINS[@]}")) || { echo "FAIL: cargo build failed" >&2; exit 1; }
 source "$ROOT/ops/e2e/lib.sh"
 
 if [ -n "$SHORT" ]; then
@@ -42,10 +47,8 @@ else
 fi
 SCENARIOS=${CHAOS_ONLY:-"redis-outage broker-outage db-outage replica-down recorder-kill canary-kill canary-cut"}
 CANARY_INTERVAL=4
-for b in ghostctl ghostlink-redirect ghostlink-shortener ghostlink-click-recorder ghostlink-canary \
-         ghostlink-risk-scorer ghostlink-ghost-probe; do
-  [ -x "$BIN/$b" ] || fail "$BIN/$b missing: run cargo build --workspace first"
-done
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug
+for b in "${BINS[@]}"; do [ -x "$BIN/$b" ] || fail "$BIN/$b missing after cargo build"; done
 command -v nginx >/dev/null 2>&1 || fail "nginx missing (apt-get install nginx)"
 PG_VERSION=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1); PG_VERSION=${PG_VERSION:-15}
 
