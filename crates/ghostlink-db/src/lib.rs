@@ -1,9 +1,11 @@
 //! The only GhostLink crate that knows diesel: schema, models, queries and embedded migrations.
 //!
-//! Services see a small API of plain functions over a `PgConnection` and [`Db::run`], which
-//! takes a pooled connection on the blocking thread pool, so no diesel type leaks out and a
-//! slow or absent Postgres turns into [`DbError::Unavailable`] (an HTTP 503) within the
-//! configured timeout instead of a hung request.
+//! Services see a small API of plain functions over a [`PgConnection`] and [`Db::run`], which
+//! takes a pooled connection on the blocking thread pool, so a slow or absent Postgres turns
+//! into [`DbError::Unavailable`] (an HTTP 503) within the configured timeout instead of a hung
+//! request. The schema and the migrations are private; callers hold a connection only to pass it
+//! back in, and cannot query it themselves: no other crate depends on diesel (an architecture
+//! test checks).
 
 pub mod admin;
 pub mod clicks;
