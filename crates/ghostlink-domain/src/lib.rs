@@ -6,17 +6,23 @@
 //! unchanged by the shortener (at creation), the redirect (at follow time) and the CLI.
 
 pub mod bot;
+pub mod click;
 pub mod click_text;
 pub mod code;
 pub mod confusables;
 pub mod forwarded;
+pub mod health;
 pub mod link;
+pub mod named;
 pub mod net;
 pub mod risk;
 pub mod token;
 pub mod url_rules;
 
+pub use click::ClickOutcome;
 pub use code::{generate_code, validate_alias, AliasError, CODE_ALPHABET, CODE_LEN};
-pub use link::{Decision, GoneReason, LinkSnapshot, LinkStatus, ParseStatusError};
+pub use health::{CheckOutcome, HealthState};
+pub use link::{Decision, GoneReason, LinkSnapshot, LinkStatus};
+pub use named::{Named, UnknownName};
 pub use token::{hash_client, hash_token, new_token, Role, TOKEN_PREFIX};
 pub use url_rules::{normalize_url, safe_location, UrlError, MAX_URL_BYTES};

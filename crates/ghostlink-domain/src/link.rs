@@ -3,49 +3,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Lifecycle of a link. `Deleted` links keep their row so the code is never reissued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LinkStatus {
-    Active,
-    Disabled,
-    Quarantined,
-    Deleted,
-}
-
-/// A status string that is not one of ours.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown link status '{0}'")]
-pub struct ParseStatusError(pub String);
-
-impl LinkStatus {
-    /// The stored and serialised name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkStatus::Active => "active",
-            LinkStatus::Disabled => "disabled",
-            LinkStatus::Quarantined => "quarantined",
-            LinkStatus::Deleted => "deleted",
-        }
-    }
-}
-
-impl std::str::FromStr for LinkStatus {
-    type Err = ParseStatusError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "active" => LinkStatus::Active,
-            "disabled" => LinkStatus::Disabled,
-            "quarantined" => LinkStatus::Quarantined,
-            "deleted" => LinkStatus::Deleted,
-            other => return Err(ParseStatusError(other.to_string())),
-        })
-    }
-}
-
-impl std::fmt::Display for LinkStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+crate::named::named_enum! {
+    /// Lifecycle of a link. `Deleted` links keep their row so the code is never reissued.
+    pub enum LinkStatus: "link status" {
+        Active = "active",
+        Disabled = "disabled",
+        Quarantined = "quarantined",
+        Deleted = "deleted",
     }
 }
 
@@ -68,23 +32,13 @@ pub struct LinkSnapshot {
     pub risk_reasons: Vec<String>,
 }
 
-/// Why a link no longer redirects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GoneReason {
-    Disabled,
-    Deleted,
-    Expired,
-    UsedUp,
-}
-
-impl GoneReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GoneReason::Disabled => "disabled",
-            GoneReason::Deleted => "deleted",
-            GoneReason::Expired => "expired",
-            GoneReason::UsedUp => "used_up",
-        }
+crate::named::named_enum! {
+    /// Why a link no longer redirects.
+    pub enum GoneReason: "gone reason" {
+        Disabled = "disabled",
+        Deleted = "deleted",
+        Expired = "expired",
+        UsedUp = "used_up",
     }
 }
 
@@ -175,13 +129,5 @@ mod tests {
         assert_eq!(s.decide(now), Decision::Redirect { counted: false });
         let s = LinkSnapshot { risk: Some(Level::Blocked), status: LinkStatus::Disabled, ..snap() };
         assert_eq!(s.decide(now), Decision::Gone(GoneReason::Disabled));
-    }
-
-    #[test]
-    fn status_round_trip() {
-        for s in [LinkStatus::Active, LinkStatus::Disabled, LinkStatus::Quarantined, LinkStatus::Deleted] {
-            assert_eq!(s.as_str().parse::<LinkStatus>(), Ok(s));
-        }
-        assert!("nope".parse::<LinkStatus>().is_err());
     }
 }

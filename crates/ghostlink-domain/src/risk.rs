@@ -10,25 +10,15 @@
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
-/// How risky a destination is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Low,
-    Medium,
-    High,
-    /// Never redirected to (451), refused at creation.
-    Blocked,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Blocked => "blocked",
-        }
+crate::named::named_enum! {
+    /// How risky a destination is (ordered: `Low < Medium < High < Blocked`).
+    #[derive(PartialOrd, Ord)]
+    pub enum Level: "risk level" {
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+        /// Never redirected to (451), refused at creation.
+        Blocked = "blocked",
     }
 }
 
@@ -38,6 +28,13 @@ pub struct Reason {
     pub rule: String,
     pub weight: u32,
     pub detail: String,
+}
+
+/// `rule: detail`, the sentence the warning page shows.
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.rule, self.detail)
+    }
 }
 
 /// A scored destination.

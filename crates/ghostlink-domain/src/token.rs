@@ -1,39 +1,18 @@
 //! API tokens and client pseudonyms.
 
 use rand::{CryptoRng, Rng, RngCore};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Every token starts with this, so a leaked one is recognisable by secret scanners.
 pub const TOKEN_PREFIX: &str = "glk_";
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Sees and changes every link.
-    Admin,
-    /// Creates links and sees its own.
-    User,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "user" => Ok(Role::User),
-            other => Err(format!("unknown role '{other}' (expected admin or user)")),
-        }
+crate::named::named_enum! {
+    /// What a token may do.
+    pub enum Role: "role" {
+        /// Sees and changes every link.
+        Admin = "admin",
+        /// Creates links and sees its own.
+        User = "user",
     }
 }
 

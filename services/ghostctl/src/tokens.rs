@@ -14,7 +14,7 @@ pub enum TokenCommand {
         #[arg(long)]
         name: String,
         /// `admin` (sees and changes every link) or `user` (creates links, sees its own).
-        #[arg(long, value_parser = parse_role)]
+        #[arg(long)]
         role: Role,
     },
     /// List tokens (name, role, prefix, created, revoked).
@@ -24,10 +24,6 @@ pub enum TokenCommand {
         /// The token's name.
         name: String,
     },
-}
-
-fn parse_role(s: &str) -> Result<Role, String> {
-    s.parse()
 }
 
 /// Creates and stores a token; returns the secret.

@@ -5,6 +5,7 @@
 //! Case counts are bounded so the whole crate's tests stay within a few seconds.
 
 mod click_text;
+mod named;
 mod net;
 mod urls;
 
