@@ -2,12 +2,13 @@
 //! DATABASE … TEMPLATE`, as crates.io's test databases are) instead of migrated each time.
 //!
 //! The template is `gl_template_<digest>`, after `ghostlink_db::MIGRATIONS_DIGEST` (of the
-//! migrations the build embeds), so a changed or added migration makes a new template; the
-//! templates of other digests are dropped when one is made. Test binaries and their threads race
-//! to make it: under an advisory lock on the server's `postgres` database the first one creates
-//! it, migrates it and marks it a template that takes no connections (Postgres clones a database
-//! only while nobody is connected to it); the others wait for the lock and find it made. A
-//! template dropped under a running binary (by one built with other migrations) is made again.
+//! migrations the build embeds), so a changed or added migration makes a new template. Test
+//! binaries and their threads race to make it: under an advisory lock on the server's `postgres`
+//! database the first one creates it, migrates it and marks it a template that takes no
+//! connections (Postgres clones a database only while nobody is connected to it); the others
+//! wait for the lock and find it made. Each binary notes on the template when it ensured it; a
+//! template of other migrations is dropped once no binary has ensured it for an hour (one dropped
+//! under a running binary is made again).
 //!
 //! Everything goes through `ghostlink-db`'s API: this crate does not depend on diesel.
 
@@ -176,25 +177,47 @@ fn ensure_template(family: &str, name: &str) -> Result<(), DbError> {
     made.and(unlocked)
 }
 
+/// How long a template of other migrations is kept after a binary last ensured it: a binary
+/// built from them may still be cloning it (another checkout, or a build from before a change).
+const STALE_AFTER_SECS: i64 = 3600;
+
 fn make_template(conn: &mut PgConnection, family: &str, name: &str) -> Result<(), DbError> {
+    let now = ghostlink_db::query_json(conn, "SELECT extract(epoch FROM now())::bigint AS now")?[0]["now"]
+        .as_i64()
+        .ok_or_else(|| DbError::Query("the server's time".into()))?;
+    let found = ghostlink_db::query_json(
+        conn,
+        "SELECT datname, datistemplate, coalesce(shobj_description(oid, 'pg_database'), '') AS note \
+         FROM pg_database",
+    )?;
     let mut ready = false;
-    for row in ghostlink_db::query_json(conn, "SELECT datname, datistemplate FROM pg_database")? {
+    for row in found {
         let Some(other) = row["datname"].as_str().filter(|n| n.starts_with(family)) else { continue };
-        if other == name && row["datistemplate"].as_bool() == Some(true) {
+        let template = row["datistemplate"].as_bool() == Some(true);
+        if other == name && template {
             ready = true;
             continue;
         }
-        // A template of other migrations, or ours half made by a process that died meanwhile.
+        let ensured =
+            row["note"].as_str().and_then(|n| n.strip_prefix(ENSURED)).and_then(|t| t.parse::<i64>().ok());
+        if other != name && template && ensured.is_some_and(|t| now - t < STALE_AFTER_SECS) {
+            continue;
+        }
+        // Stale: of other migrations and unused for long, or half made by a process that died.
         ghostlink_db::execute(conn, &format!("ALTER DATABASE {} IS_TEMPLATE false", quoted(other)))?;
         ghostlink_db::execute(conn, &format!("DROP DATABASE {} WITH (FORCE)", quoted(other)))?;
     }
-    if ready {
-        return Ok(());
+    if !ready {
+        ghostlink_db::execute(conn, &format!("CREATE DATABASE {}", quoted(name)))?;
+        ghostlink_db::run_migrations(url_of(name).as_str())?;
+        ghostlink_db::execute(
+            conn,
+            &format!("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", quoted(name)),
+        )?;
     }
-    ghostlink_db::execute(conn, &format!("CREATE DATABASE {}", quoted(name)))?;
-    ghostlink_db::run_migrations(url_of(name).as_str())?;
-    ghostlink_db::execute(
-        conn,
-        &format!("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", quoted(name)),
-    )
+    ghostlink_db::execute(conn, &format!("COMMENT ON DATABASE {} IS '{ENSURED}{now}'", quoted(name)))
 }
+
+/// The note on a template, followed by when a binary last ensured it (Unix seconds, the server's
+/// clock).
+const ENSURED: &str = "ghostlink test template, ensured ";
