@@ -6,9 +6,11 @@
 //! Redis costs the request path nothing (lookups fall through to Postgres). Values are the JSON
 //! of a [`LinkSnapshot`], or a short-lived negative marker for unknown codes; beside them, each
 //! client address's scan budget (unknown codes it had looked up in Postgres in a window), read
-//! in the lookup's own round trip. [`probe`] holds the
-//! ghost-probe's sliding windows and the deny set the redirect honours; [`limit`] the fixed-window
-//! counters replicas share (the shortener's failed-authentication limit).
+//! in the lookup's own round trip. After a change every service drops a link's copies with the
+//! one [`RedisCache::invalidate`]. [`probe`] holds the ghost-probe's store of its own
+//! ([`probe::ProbeStore`]: sliding windows, episodes and the deny set the redirect honours);
+//! [`limit`] the fixed-window counters replicas share (the shortener's failed-authentication
+//! limit).
 
 pub mod limit;
 pub mod probe;
@@ -274,10 +276,35 @@ impl RedisCache {
         .await
     }
 
-    /// Drops a code's entry after a change. Ignores the breaker: an invalidation is worth a try.
-    pub async fn invalidate(&self, code: &str) -> Result<(), CacheError> {
-        let key = self.key(code);
-        self.call("del", false, |mut c| async move { c.del::<_, ()>(key).await }).await
+    /// A key under this cache's prefix.
+    pub fn prefixed(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.settings.key_prefix)
+    }
+
+    /// What every service does after changing a link (the shortener's edits, the risk scorer's
+    /// level, the canary's quarantine): [`RedisCache::invalidate_and_publish`], retried once
+    /// 20 ms later, counted in `cache_invalidations_total{result}` and logged when both tries
+    /// failed. Nothing more can be done then: the redirects cannot hear the channel either and
+    /// fall back to one-second lifetimes, and the Redis TTL bounds the rest. `false`: it failed.
+    pub async fn invalidate(&self, code: &str, log: &slog::Logger) -> bool {
+        let mut last = None;
+        for attempt in 0..2 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            match self.invalidate_and_publish(code).await {
+                Ok(()) => {
+                    metrics::counter!("cache_invalidations_total", "result" => "ok").increment(1);
+                    return true;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        metrics::counter!("cache_invalidations_total", "result" => "error").increment(1);
+        if let Some(e) = last {
+            slog::warn!(log, "cache invalidation failed"; "link.code" => code, "error" => %e);
+        }
+        false
     }
 
     /// The pub/sub channel carrying invalidated codes to every redirect replica.

@@ -1,21 +1,23 @@
-//! The ghost-probe's shared state in Redis, and the deny set the redirect honours.
+//! The ghost-probe's shared state in Redis, and the deny set the redirect honours:
+//! [`ProbeStore`], a store of its own beside the link cache (used by the ghost-probe, and by
+//! the redirect's deny-set reader), with its own keys under the deployment's prefix.
 //!
 //! Sliding windows live in Redis, not in a process, so N ghost-probe replicas see one client's
 //! traffic together: a sorted set per (detector, client or code) of members scored by event time
 //! in milliseconds, trimmed to the window and capped, updated for a whole message of events in
-//! one `EVAL` ([`RedisCache::probe_windows`]). Episodes are claimed with `SET NX` so a finding is
-//! published once ([`RedisCache::probe_claim`]). For a client counted by its address alone, the
-//! largest count one of its user agents reached ([`RedisCache::probe_top_agent`]) tells a
+//! one `EVAL` ([`ProbeStore::windows`]). Episodes are claimed with `SET NX` so a finding is
+//! published once ([`ProbeStore::claim`]). For a client counted by its address alone, the
+//! largest count one of its user agents reached ([`ProbeStore::top_agent`]) tells a
 //! single-agent scanner behind a shared address from a client rotating user agents. Flagged
 //! clients go into two sorted sets scored by their expiry (unix ms): `<prefix>flagged` always,
 //! `<prefix>deny` in enforce mode; the redirect copies the live part of the deny set into memory
-//! every second ([`RedisCache::deny_live`]).
+//! every second ([`ProbeStore::deny_live`]).
 
 use std::time::Duration;
 
 use deadpool_redis::redis;
 
-use crate::{CacheError, RedisCache};
+use crate::{CacheError, CacheSettings, RedisCache};
 
 /// Adds a batch of members to each window and counts what is in it. Per group, `ARGV` holds:
 /// kind (`w`: a window; `zc`: a zero-click window, whose second key holds the last human click),
@@ -100,10 +102,46 @@ pub struct WindowCount {
     pub first_ms: i64,
 }
 
-impl RedisCache {
-    /// A key under this cache's prefix.
-    pub fn prefixed(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.settings.key_prefix)
+/// Where a [`ProbeStore`] of its own connects.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub url: String,
+    /// Bound of one call (nothing waits on the store per redirect: a lenient one).
+    pub timeout: Duration,
+    pub key_prefix: String,
+    pub pool_size: usize,
+}
+
+/// The ghost-probe's windows, episodes and flags, and the deny set, in Redis. Calls are bounded
+/// by the timeout and never skipped by the breaker (none of them is on a request path).
+#[derive(Clone)]
+pub struct ProbeStore {
+    redis: RedisCache,
+}
+
+impl ProbeStore {
+    /// A store with a pool of its own (the ghost-probe).
+    pub fn new(settings: StoreSettings) -> Result<Self, CacheError> {
+        let redis = RedisCache::new(CacheSettings {
+            url: settings.url,
+            timeout: settings.timeout,
+            key_prefix: settings.key_prefix,
+            pool_size: settings.pool_size,
+            // No link is cached through this pool.
+            ttl: Duration::from_secs(1),
+            negative_ttl: Duration::from_secs(1),
+            breaker_open: Duration::from_millis(500),
+        })?;
+        Ok(Self { redis })
+    }
+
+    /// A store on the link cache's pool and prefix (the redirect, which has one already).
+    pub fn sharing(cache: &RedisCache) -> Self {
+        Self { redis: cache.clone() }
+    }
+
+    fn prefixed(&self, suffix: &str) -> String {
+        self.redis.prefixed(suffix)
     }
 
     /// The deny set: member = client hash, score = expiry (unix ms).
@@ -116,8 +154,18 @@ impl RedisCache {
         self.prefixed("flagged")
     }
 
+    /// `PING`, for readiness.
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        self.redis.ping().await
+    }
+
+    /// Deletes every key under the prefix (tests).
+    pub async fn flush_prefix(&self) -> Result<u64, CacheError> {
+        self.redis.flush_prefix().await
+    }
+
     /// Updates every window of a batch in one round trip; one count per update, in order.
-    pub async fn probe_windows(&self, updates: &[WindowUpdate]) -> Result<Vec<WindowCount>, CacheError> {
+    pub async fn windows(&self, updates: &[WindowUpdate]) -> Result<Vec<WindowCount>, CacheError> {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
@@ -144,8 +192,10 @@ impl RedisCache {
                 cmd.arg(*score).arg(member);
             }
         }
-        let raw: Vec<i64> =
-            self.call("probe_windows", false, |mut c| async move { cmd.query_async(&mut c).await }).await?;
+        let raw: Vec<i64> = self
+            .redis
+            .call("probe_windows", false, |mut c| async move { cmd.query_async(&mut c).await })
+            .await?;
         Ok(raw
             .chunks(2)
             .map(|p| WindowCount { count: p[0].max(0) as u64, first_ms: p.get(1).copied().unwrap_or(0) })
@@ -153,14 +203,15 @@ impl RedisCache {
     }
 
     /// The largest count one user agent of an address reached in a detector's window (set by
-    /// [`RedisCache::probe_raise_top_agent`]), per key under the prefix; 0 where none is known.
+    /// [`ProbeStore::raise_top_agent`]), per key under the prefix; 0 where none is known.
     /// An address's own count minus this is what more than one user agent did.
-    pub async fn probe_top_agent(&self, keys: &[String]) -> Result<Vec<u64>, CacheError> {
+    pub async fn top_agent(&self, keys: &[String]) -> Result<Vec<u64>, CacheError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = keys.iter().map(|k| self.prefixed(k)).collect();
         let raw: Vec<Option<u64>> = self
+            .redis
             .call("probe_top_agent", false, |mut c| async move {
                 redis::cmd("MGET").arg(&keys).query_async(&mut c).await
             })
@@ -169,7 +220,7 @@ impl RedisCache {
     }
 
     /// Raises each `(key, count, lifetime)` counter to at least `count` (one round trip).
-    pub async fn probe_raise_top_agent(&self, updates: &[(String, u64, Duration)]) -> Result<(), CacheError> {
+    pub async fn raise_top_agent(&self, updates: &[(String, u64, Duration)]) -> Result<(), CacheError> {
         if updates.is_empty() {
             return Ok(());
         }
@@ -181,14 +232,15 @@ impl RedisCache {
         for (_, count, ttl) in updates {
             cmd.arg(*count).arg(ttl.as_millis().max(1) as u64);
         }
-        self.call("probe_raise_top_agent", false, |mut c| async move { cmd.query_async::<()>(&mut c).await })
+        self.redis
+            .call("probe_raise_top_agent", false, |mut c| async move { cmd.query_async::<()>(&mut c).await })
             .await
     }
 
     /// Claims an episode: `(new, write)`. `new` when no episode key existed (publish the
     /// finding); the key lives `gap` and every claim extends it. `write` when the store
     /// throttle key was free (refresh the stored finding; at most once per `refresh`).
-    pub async fn probe_claim(
+    pub async fn claim(
         &self,
         episode: &str,
         gap: Duration,
@@ -198,6 +250,7 @@ impl RedisCache {
             (self.prefixed(&format!("probe:ep:{episode}")), self.prefixed(&format!("probe:st:{episode}")));
         let (gap, refresh) = (gap.as_millis().max(1) as u64, refresh.as_millis().max(1) as u64);
         let (new, write): (Option<String>, Option<String>) = self
+            .redis
             .call("probe_claim", false, |mut c| async move {
                 redis::pipe()
                     .cmd("SET")
@@ -225,79 +278,84 @@ impl RedisCache {
     }
 
     /// Gives an episode claim back (its finding could not be stored or published).
-    pub async fn probe_release(&self, episode: &str) -> Result<(), CacheError> {
+    pub async fn release(&self, episode: &str) -> Result<(), CacheError> {
         let keys =
             [self.prefixed(&format!("probe:ep:{episode}")), self.prefixed(&format!("probe:st:{episode}"))];
-        self.call("probe_release", false, |mut c| async move {
-            redis::cmd("DEL").arg(&keys[..]).query_async::<()>(&mut c).await
-        })
-        .await
+        self.redis
+            .call("probe_release", false, |mut c| async move {
+                redis::cmd("DEL").arg(&keys[..]).query_async::<()>(&mut c).await
+            })
+            .await
     }
 
     /// Flags a client until `until_ms` (unix ms; an existing later expiry is kept), and in
     /// enforce mode (`deny`) puts it in the deny set too.
     pub async fn flag_client(&self, client: &str, until_ms: i64, deny: bool) -> Result<(), CacheError> {
         let (flagged, deny_key) = (self.flagged_key(), self.deny_key());
-        self.call("flag_client", false, |mut c| async move {
-            let mut p = redis::pipe();
-            p.cmd("ZADD").arg(&flagged).arg("GT").arg(until_ms).arg(client).ignore();
-            if deny {
-                p.cmd("ZADD").arg(&deny_key).arg("GT").arg(until_ms).arg(client).ignore();
-            }
-            p.query_async::<()>(&mut c).await
-        })
-        .await
+        self.redis
+            .call("flag_client", false, |mut c| async move {
+                let mut p = redis::pipe();
+                p.cmd("ZADD").arg(&flagged).arg("GT").arg(until_ms).arg(client).ignore();
+                if deny {
+                    p.cmd("ZADD").arg(&deny_key).arg("GT").arg(until_ms).arg(client).ignore();
+                }
+                p.query_async::<()>(&mut c).await
+            })
+            .await
     }
 
     /// Drops expired flags and counts the live ones.
     pub async fn flagged_count(&self, now_ms: i64) -> Result<u64, CacheError> {
         let key = self.flagged_key();
-        self.call("flagged_count", false, |mut c| async move {
-            let (n,): (u64,) = redis::pipe()
-                .cmd("ZREMRANGEBYSCORE")
-                .arg(&key)
-                .arg("-inf")
-                .arg(now_ms)
-                .ignore()
-                .cmd("ZCARD")
-                .arg(&key)
-                .query_async(&mut c)
-                .await?;
-            Ok(n)
-        })
-        .await
+        self.redis
+            .call("flagged_count", false, |mut c| async move {
+                let (n,): (u64,) = redis::pipe()
+                    .cmd("ZREMRANGEBYSCORE")
+                    .arg(&key)
+                    .arg("-inf")
+                    .arg(now_ms)
+                    .ignore()
+                    .cmd("ZCARD")
+                    .arg(&key)
+                    .query_async(&mut c)
+                    .await?;
+                Ok(n)
+            })
+            .await
     }
 
     /// Drops expired deny entries and returns the live ones (client hash, expiry unix ms).
     /// Bounded by `timeout`, not the request path's timeout: it runs in the background.
     pub async fn deny_live(&self, now_ms: i64, timeout: Duration) -> Result<Vec<(String, i64)>, CacheError> {
         let key = self.deny_key();
-        self.call_within("deny_refresh", false, timeout, |mut c| async move {
-            let (live,): (Vec<(String, i64)>,) = redis::pipe()
-                .cmd("ZREMRANGEBYSCORE")
-                .arg(&key)
-                .arg("-inf")
-                .arg(now_ms)
-                .ignore()
-                .cmd("ZRANGE")
-                .arg(&key)
-                .arg(0)
-                .arg(-1)
-                .arg("WITHSCORES")
-                .query_async(&mut c)
-                .await?;
-            Ok(live)
-        })
-        .await
+        self.redis
+            .call_within("deny_refresh", false, timeout, |mut c| async move {
+                let (live,): (Vec<(String, i64)>,) = redis::pipe()
+                    .cmd("ZREMRANGEBYSCORE")
+                    .arg(&key)
+                    .arg("-inf")
+                    .arg(now_ms)
+                    .ignore()
+                    .cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query_async(&mut c)
+                    .await?;
+                Ok(live)
+            })
+            .await
     }
 
     /// Whether a client is in the deny set now (operators and tests).
     pub async fn deny_score(&self, client: &str) -> Result<Option<i64>, CacheError> {
         let key = self.deny_key();
         let client = client.to_owned();
-        self.call("deny_score", false, |mut c| async move {
-            redis::cmd("ZSCORE").arg(&key).arg(&client).query_async::<Option<i64>>(&mut c).await
-        })
-        .await
+        self.redis
+            .call("deny_score", false, |mut c| async move {
+                redis::cmd("ZSCORE").arg(&key).arg(&client).query_async::<Option<i64>>(&mut c).await
+            })
+            .await
     }
 }

@@ -24,23 +24,19 @@
 //! redirect checks both keys of every request).
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{DateTime, TimeZone, Utc};
 use clap::Parser;
-use ghostlink_bus::{ConsumerSettings, Incoming, Outgoing, Publisher, Topology, Verdict};
-use ghostlink_cache::probe::{WindowCount, WindowUpdate};
-use ghostlink_cache::{CacheSettings, RedisCache};
-use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+use ghostlink_bus::{Incoming, Outgoing, Publisher, Verdict};
+use ghostlink_cache::probe::{ProbeStore, StoreSettings, WindowCount, WindowUpdate};
+use ghostlink_config::{ConfigError, RedisArgs, Validate};
 use ghostlink_db::findings::Observation;
 use ghostlink_db::Db;
 use ghostlink_proto::{ClickRecorded, Envelope, Event, EventData, ProbeDetected};
-use ghostlink_web::{deps, OpsServer, ReadinessCheck};
+use ghostlink_runtime::{ConsumerTuning, Context, Handler, ServiceArgs, Task};
+use ghostlink_web::ReadinessCheck;
 
 const SERVICE: &str = "ghost-probe";
 /// Most members one window keeps: bounds Redis memory per client or code.
@@ -60,16 +56,9 @@ pub enum Mode {
 #[command(name = "ghostlink-ghost-probe", version, about)]
 pub struct Config {
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub service: ServiceArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
-    #[command(flatten)]
-    pub amqp: AmqpArgs,
-    /// Ops listener (default 127.0.0.1:9105); `--listen` is unused (no public API).
-    #[command(flatten)]
-    pub listen: ListenArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
     /// `observe` records findings; `enforce` also denies flagged clients at the redirect.
     #[arg(long, env = "PROBE_MODE", value_enum, default_value_t = Mode::Observe)]
     pub mode: Mode,
@@ -106,10 +95,9 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn resolve(&self) -> Result<SocketAddr, ConfigError> {
-        self.database.validate()?;
+    /// The ghost-probe's own settings (the shared ones are the runtime's).
+    fn validate(&self) -> Result<(), ConfigError> {
         self.redis.validate()?;
-        self.amqp.validate()?;
         let positive: [(&'static str, u64); 11] = [
             ("PROBE_ENUM_THRESHOLD (--enum-threshold)", self.enum_threshold),
             ("PROBE_ENUM_WINDOW_SECS (--enum-window-secs)", self.enum_window_secs),
@@ -138,7 +126,7 @@ impl Config {
                 return Err(ConfigError::new(name, format!("must be at most {WINDOW_CAP}")));
             }
         }
-        self.listen.ops_or("127.0.0.1:9105")
+        Ok(())
     }
 }
 
@@ -221,62 +209,29 @@ fn top_agent_key(kind: Kind, address: &str) -> String {
     format!("probe:top:{}:{address}", kind.key())
 }
 
-/// A built, bound ghost-probe.
-pub struct App {
-    config: Config,
-    probe: Arc<Probe>,
-    ops: OpsServer,
-    connected: Arc<AtomicBool>,
-    log: slog::Logger,
-}
+/// The ghost-probe on the consumer runtime.
+pub type App = ghostlink_runtime::Service<Probe>;
 
-impl App {
-    pub fn build(config: Config) -> anyhow::Result<Self> {
-        let ops_addr = config.resolve()?;
-        let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
-        let handle = ghostlink_telemetry::metrics_handle(SERVICE);
-        let db = deps::database(&config.database, Duration::from_secs(10));
+impl Handler for Probe {
+    type Config = Config;
+    const NAME: &'static str = SERVICE;
+    const OPS_ADDR: &'static str = "127.0.0.1:9105";
+    const CONSUMER: ConsumerTuning = ghostlink_runtime::tuning(32, 16, 20);
+    const CONSUMES: &'static str = "consuming click events";
+
+    fn service(config: &Config) -> &ServiceArgs {
+        &config.service
+    }
+
+    fn build(config: Config, ctx: &Context) -> anyhow::Result<Self> {
+        config.validate()?;
         // Nothing waits on these calls per redirect: a lenient timeout for a message's windows.
-        let redis = RedisCache::new(CacheSettings {
+        let store = ProbeStore::new(StoreSettings {
             url: config.redis.redis_url.clone(),
             timeout: config.redis.timeout().max(Duration::from_secs(1)),
             key_prefix: config.redis.redis_key_prefix.clone(),
             pool_size: 8,
-            ttl: Duration::from_secs(300),
-            negative_ttl: Duration::from_secs(2),
-            breaker_open: Duration::from_millis(500),
-        })
-        .context("building the Redis pool")?;
-        let connected = Arc::new(AtomicBool::new(false));
-        let r = redis.clone();
-        let redis_check = ReadinessCheck::new("redis", true, move || {
-            let r = r.clone();
-            async move { r.ping().await.map_err(|e| e.to_string()) }
-        });
-        let ops = OpsServer::bind(
-            ops_addr,
-            SERVICE,
-            handle,
-            vec![deps::postgres_check(db.clone()), redis_check, deps::consumer_check(connected.clone())],
-            vec![deps::pool_sampler(db.clone())],
-        )?;
-        let publisher = Arc::new(Publisher::new(
-            config.amqp.amqp_url.clone(),
-            Topology::new(config.amqp.bus_prefix.clone()),
-        ));
-        let probe = Arc::new(Probe { db, redis, publisher, config: config.clone(), log: log.clone() });
-        slog::info!(log, "ghost-probe listening"; "ops" => %ops.addr, "mode" => ?config.mode);
-        Ok(Self { config, probe, ops, connected, log })
-    }
-
-    pub fn ops_addr(&self) -> SocketAddr {
-        self.ops.addr
-    }
-
-    /// Consumes until `shutdown` resolves.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let ops_handle = self.ops.server.handle();
-        let ops = tokio::spawn(self.ops.server);
+        })?;
         // Every series from the start (at 0), so rates and alerts see the first detection.
         for k in Kind::ALL {
             metrics::counter!("probe_detections_total", "kind" => k.as_str()).increment(0);
@@ -285,38 +240,33 @@ impl App {
             metrics::counter!("probe_clicks_total", "class" => class).increment(0);
         }
         metrics::counter!("probe_unknown_codes_total").increment(0);
-        let flagged = tokio::spawn(sample_flagged(self.probe.redis.clone()));
-        let lag = tokio::spawn(ghostlink_bus::sample_queue_depths(
-            self.config.amqp.amqp_url.clone(),
-            Topology::new(self.config.amqp.bus_prefix.clone()),
-            SERVICE,
-        ));
-        let settings = ConsumerSettings {
-            url: self.config.amqp.amqp_url.clone(),
-            topology: Topology::new(self.config.amqp.bus_prefix.clone()),
-            name: SERVICE.to_string(),
-            prefetch: 32,
-            batch_size: 16,
-            batch_wait: Duration::from_millis(20),
-        };
-        let (probe, conn, log) = (self.probe.clone(), self.connected.clone(), self.log.clone());
-        ghostlink_bus::run_consumer(
-            settings,
-            move |batch| {
-                let probe = probe.clone();
-                async move { probe.handle(batch).await }
-            },
-            shutdown,
-            deps::consumer_state(conn, log, "consuming click events"),
-        )
-        .await;
-        flagged.abort();
-        lag.abort();
-        self.probe.publisher.close().await;
-        ops_handle.stop(true).await;
-        let _ = ops.await;
-        slog::info!(self.log, "stopped");
-        Ok(())
+        slog::info!(ctx.log, "ghost-probe mode"; "mode" => ?config.mode);
+        Ok(Probe { db: ctx.db.clone(), store, publisher: ctx.publisher(), config, log: ctx.log.clone() })
+    }
+
+    fn readiness(&self) -> Vec<ReadinessCheck> {
+        let store = self.store.clone();
+        vec![ReadinessCheck::new("redis", true, move || {
+            let store = store.clone();
+            async move { store.ping().await.map_err(|e| e.to_string()) }
+        })]
+    }
+
+    fn background(self: &Arc<Self>, _ctx: &Context) -> Vec<Task> {
+        let store = self.store.clone();
+        vec![Task::every("flagged", Duration::from_secs(2), move || sample_flagged(store.clone()))]
+    }
+
+    async fn handle(&self, batch: Vec<Incoming>) -> Vec<Verdict> {
+        let mut verdicts = Vec::with_capacity(batch.len());
+        for msg in batch {
+            verdicts.push(self.handle_message(&msg.payload).await);
+        }
+        verdicts
+    }
+
+    async fn close(&self) {
+        self.publisher.close().await;
     }
 }
 
@@ -330,10 +280,11 @@ struct Detection {
     last: DateTime<Utc>,
 }
 
-struct Probe {
+/// Updates the windows a message of click events touches and reports what crossed a threshold.
+pub struct Probe {
     db: Db,
-    redis: RedisCache,
-    publisher: Arc<Publisher>,
+    store: ProbeStore,
+    publisher: Publisher,
     config: Config,
     log: slog::Logger,
 }
@@ -352,14 +303,6 @@ fn ms_time(ms: i64) -> DateTime<Utc> {
 }
 
 impl Probe {
-    async fn handle(&self, batch: Vec<Incoming>) -> Vec<Verdict> {
-        let mut verdicts = Vec::with_capacity(batch.len());
-        for msg in batch {
-            verdicts.push(self.handle_message(&msg.payload).await);
-        }
-        verdicts
-    }
-
     fn window(&self, kind: Kind) -> (Duration, u64) {
         let c = &self.config;
         let (secs, threshold) = match kind {
@@ -454,7 +397,7 @@ impl Probe {
                 members: std::mem::take(&mut p.members),
             })
             .collect();
-        let counts = match self.redis.probe_windows(&updates).await {
+        let counts = match self.store.windows(&updates).await {
             Ok(c) => c,
             Err(e) => return self.retry("updating the windows", e.to_string()).await,
         };
@@ -531,7 +474,7 @@ impl Probe {
         }
         if !addresses.is_empty() {
             let keys: Vec<String> = addresses.iter().map(|(p, _, a)| top_agent_key(p.kind, a)).collect();
-            let earlier = self.redis.probe_top_agent(&keys).await?;
+            let earlier = self.store.top_agent(&keys).await?;
             for ((p, c, address), earlier) in addresses.into_iter().zip(earlier) {
                 let top = busiest.get(&(p.kind, address.as_str())).copied().unwrap_or(0).max(earlier);
                 if c.count.saturating_sub(top) >= self.window(p.kind).1 {
@@ -539,7 +482,7 @@ impl Probe {
                 }
             }
         }
-        self.redis.probe_raise_top_agent(&raise).await?;
+        self.store.raise_top_agent(&raise).await?;
         Ok(found)
     }
 
@@ -553,15 +496,15 @@ impl Probe {
         let deny = self.config.mode == Mode::Enforce && client.is_some();
         if let Some(client) = &client {
             let until = Utc::now().timestamp_millis() + (self.config.deny_ttl_secs * 1000) as i64;
-            self.redis.flag_client(client, until, deny).await?;
+            self.store.flag_client(client, until, deny).await?;
         }
         let key_name = key.map(ClientKey::as_str);
         let (client_hash, code_name) = (client, code);
         let (client, code) = (client_hash.clone().unwrap_or_default(), code_name.clone().unwrap_or_default());
         let episode = format!("{}:{client}:{code}", d.kind.as_str());
         let (new, write) = self
-            .redis
-            .probe_claim(
+            .store
+            .claim(
                 &episode,
                 Duration::from_secs(self.config.quiet_gap_secs),
                 Duration::from_secs(self.config.store_interval_secs),
@@ -586,7 +529,7 @@ impl Probe {
         if let Err(e) = stored {
             metrics::counter!("db_errors_total", "op" => "findings_record").increment(1);
             if new {
-                let _ = self.redis.probe_release(&episode).await;
+                self.release(&episode).await;
             }
             return Err(e.into());
         }
@@ -615,7 +558,7 @@ impl Probe {
             payload: env.to_bytes(),
         };
         if let Err(e) = self.publisher.publish(&[out]).await {
-            let _ = self.redis.probe_release(&episode).await;
+            self.release(&episode).await;
             return Err(e.into());
         }
         metrics::counter!("probe_detections_total", "kind" => d.kind.as_str()).increment(1);
@@ -625,16 +568,23 @@ impl Probe {
             "probe.count" => d.count, "probe.action" => action);
         Ok(())
     }
+
+    /// Gives a claimed episode back, so the retried message publishes its finding. If Redis
+    /// fails that too (counted in `redis_errors_total{op="probe_release"}`), the claim lives
+    /// out the quiet gap and this episode's `probe.detected` is not sent: logged.
+    async fn release(&self, episode: &str) {
+        if let Err(e) = self.store.release(episode).await {
+            slog::warn!(self.log, "cannot release an episode claim; its probe.detected will not be sent";
+                "probe.episode" => episode, "error" => %e);
+        }
+    }
 }
 
-/// `probe_clients_flagged` every 2 s: live entries of the flagged set (the deny set's members
-/// in enforce mode; the same clients flagged in observe mode).
-async fn sample_flagged(redis: RedisCache) {
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        tick.tick().await;
-        if let Ok(n) = redis.flagged_count(Utc::now().timestamp_millis()).await {
-            metrics::gauge!("probe_clients_flagged").set(n as f64);
-        }
+/// `probe_clients_flagged`: live entries of the flagged set (the deny set's members in enforce
+/// mode; the same clients flagged in observe mode). Unknown while Redis does not answer (the
+/// failure is counted in `redis_errors_total`).
+async fn sample_flagged(store: ProbeStore) {
+    if let Ok(n) = store.flagged_count(Utc::now().timestamp_millis()).await {
+        metrics::gauge!("probe_clients_flagged").set(n as f64);
     }
 }

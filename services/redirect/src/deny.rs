@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
+use ghostlink_cache::probe::ProbeStore;
 use ghostlink_cache::RedisCache;
 
 /// Denied clients and when their entry expires.
@@ -36,14 +37,16 @@ impl DenyList {
     }
 }
 
-/// Refreshes the copy every second, forever; logs only when Redis stops or starts answering.
+/// Refreshes the copy every second, forever (through the ghost-probe's store, on the link
+/// cache's pool); logs only when Redis stops or starts answering.
 pub async fn refresh(list: Arc<DenyList>, redis: RedisCache, log: slog::Logger) {
+    let store = ProbeStore::sharing(&redis);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
         tick.tick().await;
-        match redis.deny_live(Utc::now().timestamp_millis(), Duration::from_millis(500)).await {
+        match store.deny_live(Utc::now().timestamp_millis(), Duration::from_millis(500)).await {
             Ok(live) => {
                 if failing {
                     slog::info!(log, "deny set readable again");

@@ -6,18 +6,19 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ghostlink_bus::{pack, Outgoing, Publisher, Topology};
-use ghostlink_cache::RedisCache;
+use ghostlink_cache::probe::ProbeStore;
 use ghostlink_config::{AmqpArgs, RedisArgs};
 use ghostlink_db::findings::Finding;
 use ghostlink_ghost_probe::{App, Config, Mode};
 use ghostlink_proto::{ClickRecorded, Envelope, Event, EventData, ProbeDetected};
+use ghostlink_runtime::ServiceArgs;
 use ghostlink_test_support::{
     amqp_args, delete_topology, listen_any, log_args, metric_value, redis_args, TestDb,
 };
 
 struct Probe {
     db: TestDb,
-    redis: RedisCache,
+    redis: ProbeStore,
     amqp: AmqpArgs,
     ops: SocketAddr,
     publisher: Publisher,
@@ -27,11 +28,14 @@ struct Probe {
 
 fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs, mode: Mode) -> Config {
     Config {
-        database: db.database_args(),
+        service: ServiceArgs {
+            database: db.database_args(),
+            amqp: amqp.clone(),
+            listen: listen_any(),
+            log: log_args(),
+            consumer: Default::default(),
+        },
         redis: redis.clone(),
-        amqp: amqp.clone(),
-        listen: listen_any(),
-        log: log_args(),
         mode,
         enum_threshold: 20,
         enum_window_secs: 60,
@@ -57,7 +61,7 @@ async fn spawn(mode: Mode) -> Probe {
     }));
     ghostlink_test_support::wait_ready(ops).await;
     let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
-    let redis = ghostlink_web::deps::invalidation_cache(&redis).expect("redis");
+    let redis = ProbeStore::sharing(&ghostlink_web::deps::invalidation_cache(&redis).expect("redis"));
     Probe { db, redis, amqp, ops, publisher, stop, task }
 }
 
@@ -128,7 +132,7 @@ fn click_from(
         at,
         ClickRecorded {
             code: code.into(),
-            outcome: outcome.into(),
+            outcome: outcome.parse().expect("a click outcome"),
             method: "GET".into(),
             user_agent: Some(ua.into()),
             referrer: None,
@@ -399,4 +403,19 @@ fn a_zero_threshold_is_bad_config() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("PROBE_ENUM_THRESHOLD"));
+}
+
+/// Through the real binary: a bad setting of the ghost-probe's own, of its Redis or of the
+/// shared consumer block exits 2 naming it.
+#[test]
+fn bad_settings_exit_2_naming_the_setting() {
+    ghostlink_runtime::testing::assert_bad_settings_exit_2(
+        env!("CARGO_BIN_EXE_ghostlink-ghost-probe"),
+        &[
+            ("PROBE_ENUM_THRESHOLD", "0", "PROBE_ENUM_THRESHOLD"),
+            ("PROBE_BURST_THRESHOLD", "10001", "PROBE_BURST_THRESHOLD"),
+            ("REDIS_URL", "http://redis.example", "REDIS_URL"),
+            ("CONSUMER_DELIVERY_LIMIT", "0", "CONSUMER_DELIVERY_LIMIT"),
+        ],
+    );
 }

@@ -7,6 +7,7 @@ use chrono::Utc;
 use ghostlink_cache::{CacheSettings, RedisCache};
 
 use crate::spawn;
+use ghostlink_cache::probe::ProbeStore;
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0 ghostlink-tests";
 
@@ -37,7 +38,7 @@ async fn denied_clients_get_429_and_others_still_redirect() {
     .expect("redis");
 
     let until = Utc::now().timestamp_millis() + 120_000;
-    redis.flag_client(&client_hash(UA), until, true).await.expect("deny");
+    ProbeStore::sharing(&redis).flag_client(&client_hash(UA), until, true).await.expect("deny");
     let t = Instant::now();
     while status(&app, UA, "/dn1").await != 429 {
         assert!(t.elapsed() < Duration::from_millis(2500), "not denied within 2.5 s");
@@ -65,7 +66,10 @@ async fn denied_clients_get_429_and_others_still_redirect() {
     // An entry expires on its own score: the other client, denied for 3 s (the copy is
     // refreshed every second; the bounds leave room for a loaded CI machine).
     let t = Instant::now();
-    redis.flag_client(&client_hash(other), Utc::now().timestamp_millis() + 3000, true).await.expect("deny");
+    ProbeStore::sharing(&redis)
+        .flag_client(&client_hash(other), Utc::now().timestamp_millis() + 3000, true)
+        .await
+        .expect("deny");
     while status(&app, other, "/dn1").await != 429 {
         assert!(t.elapsed() < Duration::from_millis(2500), "short entry never applied");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -89,7 +93,10 @@ async fn a_denied_address_is_refused_whatever_its_user_agent() {
     // What ghost-probe denies when a client rotates its user agent: the address alone.
     let address = ghostlink_domain::hash_client("test-salt-123", "127.0.0.1");
     let redis = crate::redis_cache(&app);
-    redis.flag_client(&address, Utc::now().timestamp_millis() + 120_000, true).await.expect("deny");
+    ProbeStore::sharing(&redis)
+        .flag_client(&address, Utc::now().timestamp_millis() + 120_000, true)
+        .await
+        .expect("deny");
     let t = Instant::now();
     while status(&app, UA, "/dn2").await != 429 {
         assert!(t.elapsed() < Duration::from_millis(2500), "address not denied within 2.5 s");

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::{spawn_with, TestApp};
+use ghostlink_cache::probe::ProbeStore;
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0 ghostlink-tests";
 
@@ -23,7 +24,7 @@ async fn status(app: &TestApp, forwarded_for: Option<&str>) -> u16 {
 async fn deny(app: &TestApp, ip: &str, probe: Option<&str>) {
     let redis = crate::redis_cache(app);
     let until = Utc::now().timestamp_millis() + 120_000;
-    redis.flag_client(&crate::client_hash(ip, UA), until, true).await.expect("deny");
+    ProbeStore::sharing(&redis).flag_client(&crate::client_hash(ip, UA), until, true).await.expect("deny");
     let t = Instant::now();
     while status(app, probe).await != 429 {
         assert!(t.elapsed() < Duration::from_millis(2500), "{ip} not denied within 2.5 s");
