@@ -47,7 +47,7 @@ enum Command {
     Up(up::UpArgs),
     /// Break the running system for real (a database, Redis or broker outage, a failing
     /// destination, a scanner, ...), restore it, and print what should happen and what did.
-    Simulate(simulate::SimulateArgs),
+    Simulate(ghostlink_drills::DrillArgs),
 }
 
 /// A failure with its exit code.
