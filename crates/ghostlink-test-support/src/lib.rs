@@ -42,15 +42,22 @@ pub fn log_args() -> LogArgs {
     }
 }
 
-/// Sums the samples in Prometheus text whose name matches and whose labels contain every
-/// `key="value"` fragment in `labels`. Missing series read as 0.
+/// Sums the samples in Prometheus text (one `/metrics` scrape) named `name` whose labels have
+/// every `key="value"` in `labels`, values compared whole (the drills' reader,
+/// `ghostlink_drills::metrics`). Missing series read as 0; text that is not Prometheus's
+/// format, or a fragment that is not `key="value"`, fails the test.
 pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter(|l| labels.iter().all(|f| l.contains(f)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    let pairs: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|f| match f.split_once('=') {
+            Some((k, v)) if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') => (k, &v[1..v.len() - 1]),
+            _ => panic!("label {f:?} is not key=\"value\""),
+        })
+        .collect();
+    match ghostlink_drills::metrics::Scrape::parse(text) {
+        Ok(scrape) => scrape.sum(name, &pairs),
+        Err(e) => panic!("{e}\n{text}"),
+    }
 }
 
 /// The RabbitMQ tests use.
