@@ -1,7 +1,7 @@
 //! Rebuilds the crate when a migration is added, removed or changed (`embed_migrations!` tracks
 //! only the files it found, so a new migration directory went unnoticed until some source
-//! changed), and hands it a digest of the migrations it embeds, `GHOSTLINK_MIGRATIONS_DIGEST`
-//! (the tests' template database is named after it).
+//! changed), and hands it a digest of the files in `migrations/`, `GHOSTLINK_MIGRATIONS_DIGEST`
+//! (part of `migrations_digest()`, which names the tests' template database).
 
 use std::path::{Path, PathBuf};
 

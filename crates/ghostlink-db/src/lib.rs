@@ -28,9 +28,16 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 /// The migrations shipped inside every binary.
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-/// A digest of the migrations this build embeds (every file's path and content, by `build.rs`):
-/// a migration added or changed changes it. The tests' template database is named after it.
-pub const MIGRATIONS_DIGEST: &str = env!("GHOSTLINK_MIGRATIONS_DIGEST");
+/// A digest of the migrations this build embeds: of every file `build.rs` read in `migrations/`
+/// (path and content) and of the versions `embed_migrations!` embedded, so a migration added or
+/// changed changes it, and so does a build that read the folder twice across a change (a
+/// migration added or removed while it compiled). The tests' template database is named after it.
+pub fn migrations_digest() -> Result<String, DbError> {
+    use std::hash::{Hash, Hasher};
+    let mut hash = std::hash::DefaultHasher::new();
+    (env!("GHOSTLINK_MIGRATIONS_DIGEST"), migration_versions()?).hash(&mut hash);
+    Ok(format!("{:016x}", hash.finish()))
+}
 
 /// The versions of the migrations this build embeds, oldest first.
 pub fn migration_versions() -> Result<Vec<String>, DbError> {

@@ -1,7 +1,7 @@
 //! A Postgres database of its own per test, cloned from one migrated template (`CREATE
 //! DATABASE … TEMPLATE`, as crates.io's test databases are) instead of migrated each time.
 //!
-//! The template is `gl_template_<digest>`, after `ghostlink_db::MIGRATIONS_DIGEST` (of the
+//! The template is `gl_template_<digest>`, after `ghostlink_db::migrations_digest()` (of the
 //! migrations the build embeds), so a changed or added migration makes a new template. Test
 //! binaries and their threads race to make it: under an advisory lock on the server's `postgres`
 //! database the first one creates it, migrates it and marks it a template that takes no
@@ -161,7 +161,8 @@ fn template(again: bool) -> String {
         return name.clone();
     }
     let family = std::env::var(TEMPLATE_ENV).unwrap_or_else(|_| "gl_template_".to_string());
-    let name = format!("{family}{}", ghostlink_db::MIGRATIONS_DIGEST);
+    let digest = ghostlink_db::migrations_digest().expect("the embedded migrations");
+    let name = format!("{family}{digest}");
     ensure_template(&family, &name).expect("make the migrated template database");
     *made = Some(name.clone());
     name

@@ -112,7 +112,7 @@ fn binaries_racing_for_a_new_template_each_get_a_migrated_database() {
     if let Err(failed) = raced {
         std::panic::resume_unwind(failed);
     }
-    let ours = format!("{family}{}", ghostlink_db::MIGRATIONS_DIGEST);
+    let ours = format!("{family}{}", ghostlink_db::migrations_digest().expect("digest"));
     assert_eq!(made, [(ours, true)].into(), "one template made");
 }
 
@@ -142,7 +142,7 @@ fn a_template_of_other_migrations_is_dropped_only_once_unused_for_an_hour() {
     if let Err(failed) = made {
         std::panic::resume_unwind(failed);
     }
-    let ours = format!("{family}{}", ghostlink_db::MIGRATIONS_DIGEST);
+    let ours = format!("{family}{}", ghostlink_db::migrations_digest().expect("digest"));
     // A binary built from other migrations may still be cloning the recent one.
     assert_eq!(
         found,
