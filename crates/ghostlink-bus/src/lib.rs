@@ -49,7 +49,10 @@ pub(crate) async fn connect(url: &str, timeout: std::time::Duration) -> Result<l
 }
 
 /// Opens a connection of its own, runs `f` on a channel of it, and closes the connection.
-async fn on_channel<T>(url: &str, f: impl AsyncFnOnce(&lapin::Channel) -> Result<T, BusError>) -> Result<T, BusError> {
+async fn on_channel<T>(
+    url: &str,
+    f: impl AsyncFnOnce(&lapin::Channel) -> Result<T, BusError>,
+) -> Result<T, BusError> {
     let conn = connect(url, std::time::Duration::from_secs(5)).await?;
     let ch = conn.create_channel().await?;
     let out = f(&ch).await;
