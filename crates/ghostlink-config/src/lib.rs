@@ -141,23 +141,24 @@ impl Validate for AmqpArgs {
 
 /// How a consumer service takes messages from its queue. Defaults differ per service, so they
 /// are optional here and resolved with [`ConsumerArgs::resolve`] against the service's own.
+/// The argument ids are prefixed: a service may have a `concurrency` of its own.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConsumerArgs {
     /// Messages delivered ahead of acknowledgement (the channel's prefetch; default per service).
-    #[arg(long = "consumer-prefetch", env = "CONSUMER_PREFETCH")]
+    #[arg(id = "consumer_prefetch", long = "consumer-prefetch", env = "CONSUMER_PREFETCH")]
     pub prefetch: Option<u16>,
     /// Most messages handed to the handler together (default per service).
-    #[arg(long = "consumer-batch-size", env = "CONSUMER_BATCH_SIZE")]
+    #[arg(id = "consumer_batch_size", long = "consumer-batch-size", env = "CONSUMER_BATCH_SIZE")]
     pub batch_size: Option<usize>,
     /// How long to wait to fill a batch, in milliseconds (default per service).
-    #[arg(long = "consumer-batch-wait-ms", env = "CONSUMER_BATCH_WAIT_MS")]
+    #[arg(id = "consumer_batch_wait_ms", long = "consumer-batch-wait-ms", env = "CONSUMER_BATCH_WAIT_MS")]
     pub batch_wait_ms: Option<u64>,
     /// Batches handled at once (default 1: one after the other, in delivery order).
-    #[arg(long = "consumer-concurrency", env = "CONSUMER_CONCURRENCY")]
+    #[arg(id = "consumer_concurrency", long = "consumer-concurrency", env = "CONSUMER_CONCURRENCY")]
     pub concurrency: Option<usize>,
     /// Deliveries of a message that keeps failing before it is dead-lettered (default: the
     /// queue's own limit, which is also the most allowed).
-    #[arg(long = "consumer-delivery-limit", env = "CONSUMER_DELIVERY_LIMIT")]
+    #[arg(id = "consumer_delivery_limit", long = "consumer-delivery-limit", env = "CONSUMER_DELIVERY_LIMIT")]
     pub delivery_limit: Option<u32>,
 }
 

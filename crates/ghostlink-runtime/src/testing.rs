@@ -41,11 +41,13 @@ pub fn run_with(binary: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
     (code, stderr)
 }
 
-/// Asserts that each `(variable, value, setting)` alone makes `binary` exit 2 with a message
-/// naming `setting`.
-pub fn assert_bad_settings_exit_2(binary: &str, cases: &[(&str, &str, &str)]) {
+/// Asserts that each `(variable, value, setting)` alone, on top of the good settings `base`,
+/// makes `binary` exit 2 with a message naming `setting`.
+pub fn assert_bad_settings_exit_2(binary: &str, base: &[(&str, &str)], cases: &[(&str, &str, &str)]) {
     for (var, value, setting) in cases {
-        let (code, stderr) = run_with(binary, &[(var, value)]);
+        let mut env = base.to_vec();
+        env.push((var, value));
+        let (code, stderr) = run_with(binary, &env);
         assert_eq!(code, Some(2), "{var}={value}: exit code {code:?}, stderr: {stderr}");
         assert!(stderr.contains(setting), "{var}={value}: stderr does not name {setting}: {stderr}");
     }

@@ -367,6 +367,7 @@ async fn rows_the_database_refuses_are_dead_lettered_alone_with_their_reason() {
 fn bad_settings_exit_2_naming_the_setting() {
     ghostlink_runtime::testing::assert_bad_settings_exit_2(
         env!("CARGO_BIN_EXE_ghostlink-click-recorder"),
+        &[],
         &[
             ("CONSUMER_PREFETCH", "0", "CONSUMER_PREFETCH"),
             ("CONSUMER_BATCH_SIZE", "0", "CONSUMER_BATCH_SIZE"),

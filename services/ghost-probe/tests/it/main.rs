@@ -411,6 +411,7 @@ fn a_zero_threshold_is_bad_config() {
 fn bad_settings_exit_2_naming_the_setting() {
     ghostlink_runtime::testing::assert_bad_settings_exit_2(
         env!("CARGO_BIN_EXE_ghostlink-ghost-probe"),
+        &[],
         &[
             ("PROBE_ENUM_THRESHOLD", "0", "PROBE_ENUM_THRESHOLD"),
             ("PROBE_BURST_THRESHOLD", "10001", "PROBE_BURST_THRESHOLD"),
