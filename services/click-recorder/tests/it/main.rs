@@ -75,6 +75,7 @@ async fn stores_each_event_once_and_dead_letters_poison() {
     let ops = app.ops_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run(async move {
+        // The sender dropped (the test ended) stops it as well.
         let _ = rx.await;
     }));
     ghostlink_test_support::wait_ready(ops).await;
@@ -127,6 +128,7 @@ async fn stores_each_event_once_and_dead_letters_poison() {
     assert_eq!(moved(&metrics, &before, "clicks_rejected_total", &["reason=\"undecodable\""]), 2.0);
     let ready = reqwest::get(format!("http://{ops}/readyz")).await.expect("readyz");
     assert_eq!(ready.status(), 200);
+    // Err: the service already ended; the task's result (next) says why.
     let _ = tx.send(());
     task.await.expect("join").expect("run");
     publisher.close().await;
@@ -143,6 +145,7 @@ async fn a_postgres_outage_holds_messages_instead_of_dead_lettering_them() {
     let app = App::build(cfg).expect("build");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run(async move {
+        // The sender dropped (the test ended) stops it as well.
         let _ = rx.await;
     }));
     let name = db.name().to_string();
@@ -161,6 +164,7 @@ async fn a_postgres_outage_holds_messages_instead_of_dead_lettering_them() {
         ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.dlq("click-recorder")).await.expect("dlq"),
         0
     );
+    // Err: the service already ended; the task's result (next) says why.
     let _ = tx.send(());
     task.await.expect("join").expect("run");
     publisher.close().await;
@@ -202,13 +206,14 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().expect("kill -9");
+    // Reaps the killed child; its status is of no interest.
     let _ = child.wait();
     let at_kill = ghostlink_db::clicks::count(&mut db.conn()).expect("count");
     assert!((at_kill as usize) < N, "killed before the end ({at_kill})");
     let mut child = spawn();
     let stored = wait_for_rows(&db, N as i64, Duration::from_secs(60)).await;
     assert_eq!(stored as usize, N, "every event stored, none twice (event_id is unique)");
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status}");
     publisher.close().await;
@@ -249,6 +254,7 @@ async fn start(
     let ops = app.ops_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run(async move {
+        // The sender dropped (the test ended) stops it as well.
         let _ = rx.await;
     }));
     ghostlink_test_support::wait_ready(ops).await;
@@ -304,6 +310,7 @@ async fn a_click_with_nul_and_invalid_text_is_stored_sanitised_once_and_nothing_
         ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.dlq("click-recorder")).await.expect("dlq"),
         0
     );
+    // Err: the service already ended; the task's result (next) says why.
     let _ = tx.send(());
     task.await.expect("join").expect("run");
     publisher.close().await;
@@ -355,6 +362,7 @@ async fn rows_the_database_refuses_are_dead_lettered_alone_with_their_reason() {
     assert_eq!(rejected("integrity_constraint"), 1.0);
     assert_eq!(rejected("data_exception"), 1.0);
     assert_eq!(moved(&metrics, &before, "bus_dead_lettered_total", &[]), 2.0, "each alone");
+    // Err: the service already ended; the task's result (next) says why.
     let _ = tx.send(());
     task.await.expect("join").expect("run");
     publisher.close().await;

@@ -57,6 +57,7 @@ async fn spawn(mode: Mode) -> Probe {
     let ops = app.ops_addr();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run(async move {
+        // The sender dropped (the test ended) stops it as well.
         let _ = rx.await;
     }));
     ghostlink_test_support::wait_ready(ops).await;
@@ -100,9 +101,11 @@ impl Probe {
     }
 
     async fn stop(self) {
+        // Err: the service already ended; the task's result (next) says why.
         let _ = self.stop.send(());
         self.task.await.expect("join").expect("run");
         self.publisher.close().await;
+        // Cleanup of the test's own key prefix; a leftover is harmless.
         let _ = self.redis.flush_prefix().await;
         delete_topology(&self.amqp.bus_prefix).await;
     }
