@@ -161,26 +161,30 @@ pub fn render_phases(figures: &[PhaseFigures]) -> String {
         "phase", "requests", "HEADs", "known 302", "p50 ms", "p99 ms"
     );
     for f in figures {
-        let statuses: Vec<String> = f
-            .by_status
-            .iter()
-            .map(|(s, n)| match s {
-                Some(s) => format!("{s}: {n}"),
-                None => format!("no answer: {n}"),
-            })
-            .collect();
         out.push_str(&format!(
-            "{:<8} {:>8} {:>6} {:>10.4} {:>9.1} {:>9.1}  {{{}}}\n",
+            "{:<8} {:>8} {:>6} {:>10.4} {:>9.1} {:>9.1}  {}\n",
             f.phase.as_str(),
             f.requests,
             f.heads,
             f.success,
             f.p50_ms,
             f.p99_ms,
-            statuses.join(", ")
+            render_statuses(&f.by_status)
         ));
     }
     out
+}
+
+/// Answers by status: `{no answer: 2, 302: 130, 404: 15}`.
+pub fn render_statuses(by_status: &BTreeMap<Option<u16>, usize>) -> String {
+    let parts: Vec<String> = by_status
+        .iter()
+        .map(|(s, n)| match s {
+            Some(s) => format!("{s}: {n}"),
+            None => format!("no answer: {n}"),
+        })
+        .collect();
+    format!("{{{}}}", parts.join(", "))
 }
 
 /// How clicks came out, in the summary.

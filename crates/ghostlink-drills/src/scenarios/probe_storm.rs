@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::report::Check;
+use crate::report::{self, Check};
 use crate::scenario::{Plan, Scenario};
 use crate::settings::DrillArgs;
 use crate::system::System;
@@ -36,7 +36,7 @@ fn random_code() -> String {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Seen {
     /// The scanner's answers by status (`None`: no answer).
-    pub statuses: BTreeMap<Option<u16>, u32>,
+    pub statuses: BTreeMap<Option<u16>, usize>,
     /// When the scanner got its first 429, since the scan started.
     pub first_429: Option<Duration>,
     /// When a fresh enumeration finding was first seen.
@@ -82,7 +82,7 @@ impl Scenario for ProbeStorm {
             }
             tokio::time::sleep(step.saturating_sub(Duration::from_millis(5))).await;
         }
-        println!("scanner answers by status: {:?}", seen.statuses);
+        println!("scanner answers by status: {}", report::render_statuses(&seen.statuses));
         match seen.first_429 {
             Some(d) => {
                 println!("first 429 to the scanner {:.1}s after it started (enforce mode)", d.as_secs_f64())
