@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use ghostlink_test_support::TestDb;
 
 mod pipeline;
+mod simulate;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ghostctl");
 
