@@ -29,7 +29,7 @@ use ghostlink_cache::{CacheSettings, RedisCache};
 use ghostlink_db::Db;
 use ghostlink_domain::click_text;
 use ghostlink_domain::forwarded::{address_key, TrustedProxies};
-use ghostlink_domain::{code::is_plausible_code, hash_client, Decision, GoneReason};
+use ghostlink_domain::{code::is_plausible_code, hash_client, ClickOutcome, Decision, GoneReason};
 use ghostlink_proto::ClickRecorded;
 use ghostlink_web::{deps, ApiError, OpsServer};
 
@@ -50,34 +50,24 @@ pub struct State {
     deny: Arc<deny::DenyList>,
 }
 
-struct Outcomes {
-    bot_preview: metrics::Counter,
-    interstitial: metrics::Counter,
-    blocked: metrics::Counter,
-    redirect: metrics::Counter,
-    not_found: metrics::Counter,
-    gone: metrics::Counter,
-    unavailable: metrics::Counter,
-    quarantined: metrics::Counter,
-    denied: metrics::Counter,
-    scan_limited: metrics::Counter,
-}
+/// `redirect_responses_total{outcome}`, one counter per [`ClickOutcome`] (registered up front,
+/// so every outcome is exported from the start), counted where the answer is made: the label is
+/// the outcome the click event carries.
+struct Outcomes(Vec<metrics::Counter>);
 
 impl Outcomes {
     fn new() -> Self {
-        let c = |o: &'static str| metrics::counter!("redirect_responses_total", "outcome" => o);
-        Self {
-            bot_preview: c("bot_preview"),
-            interstitial: c("interstitial"),
-            blocked: c("blocked"),
-            redirect: c("redirect"),
-            not_found: c("not_found"),
-            gone: c("gone"),
-            unavailable: c("unavailable"),
-            quarantined: c("quarantined"),
-            denied: c("denied"),
-            scan_limited: c("scan_limited"),
-        }
+        Self(
+            ClickOutcome::ALL
+                .iter()
+                .map(|o| metrics::counter!("redirect_responses_total", "outcome" => o.as_str()))
+                .collect(),
+        )
+    }
+
+    fn count(&self, outcome: ClickOutcome) {
+        // ALL lists every variant in declaration order, so the discriminant is the index.
+        self.0[outcome as usize].increment(1);
     }
 }
 
@@ -268,7 +258,7 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
     if let Some(secs) = state.deny.retry_after(&[&client_hash, &address_hash], Utc::now().timestamp_millis())
     {
         // Denied by the ghost-probe (enforce mode): counted, no click event.
-        state.outcomes.denied.increment(1);
+        state.outcomes.count(ClickOutcome::Denied);
         let err = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "denied",
@@ -278,6 +268,7 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
         return pages::error(&req, err, "Too many suspicious requests from your address; try again later.");
     }
     let (outcome, resp) = answer(&req, &code, &address_hash, &state, bot).await;
+    state.outcomes.count(outcome);
     let method = if is_head { "HEAD" } else { "GET" };
     state.clicks.record(clicks::ClickEvent {
         id: uuid::Uuid::now_v7(),
@@ -285,7 +276,7 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
         request_id: req.extensions().get::<ghostlink_web::RequestId>().map(|r| r.0.clone()),
         data: ClickRecorded {
             code: click_text::storable_str(&code, click_text::MAX_CODE_BYTES),
-            outcome: outcome.to_owned(),
+            outcome: outcome.as_str().to_owned(),
             method: method.to_owned(),
             user_agent,
             referrer: header_text(&req, actix_web::http::header::REFERER, click_text::MAX_REFERRER_BYTES),
@@ -303,20 +294,14 @@ async fn answer(
     address: &str,
     state: &State,
     bot: bool,
-) -> (&'static str, HttpResponse) {
-    let o = &state.outcomes;
+) -> (ClickOutcome, HttpResponse) {
     if !is_plausible_code(code) {
-        o.not_found.increment(1);
-        return (
-            "not_found",
-            pages::error(req, ApiError::not_found("no link with this code"), "No link with this code."),
-        );
+        return not_found_link(req);
     }
     let found = match state.resolver.resolve(code, address).await {
         Ok(f) => f,
-        Err(lookup::NotAsked::Unavailable) => return unavailable(req, state),
+        Err(lookup::NotAsked::Unavailable) => return unavailable(req),
         Err(lookup::NotAsked::OverScanBudget { retry_after_secs }) => {
-            o.scan_limited.increment(1);
             let err = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "scan_limited",
@@ -325,23 +310,16 @@ async fn answer(
             .with_retry_after(retry_after_secs);
             let page =
                 pages::error(req, err, "Too many requests for links that do not exist; try again later.");
-            return ("scan_limited", page);
+            return (ClickOutcome::ScanLimited, page);
         }
     };
-    let Some(link) = found else {
-        o.not_found.increment(1);
-        return (
-            "not_found",
-            pages::error(req, ApiError::not_found("no link with this code"), "No link with this code."),
-        );
-    };
+    let Some(link) = found else { return not_found_link(req) };
     match link.decide(Utc::now()) {
         Decision::Redirect { counted } => {
             if counted && bot {
                 // Bots (link previews, crawlers, HEADs) never use up a limited link; they get a
                 // page without the destination instead.
-                o.bot_preview.increment(1);
-                return ("bot_preview", pages::bot_preview());
+                return (ClickOutcome::BotPreview, pages::bot_preview());
             }
             if counted {
                 let owned = code.to_owned();
@@ -349,75 +327,66 @@ async fn answer(
                     Ok(Some(_)) => {}
                     Ok(None) => {
                         state.resolver.forget(code);
-                        return gone(req, state, GoneReason::UsedUp);
+                        return gone(req, GoneReason::UsedUp);
                     }
                     Err(_) => {
                         metrics::counter!("db_errors_total", "op" => "take_click").increment(1);
-                        return unavailable(req, state);
+                        return unavailable(req);
                     }
                 }
             }
-            o.redirect.increment(1);
-            ("redirect", pages::redirect(state.redirect_status, &link.url, state.referrer_policy))
+            (ClickOutcome::Redirect, pages::redirect(state.redirect_status, &link.url, state.referrer_policy))
         }
         Decision::Quarantined => {
-            o.quarantined.increment(1);
-            ("quarantined", pages::quarantined(link.status_since, &link.url))
+            (ClickOutcome::Quarantined, pages::quarantined(link.status_since, &link.url))
         }
-        Decision::Gone(reason) => gone(req, state, reason),
+        Decision::Gone(reason) => gone(req, reason),
         Decision::Interstitial => {
-            o.interstitial.increment(1);
-            ("interstitial", pages::interstitial(&link.url, &link.risk_reasons))
+            (ClickOutcome::Interstitial, pages::interstitial(&link.url, &link.risk_reasons))
         }
         Decision::Blocked => {
-            o.blocked.increment(1);
             let err = ApiError::new(
                 StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
                 "blocked_destination",
                 "this link's destination is blocked",
             );
-            ("blocked", pages::error(req, err, "This link's destination is blocked and will not be opened."))
+            let page = pages::error(req, err, "This link's destination is blocked and will not be opened.");
+            (ClickOutcome::Blocked, page)
         }
         Decision::Unsafe => {
-            o.gone.increment(1);
-            (
-                "unsafe",
-                pages::error(
-                    req,
-                    ApiError::new(
-                        StatusCode::GONE,
-                        "unsafe_destination",
-                        "this link's destination is not allowed",
-                    ),
-                    "This link's destination is not allowed.",
-                ),
-            )
+            let err = ApiError::new(
+                StatusCode::GONE,
+                "unsafe_destination",
+                "this link's destination is not allowed",
+            );
+            (ClickOutcome::Unsafe, pages::error(req, err, "This link's destination is not allowed."))
         }
     }
 }
 
-fn gone(req: &HttpRequest, state: &State, reason: GoneReason) -> (&'static str, HttpResponse) {
-    state.outcomes.gone.increment(1);
+fn not_found_link(req: &HttpRequest) -> (ClickOutcome, HttpResponse) {
+    let page = pages::error(req, ApiError::not_found("no link with this code"), "No link with this code.");
+    (ClickOutcome::NotFound, page)
+}
+
+fn gone(req: &HttpRequest, reason: GoneReason) -> (ClickOutcome, HttpResponse) {
     let text = match reason {
         GoneReason::Disabled => "This link has been disabled.",
         GoneReason::Deleted => "This link has been deleted.",
         GoneReason::Expired => "This link has expired.",
         GoneReason::UsedUp => "This link has been used the maximum number of times.",
     };
-    let err = ApiError::new(StatusCode::GONE, "gone", format!("link is gone: {}", reason.as_str()));
-    ("gone", pages::error(req, err, text))
+    let err = ApiError::new(StatusCode::GONE, "gone", format!("link is gone: {reason}"));
+    (ClickOutcome::Gone, pages::error(req, err, text))
 }
 
-fn unavailable(req: &HttpRequest, state: &State) -> (&'static str, HttpResponse) {
-    state.outcomes.unavailable.increment(1);
-    (
-        "unavailable",
-        pages::error(
-            req,
-            ApiError::unavailable("link storage is unavailable; try again shortly"),
-            "Temporarily unavailable; try again shortly.",
-        ),
-    )
+fn unavailable(req: &HttpRequest) -> (ClickOutcome, HttpResponse) {
+    let page = pages::error(
+        req,
+        ApiError::unavailable("link storage is unavailable; try again shortly"),
+        "Temporarily unavailable; try again shortly.",
+    );
+    (ClickOutcome::Unavailable, page)
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ghostlink_cache::{CacheSettings, Cached, RedisCache};
+use ghostlink_domain::ClickOutcome;
 use ghostlink_test_support::metric_value;
 
 use crate::{spawn, spawn_with};
@@ -296,5 +297,48 @@ async fn bots_never_use_up_a_limited_link_and_are_marked() {
     let bots = events.iter().filter(|e| e.data.code == "lim02" && e.data.bot).count();
     let people = events.iter().filter(|e| e.data.code == "lim02" && !e.data.bot).count();
     assert_eq!((bots, people), (4, 2));
+    ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
+}
+
+/// A destination that may not become a `Location` is answered 410 but counted and recorded as
+/// `unsafe`, not as `gone` (it was counted `gone` while its click said `unsafe`), and every
+/// outcome is exported under its own label and documented.
+#[tokio::test]
+async fn an_unsafe_destination_is_an_outcome_of_its_own() {
+    let app = spawn().await;
+    app.link("uns01", "javascript:alert(1)", |_| {});
+    let unsafe_label = [r#"outcome="unsafe""#];
+    let before = metric_value(&app.metrics().await, "redirect_responses_total", &unsafe_label);
+    for _ in 0..2 {
+        let r =
+            app.client.get(app.url("/uns01")).header("accept", "application/json").send().await.expect("get");
+        assert_eq!(r.status(), 410);
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "unsafe_destination");
+    }
+    let m = app.metrics().await;
+    assert!(
+        metric_value(&m, "redirect_responses_total", &unsafe_label) - before >= 2.0,
+        "unsafe is not counted"
+    );
+    for o in ClickOutcome::ALL {
+        assert!(
+            m.lines().any(
+                |l| l.starts_with("redirect_responses_total{") && l.contains(&format!("outcome=\"{o}\""))
+            ),
+            "{o} is not exported from the start"
+        );
+    }
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/metrics.md"))
+        .expect("docs/metrics.md");
+    let row = docs.lines().find(|l| l.starts_with("| `redirect_responses_total`")).expect("documented");
+    for o in ClickOutcome::ALL {
+        assert!(row.contains(&format!("`{o}`")), "docs/metrics.md does not list outcome {o}");
+    }
+    let (_db, amqp) = app.stop_keep_bus().await;
+    let events = crate::published_clicks(&amqp).await;
+    let outcomes: Vec<&str> =
+        events.iter().filter(|e| e.data.code == "uns01").map(|e| e.data.outcome.as_str()).collect();
+    assert_eq!(outcomes, [ClickOutcome::Unsafe.as_str(); 2]);
     ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
 }
