@@ -15,21 +15,12 @@ use tokio::sync::watch;
 use crate::ServiceArgs;
 
 /// One consumer service: what it does with a batch of messages from its queue
-/// (`<prefix>.<NAME>`), and what else it runs.
+/// (`<prefix>.<name>`), and what else it runs.
 pub trait Handler: Send + Sync + Sized + 'static {
     /// The service's settings: [`ServiceArgs`] flattened, plus its own flags.
     type Config: clap::Parser + Send + 'static;
-    /// The consumer's name: its queue, and the `service` of its logs and metrics.
-    const NAME: &'static str;
-    /// The ops listener's address unless `OPS_LISTEN_ADDR` says otherwise.
-    const OPS_ADDR: &'static str;
-    /// Prefetch, batch size and wait, concurrency and delivery limit unless `CONSUMER_*` say
-    /// otherwise (see [`crate::tuning`]).
-    const CONSUMER: ConsumerTuning;
-    /// What the consumer does, logged when it (re)connects: "consuming click events".
-    const CONSUMES: &'static str;
-    /// The statement timeout of the service's Postgres pool.
-    const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Its name, ops port and defaults.
+    const SPEC: Spec;
 
     /// The shared block of `config`.
     fn service(config: &Self::Config) -> &ServiceArgs;
@@ -55,6 +46,46 @@ pub trait Handler: Send + Sync + Sized + 'static {
     /// Closes what the handler opened (publishers), after the consumer and the tasks stopped.
     fn close(&self) -> impl Future<Output = ()> + Send {
         async {}
+    }
+}
+
+/// What the runtime needs to know of a service before it builds it.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// The consumer's name: its queue, and the `service` of its logs and metrics.
+    pub name: &'static str,
+    /// The ops listener's address unless `OPS_LISTEN_ADDR` says otherwise.
+    pub ops_addr: &'static str,
+    /// What the consumer does, logged when it (re)connects: "consuming click events".
+    pub consumes: &'static str,
+    /// Prefetch, batch size and wait, concurrency and delivery limit unless `CONSUMER_*` say
+    /// otherwise.
+    pub consumer: ConsumerTuning,
+    /// The statement timeout of the service's Postgres pool.
+    pub statement_timeout: Duration,
+}
+
+impl Spec {
+    /// A service consuming with prefetch 32, batches of up to 16 messages gathered for 20 ms,
+    /// one at a time, dead-lettered at the queue's own delivery limit; statements of 10 s.
+    pub const fn new(name: &'static str, ops_addr: &'static str, consumes: &'static str) -> Self {
+        Self {
+            name,
+            ops_addr,
+            consumes,
+            consumer: crate::tuning(32, 16, 20),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Other prefetch, batch size and batch wait defaults.
+    pub const fn tuning(self, prefetch: u16, batch_size: usize, batch_wait_ms: u64) -> Self {
+        Self { consumer: crate::tuning(prefetch, batch_size, batch_wait_ms), ..self }
+    }
+
+    /// Another statement timeout.
+    pub const fn statement_timeout(self, timeout: Duration) -> Self {
+        Self { statement_timeout: timeout, ..self }
     }
 }
 

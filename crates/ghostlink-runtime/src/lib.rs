@@ -7,11 +7,11 @@
 //! - parses the config once, checks the shared blocks ([`ServiceArgs`]: database, broker, ops
 //!   listener, log, consumer tuning) and then the service's own settings, before anything is
 //!   bound or connected; a bad value exits 2 naming the setting ([`main`]);
-//! - the JSON logger and the Prometheus recorder, labelled with [`Handler::NAME`];
+//! - the JSON logger and the Prometheus recorder, labelled with the service's name ([`Spec`]);
 //! - the Postgres pool, the ops listener (`/metrics`, `/healthz`, `/readyz` with Postgres, the
 //!   handler's own checks and the consumer's connection), the queue-depth sampler;
-//! - the consumer loop on `<prefix>.<NAME>` with the tuning from `CONSUMER_*` (prefetch, batch
-//!   size and wait, concurrency, delivery limit; defaults per service: [`Handler::CONSUMER`]);
+//! - the consumer loop on `<prefix>.<name>` with the tuning from `CONSUMER_*` (prefetch, batch
+//!   size and wait, concurrency, delivery limit; defaults per service: [`Spec::consumer`]);
 //! - graceful shutdown: on SIGTERM the [`Stop`] fires, the batches in hand are finished and
 //!   acknowledged, background tasks are awaited within their grace, samplers aborted, then the
 //!   handler closes what it opened and the ops listener stops.
@@ -26,5 +26,5 @@ pub mod testing;
 pub use args::{tuning, ResolvedArgs, ServiceArgs};
 pub use ghostlink_bus::{Incoming, Verdict};
 pub use ghostlink_config::ConsumerTuning;
-pub use handler::{Context, Handler, Stop, Task};
+pub use handler::{Context, Handler, Spec, Stop, Task};
 pub use service::{main, run_consumer_service, Service};

@@ -28,16 +28,16 @@ impl<H: Handler> Service<H> {
     /// configuration), builds the handler and binds the ops listener (port 0 works).
     pub fn build(config: H::Config) -> anyhow::Result<Self> {
         let args = H::service(&config);
-        let resolved = args.resolve(H::OPS_ADDR, H::CONSUMER)?;
-        let log = ghostlink_telemetry::logger(H::NAME, args.log.log_level);
-        let metrics = ghostlink_telemetry::metrics_handle(H::NAME);
-        let db = deps::database(&args.database, H::STATEMENT_TIMEOUT);
+        let resolved = args.resolve(H::SPEC.ops_addr, H::SPEC.consumer)?;
+        let log = ghostlink_telemetry::logger(H::SPEC.name, args.log.log_level);
+        let metrics = ghostlink_telemetry::metrics_handle(H::SPEC.name);
+        let db = deps::database(&args.database, H::SPEC.statement_timeout);
         let topology = Topology::new(args.amqp.bus_prefix.clone());
         let t = resolved.consumer;
         let settings = ConsumerSettings {
             url: args.amqp.amqp_url.clone(),
             topology: topology.clone(),
-            name: H::NAME.to_string(),
+            name: H::SPEC.name.to_string(),
             prefetch: t.prefetch,
             batch_size: t.batch_size,
             batch_wait: t.batch_wait,
@@ -57,7 +57,7 @@ impl<H: Handler> Service<H> {
         let mut checks = vec![deps::postgres_check(db.clone())];
         checks.extend(handler.readiness());
         checks.push(deps::consumer_check(connected.clone()));
-        let ops = OpsServer::bind(resolved.ops, H::NAME, metrics, checks, vec![deps::pool_sampler(db)])?;
+        let ops = OpsServer::bind(resolved.ops, H::SPEC.name, metrics, checks, vec![deps::pool_sampler(db)])?;
         slog::info!(log, "listening"; "ops" => %ops.addr, "consumer.prefetch" => t.prefetch,
             "consumer.batch_size" => t.batch_size, "consumer.concurrency" => t.concurrency,
             "consumer.delivery_limit" => t.delivery_limit);
@@ -82,7 +82,7 @@ impl<H: Handler> Service<H> {
         let mut samplers = vec![tokio::spawn(ghostlink_bus::sample_queue_depths(
             ctx.amqp_url.clone(),
             ctx.topology.clone(),
-            H::NAME,
+            H::SPEC.name,
         ))];
         let mut stoppable = Vec::new();
         for task in handler.background(&ctx) {
@@ -104,7 +104,7 @@ impl<H: Handler> Service<H> {
                 async move { handler.handle(batch).await }
             },
             shutdown,
-            deps::consumer_state(connected, log.clone(), H::CONSUMES),
+            deps::consumer_state(connected, log.clone(), H::SPEC.consumes),
         )
         .await;
         for (name, grace, mut running) in stoppable {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::Parser;
 use ghostlink_bus::{Incoming, Publisher, Verdict};
 use ghostlink_db::Db;
-use ghostlink_runtime::{ConsumerTuning, Context, Handler, ServiceArgs, Stop};
+use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Stop};
 
 const SERVICE: &str = "click-recorder";
 
@@ -41,12 +41,10 @@ pub struct Recorder {
 
 impl Handler for Recorder {
     type Config = Config;
-    const NAME: &'static str = SERVICE;
-    const OPS_ADDR: &'static str = "127.0.0.1:9106";
     /// A message carries up to a few hundred events; a batch of messages is one insert.
-    const CONSUMER: ConsumerTuning = ghostlink_runtime::tuning(64, 16, 50);
-    const CONSUMES: &'static str = "consuming click events";
-    const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+    const SPEC: Spec = Spec::new(SERVICE, "127.0.0.1:9106", "consuming click events")
+        .tuning(64, 16, 50)
+        .statement_timeout(Duration::from_secs(30));
 
     fn service(config: &Config) -> &ServiceArgs {
         &config.service

@@ -35,7 +35,7 @@ use ghostlink_config::{ConfigError, RedisArgs, Validate};
 use ghostlink_db::findings::Observation;
 use ghostlink_db::Db;
 use ghostlink_proto::{ClickRecorded, Envelope, Event, EventData, ProbeDetected};
-use ghostlink_runtime::{ConsumerTuning, Context, Handler, ServiceArgs, Task};
+use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Task};
 use ghostlink_web::ReadinessCheck;
 
 const SERVICE: &str = "ghost-probe";
@@ -214,10 +214,7 @@ pub type App = ghostlink_runtime::Service<Probe>;
 
 impl Handler for Probe {
     type Config = Config;
-    const NAME: &'static str = SERVICE;
-    const OPS_ADDR: &'static str = "127.0.0.1:9105";
-    const CONSUMER: ConsumerTuning = ghostlink_runtime::tuning(32, 16, 20);
-    const CONSUMES: &'static str = "consuming click events";
+    const SPEC: Spec = Spec::new(SERVICE, "127.0.0.1:9105", "consuming click events");
 
     fn service(config: &Config) -> &ServiceArgs {
         &config.service

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ghostlink_bus::{Incoming, Outgoing, Publisher, Topology, Verdict};
 use ghostlink_config::{AmqpArgs, ConsumerArgs};
-use ghostlink_runtime::{ConsumerTuning, Context, Handler, ServiceArgs, Task};
+use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Task};
 use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, TestDb};
 use ghostlink_web::ReadinessCheck;
 use tokio::sync::Notify;
@@ -55,10 +55,7 @@ struct TestHandler {
 
 impl Handler for TestHandler {
     type Config = TestConfig;
-    const NAME: &'static str = "click-recorder";
-    const OPS_ADDR: &'static str = "127.0.0.1:0";
-    const CONSUMER: ConsumerTuning = ghostlink_runtime::tuning(8, 1, 5);
-    const CONSUMES: &'static str = "consuming test messages";
+    const SPEC: Spec = Spec::new("click-recorder", "127.0.0.1:0", "consuming test messages").tuning(8, 1, 5);
 
     fn service(config: &TestConfig) -> &ServiceArgs {
         &config.service

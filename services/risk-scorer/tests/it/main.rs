@@ -6,7 +6,10 @@ use chrono::Utc;
 use ghostlink_bus::{Outgoing, Publisher, Topology};
 use ghostlink_proto::{Envelope, Event, EventData, LinkCreated, LinkUpdated};
 use ghostlink_risk_scorer::{App, Config};
-use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, redis_args, TestDb};
+use ghostlink_runtime::ServiceArgs;
+use ghostlink_test_support::{
+    amqp_args, delete_topology, listen_any, log_args, redis_args, TestDb,
+};
 
 fn created(code: &str, url: &str) -> Outgoing {
     let now = Utc::now();
@@ -60,7 +63,10 @@ async fn wait_level(db: &TestDb, code: &str, want: &str) -> ghostlink_db::risk::
                 return r;
             }
         }
-        assert!(t.elapsed() < Duration::from_secs(15), "{code} never reached level {want}");
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{code} never reached level {want}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -72,11 +78,14 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     let blocklist = std::env::temp_dir().join(format!("gl-blocklist-{}.txt", amqp.bus_prefix));
     std::fs::write(&blocklist, "# test\nblocked.example\n").expect("write blocklist");
     let config = Config {
-        database: db.database_args(),
+        service: ServiceArgs {
+            database: db.database_args(),
+            amqp: amqp.clone(),
+            listen: listen_any(),
+            log: log_args(),
+            consumer: Default::default(),
+        },
         redis: redis_args(),
-        amqp: amqp.clone(),
-        listen: listen_any(),
-        log: log_args(),
         blocklist: blocklist.clone(),
         medium_threshold: 30,
         high_threshold: 60,
@@ -85,6 +94,7 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     let ops = app.ops_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run(async move {
+        // The sender dropped (the test ended) stops it as well.
         let _ = rx.await;
     }));
     ghostlink_test_support::wait_ready(ops).await;
@@ -94,7 +104,10 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
         .publish(&[
             created("fine1", "https://www.rust-lang.org/"),
             created("ip1", "http://203.0.113.9/"),
-            created("phish1", "http://198.51.100.7:8080/secure-login/verify-account"),
+            created(
+                "phish1",
+                "http://198.51.100.7:8080/secure-login/verify-account",
+            ),
             created("block1", "https://cdn.blocked.example/x"),
             created("later1", "https://later.example/"),
             // pаypal.com with a Cyrillic а, as the shortener stores it.
@@ -107,25 +120,41 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     assert_eq!(ip.score, 30);
     assert!(ip.reasons.contains("ip_literal_host"));
     let phish = wait_level(&db, "phish1", "high").await;
-    assert!(phish.reasons.contains("phishing_keywords") && phish.reasons.contains("non_standard_port"));
+    assert!(
+        phish.reasons.contains("phishing_keywords") && phish.reasons.contains("non_standard_port")
+    );
     let blocked = wait_level(&db, "block1", "blocked").await;
     assert_eq!(blocked.score, 100);
     assert!(blocked.reasons.contains("blocklist"));
     wait_level(&db, "later1", "low").await;
     let homograph = wait_level(&db, "homo1", "high").await;
-    assert!(homograph.reasons.contains("brand_lookalike"), "{}", homograph.reasons);
+    assert!(
+        homograph.reasons.contains("brand_lookalike"),
+        "{}",
+        homograph.reasons
+    );
 
     // The blocklist changes on disk: the next event sees it, without a restart.
     tokio::time::sleep(Duration::from_millis(1100)).await; // a distinct modification time
     std::fs::write(&blocklist, "blocked.example\nlater.example\n").expect("rewrite blocklist");
-    publisher.publish(&[updated("later1", "https://later.example/")]).await.expect("publish");
+    publisher
+        .publish(&[updated("later1", "https://later.example/")])
+        .await
+        .expect("publish");
     wait_level(&db, "later1", "blocked").await;
 
-    let metrics =
-        reqwest::get(format!("http://{ops}/metrics")).await.expect("metrics").text().await.expect("text");
+    let metrics = reqwest::get(format!("http://{ops}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     assert!(
-        ghostlink_test_support::metric_value(&metrics, "risk_assessments_total", &[r#"level="blocked""#])
-            >= 2.0
+        ghostlink_test_support::metric_value(
+            &metrics,
+            "risk_assessments_total",
+            &[r#"level="blocked""#]
+        ) >= 2.0
     );
     assert!(
         ghostlink_test_support::metric_value(
@@ -135,7 +164,17 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
         ) >= 1.0
     );
     assert!(metrics.contains("risk_blocklist_entries"));
+    // Each assessment dropped the link's cached copies, counted like the shortener's.
+    assert!(
+        ghostlink_test_support::metric_value(
+            &metrics,
+            "cache_invalidations_total",
+            &[r#"result="ok""#]
+        ) >= 7.0,
+        "{metrics}"
+    );
 
+    // Err: the service already ended; the task's result (next) says why.
     let _ = tx.send(());
     task.await.expect("join").expect("run");
     // risk.scored events are on the stream, carrying the creating request's id.
@@ -159,11 +198,15 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     )
     .await
     .expect("stream");
-    let phish_event = scored.iter().find(|e| e.data.code == "phish1").expect("risk.scored for phish1");
+    let phish_event = scored
+        .iter()
+        .find(|e| e.data.code == "phish1")
+        .expect("risk.scored for phish1");
     assert_eq!(phish_event.data.level, "high");
     assert_eq!(phish_event.correlation_id.as_deref(), Some("req-phish1"));
     assert_eq!(scored.iter().filter(|e| e.data.code == "later1").count(), 2);
     publisher.close().await;
+    // Cleanup of a temporary file; a leftover is harmless.
     let _ = std::fs::remove_file(&blocklist);
     delete_topology(&amqp.bus_prefix).await;
 }
@@ -176,4 +219,22 @@ fn a_missing_blocklist_is_bad_config() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("RISK_BLOCKLIST"));
+}
+
+/// Through the real binary: a bad threshold, Redis setting or shared consumer setting exits 2
+/// naming it.
+#[test]
+fn bad_settings_exit_2_naming_the_setting() {
+    ghostlink_runtime::testing::assert_bad_settings_exit_2(
+        env!("CARGO_BIN_EXE_ghostlink-risk-scorer"),
+        &[(
+            "RISK_BLOCKLIST",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../ops/risk/blocklist.txt"),
+        )],
+        &[
+            ("RISK_MEDIUM_THRESHOLD", "70", "RISK_MEDIUM_THRESHOLD"),
+            ("REDIS_TIMEOUT_MS", "0", "REDIS_TIMEOUT_MS"),
+            ("CONSUMER_PREFETCH", "0", "CONSUMER_PREFETCH"),
+        ],
+    );
 }
