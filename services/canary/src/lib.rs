@@ -18,22 +18,20 @@
 pub mod probe;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use ghostlink_bus::{ConsumerSettings, Publisher, Topology, Verdict};
+use ghostlink_bus::{Incoming, Publisher, Verdict};
 use ghostlink_cache::RedisCache;
-use ghostlink_config::{AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, RedisArgs, Validate};
+use ghostlink_config::{ConfigError, RedisArgs, Validate};
 use ghostlink_db::health::{Due, NewCheck, Policy, Transition};
 use ghostlink_db::outbox::OutboxEvent;
 use ghostlink_db::Db;
 use ghostlink_domain::net::PrivateTargets;
 use ghostlink_proto::{Envelope, Event, EventData, LinkQuarantined, LinkRestored};
-use ghostlink_web::{deps, OpsServer};
+use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Task};
+use ghostlink_web::deps;
 use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::probe::{Failure, ProbeResult, ProbeSettings, Prober};
@@ -45,16 +43,9 @@ const SERVICE: &str = "canary";
 #[command(name = "ghostlink-canary", version, about)]
 pub struct Config {
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub service: ServiceArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
-    #[command(flatten)]
-    pub amqp: AmqpArgs,
-    /// Ops listener (default 127.0.0.1:9103); `--listen` is unused (no public API).
-    #[command(flatten)]
-    pub listen: ListenArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
     /// Seconds between two probes of a link (each link gets up to 10% jitter on top).
     #[arg(long, env = "CANARY_INTERVAL", default_value_t = 300)]
     pub interval: u64,
@@ -100,10 +91,10 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn resolve(&self) -> Result<(SocketAddr, PrivateTargets), ConfigError> {
-        self.database.validate()?;
+    /// The canary's own settings (the shared ones are the runtime's), with the private targets
+    /// it may probe.
+    fn resolve(&self) -> Result<PrivateTargets, ConfigError> {
         self.redis.validate()?;
-        self.amqp.validate()?;
         let private = self
             .allow_private_targets
             .parse::<PrivateTargets>()
@@ -130,28 +121,39 @@ impl Config {
         if self.abort_min_hosts == 0 {
             return Err(ConfigError::new("CANARY_ABORT_MIN_HOSTS", "must be at least 1"));
         }
-        Ok((self.listen.ops_or("127.0.0.1:9103")?, private))
+        Ok(private)
     }
 }
 
-/// A built, bound canary.
-pub struct App {
+/// The canary on the consumer runtime.
+pub type App = ghostlink_runtime::Service<Canary>;
+
+/// Schedules new links from link events; runs the probe scheduler and the outbox relay beside.
+pub struct Canary {
     config: Config,
     db: Db,
     redis: RedisCache,
     prober: Arc<Prober>,
-    ops: OpsServer,
-    connected: Arc<AtomicBool>,
+    publisher: Arc<Publisher>,
+    /// Wakes the relay after a transition wrote an event.
+    relay: Arc<Notify>,
+    /// Wakes the scheduler after new links were scheduled.
+    wake: Arc<Notify>,
     log: slog::Logger,
 }
 
-impl App {
-    pub fn build(config: Config) -> anyhow::Result<Self> {
-        let (ops_addr, private_targets) = config.resolve()?;
-        let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
-        let handle = ghostlink_telemetry::metrics_handle(SERVICE);
+impl Handler for Canary {
+    type Config = Config;
+    const SPEC: Spec = Spec::new(SERVICE, "127.0.0.1:9103", "consuming link events").tuning(64, 64, 20);
+
+    fn service(config: &Config) -> &ServiceArgs {
+        &config.service
+    }
+
+    fn build(config: Config, ctx: &Context) -> anyhow::Result<Self> {
+        let private_targets = config.resolve()?;
         if !private_targets.is_deny() {
-            slog::warn!(log, "probes may reach private addresses (CANARY_ALLOW_PRIVATE_TARGETS); never in production";
+            slog::warn!(ctx.log, "probes may reach private addresses (CANARY_ALLOW_PRIVATE_TARGETS); never in production";
                 "allowed" => &config.allow_private_targets);
         }
         let prober = Arc::new(Prober::new(ProbeSettings {
@@ -161,28 +163,6 @@ impl App {
             private_targets,
             user_agent: config.user_agent.clone(),
         })?);
-        let db = deps::database(&config.database, Duration::from_secs(10));
-        let redis = deps::invalidation_cache(&config.redis)?;
-        let connected = Arc::new(AtomicBool::new(false));
-        let ops = OpsServer::bind(
-            ops_addr,
-            SERVICE,
-            handle,
-            vec![deps::postgres_check(db.clone()), deps::consumer_check(connected.clone())],
-            vec![deps::pool_sampler(db.clone())],
-        )?;
-        slog::info!(log, "canary listening"; "ops" => %ops.addr, "interval_secs" => config.interval);
-        Ok(Self { config, db, redis, prober, ops, connected, log })
-    }
-
-    pub fn ops_addr(&self) -> SocketAddr {
-        self.ops.addr
-    }
-
-    /// Probes and consumes until `shutdown` resolves; a round in progress finishes first.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let ops_handle = self.ops.server.handle();
-        let ops = tokio::spawn(self.ops.server);
         // Exported at 0 from the start, so alerts see the first increment (increase()).
         for name in [
             "canary_quarantines_total",
@@ -192,87 +172,68 @@ impl App {
         ] {
             metrics::counter!(name).increment(0);
         }
-        let topology = Topology::new(self.config.amqp.bus_prefix.clone());
-        let publisher = Arc::new(Publisher::new(self.config.amqp.amqp_url.clone(), topology.clone()));
-        let relay_notify = Arc::new(Notify::new());
-        let wake = Arc::new(Notify::new());
-        let (stop_tx, stop_rx) = watch::channel(false);
+        slog::info!(ctx.log, "canary schedule"; "interval_secs" => config.interval);
+        Ok(Self {
+            redis: deps::invalidation_cache(&config.redis)?,
+            config,
+            db: ctx.db.clone(),
+            prober,
+            publisher: Arc::new(ctx.publisher()),
+            relay: Arc::new(Notify::new()),
+            wake: Arc::new(Notify::new()),
+            log: ctx.log.clone(),
+        })
+    }
 
+    /// The outbox relay and the scheduler end on the stop (a round in progress is dropped:
+    /// its links come round again); the state gauges every 15 s.
+    fn background(self: &Arc<Self>, ctx: &Context) -> Vec<Task> {
         let relay = ghostlink_outbox::Relay {
             db: self.db.clone(),
-            publisher: publisher.clone(),
-            notify: relay_notify.clone(),
+            publisher: self.publisher.clone(),
+            notify: self.relay.clone(),
             log: self.log.clone(),
         };
-        let relay = tokio::spawn(relay.run(stop_rx.clone()));
+        let c = &self.config;
         let scheduler = Scheduler {
             db: self.db.clone(),
             redis: self.redis.clone(),
             prober: self.prober.clone(),
-            relay: relay_notify,
-            wake: wake.clone(),
+            relay: self.relay.clone(),
+            wake: self.wake.clone(),
             policy: Policy {
-                failures_to_quarantine: self.config.failures_to_quarantine,
-                successes_to_restore: self.config.successes_to_restore,
-                keep_checks: self.config.keep_checks,
+                failures_to_quarantine: c.failures_to_quarantine,
+                successes_to_restore: c.successes_to_restore,
+                keep_checks: c.keep_checks,
             },
-            interval: Duration::from_secs(self.config.interval),
-            batch: self.config.batch,
-            concurrency: Arc::new(Semaphore::new(self.config.concurrency)),
-            abort_ratio: self.config.abort_ratio,
-            abort_min_hosts: self.config.abort_min_hosts,
-            per_host_cap: self.config.per_host_concurrency * 2,
+            interval: Duration::from_secs(c.interval),
+            batch: c.batch,
+            concurrency: Arc::new(Semaphore::new(c.concurrency)),
+            abort_ratio: c.abort_ratio,
+            abort_min_hosts: c.abort_min_hosts,
+            per_host_cap: c.per_host_concurrency * 2,
             recent_hosts: std::sync::Mutex::new(HashMap::new()),
             log: self.log.clone(),
         };
-        let scheduler = tokio::spawn(scheduler.run(stop_rx.clone()));
-        let samplers = tokio::spawn(sample_states(self.db.clone()));
-        let lag = tokio::spawn(ghostlink_bus::sample_queue_depths(
-            self.config.amqp.amqp_url.clone(),
-            topology.clone(),
-            SERVICE,
-        ));
+        let db = self.db.clone();
+        vec![
+            Task::until_stopped("scheduler", Duration::from_secs(30), scheduler.run(ctx.stop.watch())),
+            Task::until_stopped("outbox relay", Duration::from_secs(10), relay.run(ctx.stop.watch())),
+            Task::every("states", Duration::from_secs(15), move || sample_states(db.clone())),
+        ]
+    }
 
-        let settings = ConsumerSettings {
-            url: self.config.amqp.amqp_url.clone(),
-            topology,
-            name: SERVICE.to_string(),
-            prefetch: 64,
-            batch_size: 64,
-            batch_wait: Duration::from_millis(20),
-        };
-        let (conn, log, db) = (self.connected.clone(), self.log.clone(), self.db.clone());
-        let log2 = self.log.clone();
-        ghostlink_bus::run_consumer(
-            settings,
-            move |batch| {
-                let (db, wake, log) = (db.clone(), wake.clone(), log2.clone());
-                async move { schedule_new(&db, &wake, &log, batch).await }
-            },
-            shutdown,
-            deps::consumer_state(conn, log, "consuming link events"),
-        )
-        .await;
-        let _ = stop_tx.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(30), scheduler).await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), relay).await;
-        samplers.abort();
-        lag.abort();
-        publisher.close().await;
-        ops_handle.stop(true).await;
-        let _ = ops.await;
-        slog::info!(self.log, "stopped");
-        Ok(())
+    async fn handle(&self, batch: Vec<Incoming>) -> Vec<Verdict> {
+        schedule_new(&self.db, &self.wake, &self.log, batch).await
+    }
+
+    async fn close(&self) {
+        self.publisher.close().await;
     }
 }
 
 /// `link.created` / `link.updated`: probe the link now. A database outage holds the message.
-async fn schedule_new(
-    db: &Db,
-    wake: &Notify,
-    log: &slog::Logger,
-    batch: Vec<ghostlink_bus::Incoming>,
-) -> Vec<Verdict> {
+async fn schedule_new(db: &Db, wake: &Notify, log: &slog::Logger, batch: Vec<Incoming>) -> Vec<Verdict> {
     let mut verdicts = Vec::with_capacity(batch.len());
     for msg in batch {
         let mut links = Vec::new();
@@ -501,7 +462,7 @@ impl Scheduler {
         match stored {
             Ok(Some(Transition::None)) | Ok(None) => {}
             Ok(Some(t)) => {
-                let _ = self.redis.invalidate_and_publish(&due.code).await;
+                self.redis.invalidate(&due.code, &self.log).await;
                 self.relay.notify_one();
                 match t {
                     Transition::Quarantined { consecutive_failures, .. } => {
@@ -590,21 +551,20 @@ fn transition_event(code: &str, url: &str, t: &Transition) -> Option<OutboxEvent
     }
 }
 
-/// `canary_links_by_state{state}` and `canary_due_links` every 15 s.
+/// `canary_links_by_state{state}` and `canary_due_links`; kept as they were while Postgres does
+/// not answer (counted in `db_errors_total{op="health_states"}`).
 async fn sample_states(db: Db) {
-    let mut tick = tokio::time::interval(Duration::from_secs(15));
-    loop {
-        tick.tick().await;
-        if let Ok((rows, due)) = db
-            .run(|c| Ok((ghostlink_db::health::count_by_state(c)?, ghostlink_db::health::due_count(c)?)))
-            .await
-        {
+    let sampled =
+        db.run(|c| Ok((ghostlink_db::health::count_by_state(c)?, ghostlink_db::health::due_count(c)?))).await;
+    match sampled {
+        Ok((rows, due)) => {
             for state in ["unknown", "healthy", "failing", "quarantined"] {
                 let n = rows.iter().find(|(s, _)| s == state).map(|(_, n)| *n).unwrap_or(0);
                 metrics::gauge!("canary_links_by_state", "state" => state).set(n as f64);
             }
             metrics::gauge!("canary_due_links").set(due as f64);
         }
+        Err(_) => metrics::counter!("db_errors_total", "op" => "health_states").increment(1),
     }
 }
 

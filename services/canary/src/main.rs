@@ -1,13 +1,5 @@
-//! `ghostlink-canary`: parses the config and runs the canary until SIGTERM.
+//! `ghostlink-canary`: the canary on the consumer runtime, until SIGTERM.
 
-use clap::Parser;
-use ghostlink_canary::{App, Config};
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
-    if let Err(e) = config.resolve() {
-        ghostlink_config::exit_on_invalid(&e);
-    }
-    App::build(config)?.run(ghostlink_web::shutdown_signal()).await
+fn main() {
+    ghostlink_runtime::main::<ghostlink_canary::Canary>()
 }

@@ -13,6 +13,7 @@ use ghostlink_canary::probe::{Failure, Outcome, ProbeResult, ProbeSettings, Prob
 use ghostlink_canary::{App, Config};
 use ghostlink_db::links::NewLink;
 use ghostlink_proto::{Envelope, Event, EventData, LinkCreated};
+use ghostlink_runtime::ServiceArgs;
 use ghostlink_test_support::{
     amqp_args, delete_topology, listen_any, log_args, metric_value, redis_args, TestDb,
 };
@@ -20,11 +21,14 @@ use servers::{Reply, TestServer};
 
 fn config(db: &TestDb, amqp: &ghostlink_config::AmqpArgs) -> Config {
     Config {
-        database: db.database_args(),
+        service: ServiceArgs {
+            database: db.database_args(),
+            amqp: amqp.clone(),
+            listen: listen_any(),
+            log: log_args(),
+            consumer: Default::default(),
+        },
         redis: redis_args(),
-        amqp: amqp.clone(),
-        listen: listen_any(),
-        log: log_args(),
         interval: 1,
         batch: 100,
         concurrency: 8,
@@ -67,6 +71,7 @@ fn start(config: Config) -> Running {
     let ops = app.ops_addr();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run(async move {
+        // The sender dropped (the test ended) stops it as well.
         let _ = rx.await;
     }));
     Running { ops, stop, task }
@@ -82,6 +87,7 @@ impl Running {
             .expect("text")
     }
     async fn stop(self) {
+        // Err: the service already ended; the task's result (next) says why.
         let _ = self.stop.send(());
         self.task.await.expect("join").expect("run");
     }
@@ -171,6 +177,7 @@ async fn probes_classify_every_outcome() {
     let plain_task = tokio::spawn(async move {
         use tokio::io::AsyncWriteExt;
         while let Ok((mut sock, _)) = plain.accept().await {
+            // A client that hung up needs no answer.
             let _ = sock.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
         }
     });
@@ -279,6 +286,8 @@ async fn quarantines_after_three_failures_and_restores_after_two_successes() {
     assert!(metric_value(&metrics, "canary_probes_total", &[r#"outcome="http_5xx""#]) >= 3.0);
     assert!(metric_value(&metrics, "canary_quarantines_total", &[]) >= 1.0);
     assert!(metric_value(&metrics, "canary_restores_total", &[]) >= 1.0);
+    // The quarantine and the restore each dropped the link's cached copies, counted.
+    assert!(metric_value(&metrics, "cache_invalidations_total", &[r#"result="ok""#]) >= 2.0, "{metrics}");
     canary.stop().await;
     server.stop();
     flaky.stop();
@@ -378,10 +387,8 @@ async fn replicas_share_the_work_without_probing_a_link_twice() {
     cfg.batch = 5;
     let a = start(cfg.clone());
     let b = start(cfg);
-    wait_for("every link checked", Duration::from_secs(20), || {
-        (db.count("link_checks") >= 40).then_some(())
-    })
-    .await;
+    wait_for("every link checked", Duration::from_secs(20), || (db.count("link_checks") >= 40).then_some(()))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for i in 0..40 {
         let checks = ghostlink_db::health::checks(&mut db.conn(), &format!("shared{i}"), 10).expect("checks");
@@ -408,6 +415,15 @@ fn bad_config_exits_2_naming_the_setting() {
         assert_eq!(out.status.code(), Some(2), "{flag} {value}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(name), "{flag}: {out:?}");
     }
+    // The shared consumer settings, from the environment.
+    ghostlink_runtime::testing::assert_bad_settings_exit_2(
+        env!("CARGO_BIN_EXE_ghostlink-canary"),
+        &[],
+        &[
+            ("CONSUMER_BATCH_SIZE", "0", "CONSUMER_BATCH_SIZE"),
+            ("CONSUMER_CONCURRENCY", "65", "CONSUMER_CONCURRENCY"),
+        ],
+    );
 }
 
 /// Forty links to a site that never answers share a round with one healthy link: the per-host

@@ -67,6 +67,7 @@ impl TestServer {
                         "HTTP/1.1 {} X\r\n{location}Content-Length: 5\r\nConnection: close\r\n\r\n{body}",
                         reply.status
                     );
+                    // A client that hung up needs no answer, nor a clean shutdown.
                     let _ = sock.write_all(resp.as_bytes()).await;
                     let _ = sock.shutdown().await;
                 });
