@@ -81,10 +81,7 @@ impl Handler for Scorer {
             redis: deps::invalidation_cache(&config.redis)?,
             publisher: ctx.publisher(),
             blocklist: BlocklistFile::new(&config.blocklist),
-            thresholds: Thresholds {
-                medium: config.medium_threshold,
-                high: config.high_threshold,
-            },
+            thresholds: Thresholds { medium: config.medium_threshold, high: config.high_threshold },
             log: ctx.log.clone(),
         };
         metrics::gauge!("risk_blocklist_entries").set(scorer.blocklist.current().0.len() as f64);
@@ -93,9 +90,7 @@ impl Handler for Scorer {
 
     fn background(self: &Arc<Self>, _ctx: &Context) -> Vec<Task> {
         let db = self.db.clone();
-        vec![Task::every("levels", Duration::from_secs(30), move || {
-            sample_levels(db.clone())
-        })]
+        vec![Task::every("levels", Duration::from_secs(30), move || sample_levels(db.clone()))]
     }
 
     async fn handle(&self, batch: Vec<Incoming>) -> Vec<Verdict> {
@@ -143,11 +138,7 @@ impl Scorer {
             let reasons: Vec<RiskReason> = a
                 .reasons
                 .iter()
-                .map(|r| RiskReason {
-                    rule: r.rule.clone(),
-                    weight: r.weight,
-                    detail: r.detail.clone(),
-                })
+                .map(|r| RiskReason { rule: r.rule.clone(), weight: r.weight, detail: r.detail.clone() })
                 .collect();
             let row = RiskRow {
                 code: code.clone(),
@@ -163,12 +154,7 @@ impl Scorer {
             let mut stored = false;
             for _ in 0..8 {
                 let row = row.clone();
-                if self
-                    .db
-                    .run(move |c| ghostlink_db::risk::upsert(c, &row))
-                    .await
-                    .is_ok()
-                {
+                if self.db.run(move |c| ghostlink_db::risk::upsert(c, &row)).await.is_ok() {
                     stored = true;
                     break;
                 }
@@ -190,13 +176,7 @@ impl Scorer {
                 SERVICE,
                 correlation_id,
                 chrono::Utc::now(),
-                RiskScored {
-                    code,
-                    url,
-                    score: a.score,
-                    level: a.level.as_str().to_string(),
-                    reasons,
-                },
+                RiskScored { code, url, score: a.score, level: a.level.as_str().to_string(), reasons },
             );
             scored.push(Outgoing {
                 routing_key: RiskScored::TYPE.to_string(),
@@ -221,11 +201,7 @@ async fn sample_levels(db: Db) {
     match db.run(ghostlink_db::risk::count_by_level).await {
         Ok(rows) => {
             for level in ["low", "medium", "high", "blocked"] {
-                let n = rows
-                    .iter()
-                    .find(|(l, _)| l == level)
-                    .map(|(_, n)| *n)
-                    .unwrap_or(0);
+                let n = rows.iter().find(|(l, _)| l == level).map(|(_, n)| *n).unwrap_or(0);
                 metrics::gauge!("risk_links_by_level", "level" => level).set(n as f64);
             }
         }

@@ -7,9 +7,7 @@ use ghostlink_bus::{Outgoing, Publisher, Topology};
 use ghostlink_proto::{Envelope, Event, EventData, LinkCreated, LinkUpdated};
 use ghostlink_risk_scorer::{App, Config};
 use ghostlink_runtime::ServiceArgs;
-use ghostlink_test_support::{
-    amqp_args, delete_topology, listen_any, log_args, redis_args, TestDb,
-};
+use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, redis_args, TestDb};
 
 fn created(code: &str, url: &str) -> Outgoing {
     let now = Utc::now();
@@ -63,10 +61,7 @@ async fn wait_level(db: &TestDb, code: &str, want: &str) -> ghostlink_db::risk::
                 return r;
             }
         }
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "{code} never reached level {want}"
-        );
+        assert!(t.elapsed() < Duration::from_secs(15), "{code} never reached level {want}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -104,10 +99,7 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
         .publish(&[
             created("fine1", "https://www.rust-lang.org/"),
             created("ip1", "http://203.0.113.9/"),
-            created(
-                "phish1",
-                "http://198.51.100.7:8080/secure-login/verify-account",
-            ),
+            created("phish1", "http://198.51.100.7:8080/secure-login/verify-account"),
             created("block1", "https://cdn.blocked.example/x"),
             created("later1", "https://later.example/"),
             // pаypal.com with a Cyrillic а, as the shortener stores it.
@@ -120,41 +112,25 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     assert_eq!(ip.score, 30);
     assert!(ip.reasons.contains("ip_literal_host"));
     let phish = wait_level(&db, "phish1", "high").await;
-    assert!(
-        phish.reasons.contains("phishing_keywords") && phish.reasons.contains("non_standard_port")
-    );
+    assert!(phish.reasons.contains("phishing_keywords") && phish.reasons.contains("non_standard_port"));
     let blocked = wait_level(&db, "block1", "blocked").await;
     assert_eq!(blocked.score, 100);
     assert!(blocked.reasons.contains("blocklist"));
     wait_level(&db, "later1", "low").await;
     let homograph = wait_level(&db, "homo1", "high").await;
-    assert!(
-        homograph.reasons.contains("brand_lookalike"),
-        "{}",
-        homograph.reasons
-    );
+    assert!(homograph.reasons.contains("brand_lookalike"), "{}", homograph.reasons);
 
     // The blocklist changes on disk: the next event sees it, without a restart.
     tokio::time::sleep(Duration::from_millis(1100)).await; // a distinct modification time
     std::fs::write(&blocklist, "blocked.example\nlater.example\n").expect("rewrite blocklist");
-    publisher
-        .publish(&[updated("later1", "https://later.example/")])
-        .await
-        .expect("publish");
+    publisher.publish(&[updated("later1", "https://later.example/")]).await.expect("publish");
     wait_level(&db, "later1", "blocked").await;
 
-    let metrics = reqwest::get(format!("http://{ops}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics =
+        reqwest::get(format!("http://{ops}/metrics")).await.expect("metrics").text().await.expect("text");
     assert!(
-        ghostlink_test_support::metric_value(
-            &metrics,
-            "risk_assessments_total",
-            &[r#"level="blocked""#]
-        ) >= 2.0
+        ghostlink_test_support::metric_value(&metrics, "risk_assessments_total", &[r#"level="blocked""#])
+            >= 2.0
     );
     assert!(
         ghostlink_test_support::metric_value(
@@ -166,11 +142,8 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     assert!(metrics.contains("risk_blocklist_entries"));
     // Each assessment dropped the link's cached copies, counted like the shortener's.
     assert!(
-        ghostlink_test_support::metric_value(
-            &metrics,
-            "cache_invalidations_total",
-            &[r#"result="ok""#]
-        ) >= 7.0,
+        ghostlink_test_support::metric_value(&metrics, "cache_invalidations_total", &[r#"result="ok""#])
+            >= 7.0,
         "{metrics}"
     );
 
@@ -198,10 +171,7 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     )
     .await
     .expect("stream");
-    let phish_event = scored
-        .iter()
-        .find(|e| e.data.code == "phish1")
-        .expect("risk.scored for phish1");
+    let phish_event = scored.iter().find(|e| e.data.code == "phish1").expect("risk.scored for phish1");
     assert_eq!(phish_event.data.level, "high");
     assert_eq!(phish_event.correlation_id.as_deref(), Some("req-phish1"));
     assert_eq!(scored.iter().filter(|e| e.data.code == "later1").count(), 2);
@@ -227,10 +197,7 @@ fn a_missing_blocklist_is_bad_config() {
 fn bad_settings_exit_2_naming_the_setting() {
     ghostlink_runtime::testing::assert_bad_settings_exit_2(
         env!("CARGO_BIN_EXE_ghostlink-risk-scorer"),
-        &[(
-            "RISK_BLOCKLIST",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../ops/risk/blocklist.txt"),
-        )],
+        &[("RISK_BLOCKLIST", concat!(env!("CARGO_MANIFEST_DIR"), "/../../ops/risk/blocklist.txt"))],
         &[
             ("RISK_MEDIUM_THRESHOLD", "70", "RISK_MEDIUM_THRESHOLD"),
             ("REDIS_TIMEOUT_MS", "0", "REDIS_TIMEOUT_MS"),
