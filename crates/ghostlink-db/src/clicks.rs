@@ -3,18 +3,21 @@
 use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use ghostlink_domain::ClickOutcome;
 use uuid::Uuid;
 
 use crate::schema::clicks;
+use crate::stored::AsText;
 use crate::DbError;
 
-#[derive(Debug, Clone, Insertable, Queryable, Selectable, PartialEq, Eq)]
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq, Eq)]
 #[diesel(table_name = clicks)]
 pub struct NewClick {
     pub event_id: Uuid,
     pub code: String,
     pub occurred_at: DateTime<Utc>,
-    pub outcome: String,
+    #[diesel(deserialize_as = AsText<ClickOutcome>)]
+    pub outcome: ClickOutcome,
     pub method: String,
     pub user_agent: Option<String>,
     pub referrer: Option<String>,
@@ -22,18 +25,35 @@ pub struct NewClick {
     pub bot: bool,
 }
 
+/// A [`NewClick`] as written, borrowed: into `clicks`, or the `COPY` staging table.
 #[derive(Insertable)]
-#[diesel(table_name = crate::schema::clicks_in, treat_none_as_default_value = false)]
-struct StagedClick<'a> {
+#[diesel(table_name = clicks, table_name = crate::schema::clicks_in, treat_none_as_default_value = false)]
+struct ClickValues<'a> {
     event_id: Uuid,
     code: &'a str,
     occurred_at: DateTime<Utc>,
-    outcome: &'a str,
+    outcome: AsText<ClickOutcome>,
     method: &'a str,
     user_agent: Option<&'a str>,
     referrer: Option<&'a str>,
     client_hash: &'a str,
     bot: bool,
+}
+
+impl<'a> From<&'a NewClick> for ClickValues<'a> {
+    fn from(c: &'a NewClick) -> Self {
+        ClickValues {
+            event_id: c.event_id,
+            code: &c.code,
+            occurred_at: c.occurred_at,
+            outcome: AsText(c.outcome),
+            method: &c.method,
+            user_agent: c.user_agent.as_deref(),
+            referrer: c.referrer.as_deref(),
+            client_hash: &c.client_hash,
+            bot: c.bot,
+        }
+    }
 }
 
 /// Inserts a batch; rows whose event id is already stored are skipped. Returns how many were
@@ -42,9 +62,10 @@ struct StagedClick<'a> {
 /// `INSERT … SELECT … ON CONFLICT DO NOTHING`, in one transaction — several times cheaper for
 /// Postgres than parsing a statement with thousands of bind parameters.
 pub fn insert_batch(conn: &mut PgConnection, batch: &[NewClick]) -> Result<usize, DbError> {
+    let values: Vec<ClickValues<'_>> = batch.iter().map(ClickValues::from).collect();
     if batch.len() < 200 {
         return Ok(diesel::insert_into(clicks::table)
-            .values(batch)
+            .values(&values)
             .on_conflict(clicks::event_id)
             .do_nothing()
             .execute(conn)?);
@@ -54,21 +75,7 @@ pub fn insert_batch(conn: &mut PgConnection, batch: &[NewClick]) -> Result<usize
             "CREATE TEMP TABLE IF NOT EXISTS clicks_in (event_id uuid, code text, occurred_at timestamptz, \
              outcome text, method text, user_agent text, referrer text, client_hash text, bot boolean) ON COMMIT DELETE ROWS",
         )?;
-        let staged: Vec<StagedClick<'_>> = batch
-            .iter()
-            .map(|c| StagedClick {
-                event_id: c.event_id,
-                code: &c.code,
-                occurred_at: c.occurred_at,
-                outcome: &c.outcome,
-                method: &c.method,
-                user_agent: c.user_agent.as_deref(),
-                referrer: c.referrer.as_deref(),
-                client_hash: &c.client_hash,
-                bot: c.bot,
-            })
-            .collect();
-        diesel::copy_from(crate::schema::clicks_in::table).from_insertable(&staged).execute(conn)?;
+        diesel::copy_from(crate::schema::clicks_in::table).from_insertable(&values).execute(conn)?;
         Ok(diesel::sql_query(
             "INSERT INTO clicks (event_id, code, occurred_at, outcome, method, user_agent, referrer, client_hash, bot) \
              SELECT event_id, code, occurred_at, outcome, method, user_agent, referrer, client_hash, bot FROM clicks_in \
@@ -119,8 +126,8 @@ pub struct LinkStats {
     pub by_day: Vec<(chrono::NaiveDate, i64)>,
     /// (referrer, clicks), most first, at most 10.
     pub top_referrers: Vec<(String, i64)>,
-    /// (outcome, clicks).
-    pub outcomes: Vec<(String, i64)>,
+    /// (outcome, clicks), for the outcomes the code's clicks had.
+    pub outcomes: Vec<(ClickOutcome, i64)>,
 }
 
 #[derive(QueryableByName)]
@@ -147,6 +154,14 @@ struct KeyCount {
     n: i64,
 }
 
+#[derive(QueryableByName)]
+struct OutcomeCount {
+    #[diesel(sql_type = diesel::sql_types::Text, deserialize_as = AsText<ClickOutcome>)]
+    outcome: ClickOutcome,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 /// Stats of one code over the last `days` days (by_day) and all time (the rest).
 pub fn stats(conn: &mut PgConnection, code: &str, days: i32) -> Result<LinkStats, DbError> {
     use diesel::sql_types::{Integer, Text};
@@ -168,17 +183,16 @@ pub fn stats(conn: &mut PgConnection, code: &str, days: i32) -> Result<LinkStats
     )
     .bind::<Text, _>(code)
     .load(conn)?;
-    let outcomes: Vec<KeyCount> = diesel::sql_query(
-        "SELECT outcome AS key, count(*) AS n FROM clicks WHERE code = $1 GROUP BY 1 ORDER BY 1",
-    )
-    .bind::<Text, _>(code)
-    .load(conn)?;
+    let outcomes: Vec<OutcomeCount> =
+        diesel::sql_query("SELECT outcome, count(*) AS n FROM clicks WHERE code = $1 GROUP BY 1 ORDER BY 1")
+            .bind::<Text, _>(code)
+            .load(conn)?;
     Ok(LinkStats {
         total: t.total,
         bots: t.bots,
         by_day: by_day.into_iter().map(|d| (d.day, d.n)).collect(),
         top_referrers: refs.into_iter().map(|k| (k.key, k.n)).collect(),
-        outcomes: outcomes.into_iter().map(|k| (k.key, k.n)).collect(),
+        outcomes: outcomes.into_iter().map(|o| (o.outcome, o.n)).collect(),
     })
 }
 

@@ -12,9 +12,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Text};
+use ghostlink_domain::{CheckOutcome, HealthState, LinkStatus};
 
 use crate::outbox::OutboxEvent;
 use crate::schema::{link_checks, link_health, links};
+use crate::stored::{AsText, Jsonb};
 use crate::DbError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -22,8 +24,8 @@ use crate::DbError;
 pub struct HealthRow {
     pub code: String,
     pub url: String,
-    /// `unknown`, `healthy`, `failing` or `quarantined` (quarantined by the canary).
-    pub state: String,
+    #[diesel(deserialize_as = AsText<HealthState>)]
+    pub state: HealthState,
     pub consecutive_failures: i32,
     pub consecutive_successes: i32,
     pub failing_since: Option<DateTime<Utc>>,
@@ -37,13 +39,15 @@ pub struct CheckRow {
     pub id: i64,
     pub code: String,
     pub checked_at: DateTime<Utc>,
-    pub outcome: String,
+    #[diesel(deserialize_as = AsText<CheckOutcome>)]
+    pub outcome: CheckOutcome,
     pub status: Option<i32>,
     pub latency_ms: i32,
     pub method: String,
     pub final_url: Option<String>,
-    /// JSON array of the URLs followed.
-    pub redirects: String,
+    /// The URLs followed, in order.
+    #[diesel(deserialize_as = Jsonb<Vec<String>>)]
+    pub redirects: Vec<String>,
     /// The generic reason a probe failed, shown to the link's owner.
     pub error: Option<String>,
     /// What exactly failed (names, addresses, resolver errors): for admins only.
@@ -55,12 +59,15 @@ pub struct CheckRow {
 #[diesel(table_name = link_checks)]
 pub struct NewCheck {
     pub code: String,
-    pub outcome: String,
+    #[diesel(serialize_as = AsText<CheckOutcome>)]
+    pub outcome: CheckOutcome,
     pub status: Option<i32>,
     pub latency_ms: i32,
     pub method: String,
     pub final_url: Option<String>,
-    pub redirects: String,
+    /// The URLs followed, in order.
+    #[diesel(serialize_as = Jsonb<Vec<String>>)]
+    pub redirects: Vec<String>,
     pub error: Option<String>,
     pub error_detail: Option<String>,
 }
@@ -90,7 +97,7 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
     None,
-    Quarantined { consecutive_failures: u32, failing_since: DateTime<Utc>, outcome: String },
+    Quarantined { consecutive_failures: u32, failing_since: DateTime<Utc>, outcome: CheckOutcome },
     Restored { consecutive_successes: u32 },
 }
 
@@ -179,25 +186,25 @@ pub fn record(
             .first(conn)
             .optional()?;
         let Some(h) = health.filter(|h| h.url == url) else { return Ok(None) };
-        let link_status: String =
+        let AsText(link_status): AsText<LinkStatus> =
             links::table.filter(links::code.eq(&check.code)).select(links::status).first(conn)?;
         // The check's own time dates a run of failures (and the quarantine).
         let now: DateTime<Utc> = diesel::insert_into(link_checks::table)
-            .values(check)
+            .values(check.clone())
             .returning(link_checks::checked_at)
             .get_result(conn)?;
-        let ok = check.outcome == "ok";
+        let ok = check.outcome.is_ok();
         let (failures, successes) =
             if ok { (0, h.consecutive_successes + 1) } else { (h.consecutive_failures + 1, 0) };
         let failing_since = if ok { None } else { Some(h.failing_since.unwrap_or(now)) };
         let mut transition = Transition::None;
-        let state = if h.state == "quarantined" {
+        let state = if h.state == HealthState::Quarantined {
             if ok && successes as u32 >= policy.successes_to_restore {
                 let n = diesel::update(links::table)
                     .filter(links::code.eq(&check.code))
-                    .filter(links::status.eq("quarantined"))
+                    .filter(links::status.eq(AsText(LinkStatus::Quarantined)))
                     .set((
-                        links::status.eq("active"),
+                        links::status.eq(AsText(LinkStatus::Active)),
                         links::status_since.eq(diesel::dsl::now),
                         links::updated_at.eq(diesel::dsl::now),
                     ))
@@ -205,18 +212,19 @@ pub fn record(
                 if n > 0 {
                     transition = Transition::Restored { consecutive_successes: successes as u32 };
                 }
-                "healthy"
+                HealthState::Healthy
             } else {
-                "quarantined"
+                HealthState::Quarantined
             }
-        } else if !ok && failures as u32 >= policy.failures_to_quarantine && link_status == "active" {
+        } else if !ok && failures as u32 >= policy.failures_to_quarantine && link_status == LinkStatus::Active
+        {
             let since = failing_since.unwrap_or(now);
             // The page shows "failing since …": the link's status dates from the first failure.
             diesel::update(links::table)
                 .filter(links::code.eq(&check.code))
-                .filter(links::status.eq("active"))
+                .filter(links::status.eq(AsText(LinkStatus::Active)))
                 .set((
-                    links::status.eq("quarantined"),
+                    links::status.eq(AsText(LinkStatus::Quarantined)),
                     links::status_since.eq(since),
                     links::updated_at.eq(diesel::dsl::now),
                 ))
@@ -224,17 +232,17 @@ pub fn record(
             transition = Transition::Quarantined {
                 consecutive_failures: failures as u32,
                 failing_since: since,
-                outcome: check.outcome.clone(),
+                outcome: check.outcome,
             };
-            "quarantined"
+            HealthState::Quarantined
         } else if ok {
-            "healthy"
+            HealthState::Healthy
         } else {
-            "failing"
+            HealthState::Failing
         };
         diesel::update(link_health::table.filter(link_health::code.eq(&check.code)))
             .set((
-                link_health::state.eq(state),
+                link_health::state.eq(AsText(state)),
                 link_health::consecutive_failures.eq(failures),
                 link_health::consecutive_successes.eq(successes),
                 link_health::failing_since.eq(failing_since),
@@ -260,7 +268,7 @@ pub fn record(
 pub fn reset(conn: &mut PgConnection, code: &str) -> Result<(), DbError> {
     diesel::update(link_health::table.filter(link_health::code.eq(code)))
         .set((
-            link_health::state.eq("unknown"),
+            link_health::state.eq(AsText(HealthState::Unknown)),
             link_health::consecutive_failures.eq(0),
             link_health::consecutive_successes.eq(0),
             link_health::failing_since.eq(None::<DateTime<Utc>>),
@@ -288,13 +296,15 @@ pub fn checks(conn: &mut PgConnection, code: &str, limit: i64) -> Result<Vec<Che
         .load(conn)?)
 }
 
-/// Health rows by state, for the `links by state` gauge.
-pub fn count_by_state(conn: &mut PgConnection) -> Result<Vec<(String, i64)>, DbError> {
+/// Health rows by state, for the `links by state` gauge: every state, those without a link
+/// counted 0.
+pub fn count_by_state(conn: &mut PgConnection) -> Result<Vec<(HealthState, i64)>, DbError> {
     use diesel::dsl::count_star;
-    Ok(link_health::table
+    let counted: Vec<(AsText<HealthState>, i64)> = link_health::table
         .group_by(link_health::state)
         .select((link_health::state, count_star()))
-        .load(conn)?)
+        .load(conn)?;
+    Ok(crate::stored::count_every(counted))
 }
 
 /// Links due now (the canary's backlog).
@@ -316,5 +326,5 @@ pub fn checks_since(
 
 /// Links currently quarantined (by anyone).
 pub fn quarantined_count(conn: &mut PgConnection) -> Result<i64, DbError> {
-    Ok(links::table.filter(links::status.eq("quarantined")).count().get_result(conn)?)
+    Ok(links::table.filter(links::status.eq(AsText(LinkStatus::Quarantined))).count().get_result(conn)?)
 }

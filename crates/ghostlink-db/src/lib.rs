@@ -15,6 +15,7 @@ pub mod links;
 pub mod outbox;
 pub mod risk;
 mod schema;
+mod stored;
 pub mod tokens;
 
 use std::time::Duration;
@@ -161,6 +162,17 @@ impl From<DieselError> for DbError {
             // A value diesel could not encode for Postgres at all: permanent like class 22.
             DieselError::SerializationError(e) => {
                 DbError::Refused { kind: Refusal::DataException, message: e.to_string() }
+            }
+            // A stored value its type cannot read (crate::stored): the row is a bug to see, so
+            // the message names the value, which diesel keeps in the error's source.
+            DieselError::DeserializationError(e) => {
+                let mut message = e.to_string();
+                let mut source = e.source();
+                while let Some(s) = source {
+                    message = format!("{message}: {s}");
+                    source = s.source();
+                }
+                DbError::Query(message)
             }
             other => DbError::Query(other.to_string()),
         }

@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use ghostlink_domain::{LinkSnapshot, LinkStatus};
+use ghostlink_domain::risk::Level;
+use ghostlink_domain::{HealthState, LinkSnapshot, LinkStatus};
 
 use crate::outbox::OutboxEvent;
 use crate::schema::links;
+use crate::stored::AsText;
 use crate::DbError;
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -15,7 +17,8 @@ pub struct LinkRow {
     pub code: String,
     pub url: String,
     pub owner_token_id: Option<i64>,
-    pub status: String,
+    #[diesel(deserialize_as = AsText<LinkStatus>)]
+    pub status: LinkStatus,
     pub status_since: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -25,17 +28,11 @@ pub struct LinkRow {
 }
 
 impl LinkRow {
-    /// The status as the domain type; an unknown value (impossible under the CHECK) reads as
-    /// disabled, the safe side.
-    pub fn status(&self) -> LinkStatus {
-        self.status.parse().unwrap_or(LinkStatus::Disabled)
-    }
-
     pub fn snapshot(&self) -> LinkSnapshot {
         LinkSnapshot {
             code: self.code.clone(),
             url: self.url.clone(),
-            status: self.status(),
+            status: self.status,
             expires_at: self.expires_at,
             max_clicks: self.max_clicks,
             status_since: Some(self.status_since),
@@ -137,10 +134,10 @@ pub struct ListFilter {
     /// Substring of the url or the code, case-insensitive.
     pub search: Option<String>,
     /// Only links whose destination currently has this risk level.
-    pub risk: Option<String>,
-    /// Only links in this canary health state (`unknown`, `healthy`, `failing`, `quarantined`;
-    /// `quarantined` means the link's status, whoever set it).
-    pub health: Option<String>,
+    pub risk: Option<Level>,
+    /// Only links in this canary health state (`quarantined` means the link's status, whoever
+    /// set it).
+    pub health: Option<HealthState>,
     /// Return links with an id below this (keyset pagination, newest first).
     pub before_id: Option<i64>,
     pub limit: i64,
@@ -153,28 +150,31 @@ pub fn list(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<LinkRow>
         q = q.filter(links::owner_token_id.eq(owner));
     }
     match filter.status {
-        Some(s) => q = q.filter(links::status.eq(s.as_str())),
-        None => q = q.filter(links::status.ne(LinkStatus::Deleted.as_str())),
+        Some(s) => q = q.filter(links::status.eq(AsText(s))),
+        None => q = q.filter(links::status.ne(AsText(LinkStatus::Deleted))),
     }
     if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
         let pattern = format!("%{}%", escape_like(search));
         q = q.filter(links::url.ilike(pattern.clone()).or(links::code.ilike(pattern)));
     }
-    if let Some(level) = filter.risk.clone() {
+    if let Some(level) = filter.risk {
         use crate::schema::risk_assessments;
-        q = q.filter(links::code.eq_any(
-            risk_assessments::table.filter(risk_assessments::level.eq(level)).select(risk_assessments::code),
-        ));
+        q = q.filter(
+            links::code.eq_any(
+                risk_assessments::table
+                    .filter(risk_assessments::level.eq(AsText(level)))
+                    .select(risk_assessments::code),
+            ),
+        );
     }
-    if let Some(state) = filter.health.clone() {
+    if let Some(state) = filter.health {
         use crate::schema::link_health;
-        if state == LinkStatus::Quarantined.as_str() {
-            q = q.filter(links::status.eq(LinkStatus::Quarantined.as_str()));
+        if state == HealthState::Quarantined {
+            q = q.filter(links::status.eq(AsText(LinkStatus::Quarantined)));
         } else {
-            q =
-                q.filter(links::status.ne(LinkStatus::Quarantined.as_str())).filter(links::code.eq_any(
-                    link_health::table.filter(link_health::state.eq(state)).select(link_health::code),
-                ));
+            q = q.filter(links::status.ne(AsText(LinkStatus::Quarantined))).filter(links::code.eq_any(
+                link_health::table.filter(link_health::state.eq(AsText(state))).select(link_health::code),
+            ));
         }
     }
     if let Some(before) = filter.before_id {
@@ -195,12 +195,26 @@ fn escape_like(s: &str) -> String {
 }
 
 /// A partial update. `Some(None)` clears a nullable column.
-#[derive(Debug, Clone, Default, AsChangeset)]
-#[diesel(table_name = links)]
+#[derive(Debug, Clone, Default)]
 pub struct LinkChanges {
-    pub status: Option<String>,
+    pub status: Option<LinkStatus>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
     pub max_clicks: Option<Option<i64>>,
+}
+
+/// [`LinkChanges`] as diesel writes them.
+#[derive(AsChangeset)]
+#[diesel(table_name = links)]
+struct Changeset {
+    status: Option<AsText<LinkStatus>>,
+    expires_at: Option<Option<DateTime<Utc>>>,
+    max_clicks: Option<Option<i64>>,
+}
+
+impl From<&LinkChanges> for Changeset {
+    fn from(c: &LinkChanges) -> Self {
+        Self { status: c.status.map(AsText), expires_at: c.expires_at, max_clicks: c.max_clicks }
+    }
 }
 
 /// Applies `changes` to a live (not deleted) link; `None` when there is none.
@@ -212,21 +226,19 @@ pub fn update(
     conn.transaction(|conn| {
         let current: Option<LinkRow> = links::table
             .filter(links::code.eq(code))
-            .filter(links::status.ne(LinkStatus::Deleted.as_str()))
+            .filter(links::status.ne(AsText(LinkStatus::Deleted)))
             .select(LinkRow::as_select())
             .for_update()
             .first(conn)
             .optional()?;
         let Some(current) = current else { return Ok(None) };
-        let status_changed = changes.status.as_deref().is_some_and(|s| s != current.status);
+        let status_changed = changes.status.is_some_and(|s| s != current.status);
         let row = diesel::update(links::table.filter(links::id.eq(current.id)))
-            .set((changes, links::updated_at.eq(diesel::dsl::now)))
+            .set((Changeset::from(changes), links::updated_at.eq(diesel::dsl::now)))
             .returning(LinkRow::as_returning())
             .get_result(conn)?;
         if status_changed {
-            if current.status == LinkStatus::Quarantined.as_str()
-                && changes.status.as_deref() == Some(LinkStatus::Active.as_str())
-            {
+            if current.status == LinkStatus::Quarantined && changes.status == Some(LinkStatus::Active) {
                 // Released by hand: the canary's run of failures no longer counts.
                 crate::health::reset(conn, code)?;
             }
@@ -244,9 +256,9 @@ pub fn update(
 pub fn soft_delete(conn: &mut PgConnection, code: &str) -> Result<bool, DbError> {
     let n = diesel::update(links::table)
         .filter(links::code.eq(code))
-        .filter(links::status.ne(LinkStatus::Deleted.as_str()))
+        .filter(links::status.ne(AsText(LinkStatus::Deleted)))
         .set((
-            links::status.eq(LinkStatus::Deleted.as_str()),
+            links::status.eq(AsText(LinkStatus::Deleted)),
             links::status_since.eq(diesel::dsl::now),
             links::updated_at.eq(diesel::dsl::now),
         ))
@@ -260,7 +272,7 @@ pub fn soft_delete(conn: &mut PgConnection, code: &str) -> Result<bool, DbError>
 pub fn take_click(conn: &mut PgConnection, code: &str) -> Result<Option<i64>, DbError> {
     Ok(diesel::update(links::table)
         .filter(links::code.eq(code))
-        .filter(links::status.eq(LinkStatus::Active.as_str()))
+        .filter(links::status.eq(AsText(LinkStatus::Active)))
         .filter(links::max_clicks.is_null().or(links::click_count.lt(links::max_clicks.assume_not_null())))
         .filter(links::expires_at.is_null().or(links::expires_at.gt(diesel::dsl::now)))
         .set(links::click_count.eq(links::click_count + 1))
@@ -274,14 +286,8 @@ pub fn snapshot(conn: &mut PgConnection, code: &str) -> Result<Option<LinkSnapsh
     let Some(row) = get(conn, code)? else { return Ok(None) };
     let mut snap = row.snapshot();
     if let Some(risk) = crate::risk::get(conn, code)? {
-        snap.risk = match risk.level.as_str() {
-            "low" => Some(ghostlink_domain::risk::Level::Low),
-            "medium" => Some(ghostlink_domain::risk::Level::Medium),
-            "high" => Some(ghostlink_domain::risk::Level::High),
-            // An unknown level (impossible under the CHECK) is treated as the safe side.
-            _ => Some(ghostlink_domain::risk::Level::Blocked),
-        };
-        snap.risk_reasons = crate::risk::reason_details(&risk.reasons);
+        snap.risk = Some(risk.level);
+        snap.risk_reasons = risk.reasons.iter().map(|r| r.to_string()).collect();
     }
     Ok(Some(snap))
 }
@@ -295,7 +301,7 @@ pub fn for_rescore(
 ) -> Result<Vec<LinkRow>, DbError> {
     use crate::schema::risk_assessments;
     let mut q = links::table
-        .filter(links::status.ne(LinkStatus::Deleted.as_str()))
+        .filter(links::status.ne(AsText(LinkStatus::Deleted)))
         .filter(links::id.gt(after_id))
         .select(LinkRow::as_select())
         .into_boxed();

@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use ghostlink_domain::risk::{Level, Reason};
 
 use crate::schema::risk_assessments;
+use crate::stored::{AsText, Jsonb};
 use crate::DbError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -12,19 +14,21 @@ pub struct RiskRow {
     pub code: String,
     pub url: String,
     pub score: i32,
-    pub level: String,
-    /// JSON array of `{rule, weight, detail}`.
-    pub reasons: String,
+    #[diesel(serialize_as = AsText<Level>, deserialize_as = AsText<Level>)]
+    pub level: Level,
+    /// The rules that contributed (`jsonb`, an array of `{rule, weight, detail}`).
+    #[diesel(serialize_as = Jsonb<Vec<Reason>>, deserialize_as = Jsonb<Vec<Reason>>)]
+    pub reasons: Vec<Reason>,
     pub assessed_at: DateTime<Utc>,
 }
 
 /// Stores an assessment, replacing the previous one of the code (idempotent).
 pub fn upsert(conn: &mut PgConnection, row: &RiskRow) -> Result<(), DbError> {
     diesel::insert_into(risk_assessments::table)
-        .values(row)
+        .values(row.clone())
         .on_conflict(risk_assessments::code)
         .do_update()
-        .set(row)
+        .set(row.clone())
         .execute(conn)?;
     Ok(())
 }
@@ -37,24 +41,13 @@ pub fn get(conn: &mut PgConnection, code: &str) -> Result<Option<RiskRow>, DbErr
         .optional()?)
 }
 
-/// Links by current level, for the `links by level` gauge.
-pub fn count_by_level(conn: &mut PgConnection) -> Result<Vec<(String, i64)>, DbError> {
+/// Links by current level, for the `links by level` gauge: every level, those without a link
+/// counted 0.
+pub fn count_by_level(conn: &mut PgConnection) -> Result<Vec<(Level, i64)>, DbError> {
     use diesel::dsl::count_star;
-    Ok(risk_assessments::table
+    let counted: Vec<(AsText<Level>, i64)> = risk_assessments::table
         .group_by(risk_assessments::level)
         .select((risk_assessments::level, count_star()))
-        .load(conn)?)
-}
-
-/// The `detail` of each stored reason (the JSON written by the risk scorer); unreadable JSON
-/// gives none.
-pub fn reason_details(reasons_json: &str) -> Vec<String> {
-    #[derive(serde::Deserialize)]
-    struct R {
-        rule: String,
-        detail: String,
-    }
-    serde_json::from_str::<Vec<R>>(reasons_json)
-        .map(|v| v.into_iter().map(|r| format!("{}: {}", r.rule, r.detail)).collect())
-        .unwrap_or_default()
+        .load(conn)?;
+    Ok(crate::stored::count_every(counted))
 }

@@ -88,7 +88,7 @@ diesel::table! {
         url -> Text,
         score -> Int4,
         level -> Text,
-        reasons -> Text,
+        reasons -> Jsonb,
         assessed_at -> Timestamptz,
     }
 }
@@ -116,7 +116,7 @@ diesel::table! {
         latency_ms -> Int4,
         method -> Text,
         final_url -> Nullable<Text>,
-        redirects -> Text,
+        redirects -> Jsonb,
         error -> Nullable<Text>,
         error_detail -> Nullable<Text>,
     }

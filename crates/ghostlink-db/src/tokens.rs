@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use ghostlink_domain::Role;
 
 use crate::schema::api_tokens;
+use crate::stored::AsText;
 use crate::DbError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -11,7 +13,8 @@ use crate::DbError;
 pub struct TokenRow {
     pub id: i64,
     pub name: String,
-    pub role: String,
+    #[diesel(deserialize_as = AsText<Role>)]
+    pub role: Role,
     pub token_sha256: String,
     pub prefix: String,
     pub created_at: DateTime<Utc>,
@@ -22,7 +25,7 @@ pub struct TokenRow {
 #[diesel(table_name = api_tokens)]
 struct NewToken<'a> {
     name: &'a str,
-    role: &'a str,
+    role: AsText<Role>,
     token_sha256: &'a str,
     prefix: &'a str,
 }
@@ -31,12 +34,12 @@ struct NewToken<'a> {
 pub fn insert(
     conn: &mut PgConnection,
     name: &str,
-    role: &str,
+    role: Role,
     sha256: &str,
     prefix: &str,
 ) -> Result<TokenRow, DbError> {
     Ok(diesel::insert_into(api_tokens::table)
-        .values(NewToken { name, role, token_sha256: sha256, prefix })
+        .values(NewToken { name, role: AsText(role), token_sha256: sha256, prefix })
         .returning(TokenRow::as_returning())
         .get_result(conn)?)
 }

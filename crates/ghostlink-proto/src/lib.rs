@@ -5,8 +5,14 @@
 //! The JSON Schemas in `proto/events/` are the contract other teams read; this crate is the
 //! Rust side of it, and its tests validate every type against its schema file so the two cannot
 //! drift. A new version of an event is a new type here and a new schema file, never an edit.
+//!
+//! Fields with a closed set of values are the domain's enums (`ghostlink_domain::named`): they
+//! are written as the same lower-case names the schemas list, and a name outside the set makes
+//! the event undecodable, as the schema refuses it.
 
 use chrono::{DateTime, Utc};
+use ghostlink_domain::risk::Level;
+use ghostlink_domain::{CheckOutcome, ClickOutcome, LinkStatus};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -77,7 +83,7 @@ pub enum DecodeError {
 pub struct LinkCreated {
     pub code: String,
     pub url: String,
-    pub status: String,
+    pub status: LinkStatus,
     #[serde(default)]
     pub owner_token_id: Option<i64>,
     #[serde(default)]
@@ -97,7 +103,7 @@ impl EventData for LinkCreated {
 pub struct LinkUpdated {
     pub code: String,
     pub url: String,
-    pub status: String,
+    pub status: LinkStatus,
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -126,7 +132,8 @@ impl EventData for LinkDeleted {
 #[serde(deny_unknown_fields)]
 pub struct ClickRecorded {
     pub code: String,
-    pub outcome: String,
+    /// Never [`ClickOutcome::Denied`]: a denied request records no click.
+    pub outcome: ClickOutcome,
     pub method: String,
     #[serde(default)]
     pub user_agent: Option<String>,
@@ -162,7 +169,7 @@ pub struct RiskScored {
     pub code: String,
     pub url: String,
     pub score: u32,
-    pub level: String,
+    pub level: Level,
     pub reasons: Vec<RiskReason>,
 }
 impl EventData for RiskScored {
@@ -182,9 +189,9 @@ pub struct LinkQuarantined {
     pub consecutive_failures: u32,
     #[serde(default)]
     pub failing_since: Option<DateTime<Utc>>,
-    /// The outcome of the check that decided it (`http_5xx`, `timeout`, ...), when the canary.
+    /// The outcome of the check that decided it, when the canary.
     #[serde(default)]
-    pub last_outcome: Option<String>,
+    pub last_outcome: Option<CheckOutcome>,
 }
 impl EventData for LinkQuarantined {
     const TYPE: &'static str = "link.quarantined";

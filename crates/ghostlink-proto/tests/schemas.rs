@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
+use ghostlink_domain::risk::Level;
+use ghostlink_domain::{CheckOutcome, ClickOutcome, LinkStatus};
 use ghostlink_proto::*;
 use serde_json::Value;
 
@@ -41,7 +43,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 LinkCreated {
                     code: "abc1234".into(),
                     url: "https://example.com/".into(),
-                    status: "active".into(),
+                    status: LinkStatus::Active,
                     owner_token_id: Some(3),
                     expires_at: Some(now),
                     max_clicks: Some(5),
@@ -59,7 +61,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 LinkUpdated {
                     code: "abc1234".into(),
                     url: "https://example.com/".into(),
-                    status: "disabled".into(),
+                    status: LinkStatus::Disabled,
                     expires_at: None,
                     max_clicks: None,
                     updated_at: now,
@@ -80,7 +82,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 now,
                 ClickRecorded {
                     code: "abc1234".into(),
-                    outcome: "redirect".into(),
+                    outcome: ClickOutcome::Redirect,
                     method: "GET".into(),
                     user_agent: Some("curl/8".into()),
                     referrer: None,
@@ -101,7 +103,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                     code: "abc1234".into(),
                     url: "http://203.0.113.9/login".into(),
                     score: 40,
-                    level: "medium".into(),
+                    level: Level::Medium,
                     reasons: vec![RiskReason {
                         rule: "ip_literal_host".into(),
                         weight: 30,
@@ -123,7 +125,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                     by: "canary".into(),
                     consecutive_failures: 3,
                     failing_since: Some(now),
-                    last_outcome: Some("http_5xx".into()),
+                    last_outcome: Some(CheckOutcome::Http5xx),
                 },
             )
             .to_bytes()),
@@ -240,5 +242,92 @@ fn every_schema_file_is_a_known_type() {
         let name = entry.expect("entry").file_name().to_string_lossy().to_string();
         let Some(kind) = name.strip_suffix(".v1.schema.json") else { panic!("unexpected file {name}") };
         assert!(kind == "envelope" || KNOWN.iter().any(|(k, _)| *k == kind), "{name} has no Rust type");
+    }
+}
+
+/// The `enum` a schema lists for `data.<field>` (through a nullable `oneOf` too).
+fn schema_enum(kind: &str, field: &str) -> Vec<String> {
+    let schema = load(kind.strip_suffix(".v1").unwrap_or(kind));
+    let prop = &schema["properties"]["data"]["properties"][field];
+    let list = prop["enum"]
+        .as_array()
+        .or_else(|| prop["oneOf"].as_array()?.iter().find_map(|alt| alt["enum"].as_array()))
+        .unwrap_or_else(|| panic!("{kind}.{field} has no enum"));
+    list.iter().map(|v| v.as_str().expect("a name").to_string()).collect()
+}
+
+fn names<T: ghostlink_domain::Named>(keep: impl Fn(T) -> bool) -> Vec<String> {
+    T::ALL.iter().copied().filter(|&v| keep(v)).map(|v| v.as_str().to_string()).collect()
+}
+
+/// Every value the code can send is one the schema lists, and the schema lists nothing the code
+/// cannot send: the enums and the contract cannot drift.
+#[test]
+fn schema_enums_are_the_domain_enums() {
+    assert_eq!(schema_enum(ClickRecorded::TYPE, "outcome"), names(ClickOutcome::is_recorded));
+    assert_eq!(schema_enum(LinkCreated::TYPE, "status"), names::<LinkStatus>(|_| true));
+    assert_eq!(schema_enum(LinkUpdated::TYPE, "status"), names::<LinkStatus>(|_| true));
+    assert_eq!(schema_enum(RiskScored::TYPE, "level"), names::<Level>(|_| true));
+    assert_eq!(schema_enum(LinkQuarantined::TYPE, "last_outcome"), names::<CheckOutcome>(|_| true));
+    let description = load(ClickRecorded::TYPE)["properties"]["data"]["properties"]["outcome"]["description"]
+        .as_str()
+        .expect("the outcome is described")
+        .to_string();
+    for o in ClickOutcome::ALL {
+        assert!(description.contains(o.as_str()), "the description of click.recorded's outcome names {o}");
+    }
+}
+
+/// Every click outcome the redirect records validates, is written as its name and decodes back;
+/// the one it never records (`denied`) is refused by the schema.
+#[test]
+fn every_click_outcome_travels_as_its_name() {
+    let (_, click) = samples().into_iter().find(|(k, _)| *k == ClickRecorded::TYPE).expect("click");
+    let v = validator(ClickRecorded::TYPE);
+    for &outcome in ClickOutcome::ALL {
+        let Ok(Event::ClickRecorded(mut e)) = Event::decode(&serde_json::to_vec(&click).expect("bytes"))
+        else {
+            panic!("the sample decodes");
+        };
+        e.data.outcome = outcome;
+        let value: Value = serde_json::from_slice(&e.to_bytes()).expect("json");
+        assert_eq!(value["data"]["outcome"], outcome.as_str());
+        assert_eq!(v.is_valid(&value), outcome.is_recorded(), "{outcome}");
+        let Ok(Event::ClickRecorded(back)) = Event::decode(&e.to_bytes()) else {
+            panic!("{outcome} decodes")
+        };
+        assert_eq!(back.data.outcome, outcome);
+    }
+}
+
+/// The wire format did not change with the typed fields: an event as older code wrote it (every
+/// field a string) decodes and is written again byte for byte, and a value outside the schema's
+/// set is undecodable, as the schema refuses it.
+#[test]
+fn typed_fields_keep_the_wire_format() {
+    let old = [
+        r#"{"id":"01a23123-91bd-76c5-8549-21d4c82efbbb","type":"click.recorded","version":1,"occurred_at":"2026-11-20T10:00:02Z","source":"redirect","correlation_id":null,"data":{"code":"c","outcome":"scan_limited","method":"GET","user_agent":null,"referrer":null,"client_hash":"0123456789abcdef0123456789abcdef","bot":false,"address_hash":null}}"#,
+        r#"{"id":"01a23123-91bd-76c5-8549-21d4c82efbbc","type":"link.updated","version":1,"occurred_at":"2026-11-20T10:00:02Z","source":"shortener","correlation_id":"r","data":{"code":"abc","url":"https://example.com/","status":"quarantined","expires_at":null,"max_clicks":null,"updated_at":"2026-11-20T10:00:02Z"}}"#,
+        r#"{"id":"01a23123-91bd-76c5-8549-21d4c82efbbd","type":"risk.scored","version":1,"occurred_at":"2026-11-20T10:00:02Z","source":"risk-scorer","correlation_id":null,"data":{"code":"abc","url":"https://example.com/","score":60,"level":"high","reasons":[]}}"#,
+        r#"{"id":"01a23123-91bd-76c5-8549-21d4c82efbbe","type":"link.quarantined","version":1,"occurred_at":"2026-11-20T10:00:02Z","source":"canary","correlation_id":null,"data":{"code":"abc","url":"https://example.com/","by":"canary","consecutive_failures":3,"failing_since":null,"last_outcome":"timeout"}}"#,
+    ];
+    for line in old {
+        let again = match Event::decode(line.as_bytes()).expect(line) {
+            Event::ClickRecorded(e) => e.to_bytes(),
+            Event::LinkUpdated(e) => e.to_bytes(),
+            Event::RiskScored(e) => e.to_bytes(),
+            Event::LinkQuarantined(e) => e.to_bytes(),
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(String::from_utf8(again).expect("utf-8"), line);
+        let unknown = line
+            .replace(r#""scan_limited""#, r#""teleported""#)
+            .replace(r#""quarantined""#, r#""archived""#)
+            .replace(r#""high""#, r#""severe""#)
+            .replace(r#""timeout""#, r#""slow""#);
+        assert!(Event::decode(unknown.as_bytes()).is_err(), "{unknown}");
+        let value: Value = serde_json::from_str(&unknown).expect("json");
+        let kind = value["type"].as_str().expect("type").to_string();
+        assert!(!validator(&kind).is_valid(&value), "the schema refuses {unknown}");
     }
 }

@@ -22,8 +22,8 @@ use ghostlink_domain::click_text::{
 };
 use ghostlink_proto::{DecodeError, Event};
 
-/// The outcome, method and client hash are short tokens the redirect writes; the code's cap
-/// bounds them.
+/// The method and client hash are short tokens the redirect writes; the code's cap bounds them.
+/// (The outcome is a `ClickOutcome`: decoding refuses a name that is not one.)
 const MAX_TOKEN_BYTES: usize = MAX_CODE_BYTES;
 
 /// Longest [`Refused::detail`], in bytes.
@@ -142,7 +142,6 @@ fn sanitise(c: &mut NewClick) -> bool {
         }
     };
     fix(&mut c.code, MAX_CODE_BYTES);
-    fix(&mut c.outcome, MAX_TOKEN_BYTES);
     fix(&mut c.method, MAX_TOKEN_BYTES);
     fix(&mut c.client_hash, MAX_TOKEN_BYTES);
     if let Some(ua) = c.user_agent.as_mut() {
@@ -326,6 +325,17 @@ mod tests {
         assert_eq!((c.user_agent.as_deref(), lossy), (Some("caf\u{FFFD}"), true));
         assert!(decode(b"{\"type\":\"click.recorded\",\"version\":1}").is_err());
         assert!(decode(b"\xff{not json").is_err());
+    }
+
+    #[test]
+    fn an_outcome_that_is_none_of_the_redirects_is_undecodable() {
+        for o in ghostlink_domain::ClickOutcome::ALL {
+            let l =
+                String::from_utf8(line(b"null")).expect("utf-8").replace("\"redirect\"", &format!("\"{o}\""));
+            assert_eq!(row(decode(l.as_bytes()).expect("decodes").0).map(|c| c.outcome), Some(*o));
+        }
+        let l = String::from_utf8(line(b"null")).expect("utf-8").replace("\"redirect\"", "\"teleported\"");
+        assert!(decode(l.as_bytes()).is_err(), "refused as undecodable, never stored as text");
     }
 
     #[test]

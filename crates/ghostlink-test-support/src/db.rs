@@ -118,6 +118,7 @@ impl TestDb {
     pub fn token(&self, name: &str, role: &str) -> String {
         let secret = ghostlink_domain::new_token(&mut rand::rngs::OsRng);
         let hash = ghostlink_domain::hash_token(&secret);
+        let role = role.parse().expect("a role");
         ghostlink_db::tokens::insert(&mut self.conn(), name, role, &hash, &secret[..8])
             .expect("insert token");
         secret

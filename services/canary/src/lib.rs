@@ -241,7 +241,7 @@ async fn schedule_new(db: &Db, wake: &Notify, log: &slog::Logger, batch: Vec<Inc
         for event in Event::decode_lines(&msg.payload) {
             match event {
                 Ok(Event::LinkCreated(e)) => links.push((e.data.code, e.data.url)),
-                Ok(Event::LinkUpdated(e)) if e.data.status == "active" => {
+                Ok(Event::LinkUpdated(e)) if e.data.status == ghostlink_domain::LinkStatus::Active => {
                     links.push((e.data.code, e.data.url))
                 }
                 Ok(_) => {}
@@ -431,12 +431,12 @@ impl Scheduler {
     async fn record(&self, due: Due, r: ProbeResult) {
         let check = NewCheck {
             code: due.code.clone(),
-            outcome: r.outcome.as_str().to_string(),
+            outcome: r.outcome,
             status: r.status.map(i32::from),
             latency_ms: r.latency.as_millis().min(i32::MAX as u128) as i32,
             method: r.method.to_string(),
             final_url: r.final_url.clone(),
-            redirects: serde_json::to_string(&r.redirects).unwrap_or_else(|_| "[]".into()),
+            redirects: r.redirects.clone(),
             error: r.error.as_ref().map(|e| e.failure.as_str().to_string()),
             error_detail: r.error.as_ref().map(|e| e.detail.clone()),
         };
@@ -539,7 +539,7 @@ fn transition_event(code: &str, url: &str, t: &Transition) -> Option<OutboxEvent
                 by: "canary".into(),
                 consecutive_failures: *consecutive_failures,
                 failing_since: Some(*failing_since),
-                last_outcome: Some(outcome.clone()),
+                last_outcome: Some(*outcome),
             }))
         }
         Transition::Restored { consecutive_successes } => Some(wrap(LinkRestored {
@@ -558,9 +558,8 @@ async fn sample_states(db: Db) {
         db.run(|c| Ok((ghostlink_db::health::count_by_state(c)?, ghostlink_db::health::due_count(c)?))).await;
     match sampled {
         Ok((rows, due)) => {
-            for state in ["unknown", "healthy", "failing", "quarantined"] {
-                let n = rows.iter().find(|(s, _)| s == state).map(|(_, n)| *n).unwrap_or(0);
-                metrics::gauge!("canary_links_by_state", "state" => state).set(n as f64);
+            for (state, n) in rows {
+                metrics::gauge!("canary_links_by_state", "state" => state.as_str()).set(n as f64);
             }
             metrics::gauge!("canary_due_links").set(due as f64);
         }

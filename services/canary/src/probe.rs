@@ -27,38 +27,9 @@ pub const MAX_REDIRECTS: usize = 5;
 /// Bytes read of a GET body (the fallback when HEAD is refused).
 const BODY_CAP: usize = 64 * 1024;
 
-/// A probe's classified result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    Ok,
-    Http4xx,
-    Http5xx,
-    Timeout,
-    Dns,
-    Tls,
-    Connect,
-    Blocked,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Http4xx => "http_4xx",
-            Outcome::Http5xx => "http_5xx",
-            Outcome::Timeout => "timeout",
-            Outcome::Dns => "dns",
-            Outcome::Tls => "tls",
-            Outcome::Connect => "connect",
-            Outcome::Blocked => "blocked",
-        }
-    }
-
-    /// Failures that say more about the canary's own network than about the destination.
-    pub fn is_network(self) -> bool {
-        matches!(self, Outcome::Timeout | Outcome::Dns | Outcome::Connect)
-    }
-}
+/// A probe's classified result: the domain's, so the check's row, the `link.quarantined` event
+/// and the `canary_probes_total` label all use its one set of names.
+pub use ghostlink_domain::CheckOutcome as Outcome;
 
 /// Why a probe failed, in the words its link's owner sees: a reason, never a name, an address
 /// or an error message from the network (those are [`ProbeError::detail`]).

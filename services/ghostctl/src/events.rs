@@ -286,7 +286,7 @@ pub fn risk(db: &DatabaseArgs, amqp: &AmqpArgs, cmd: RiskCommand) -> Result<(), 
                     ghostlink_proto::LinkUpdated {
                         code: r.code.clone(),
                         url: r.url.clone(),
-                        status: r.status.clone(),
+                        status: r.status,
                         expires_at: r.expires_at,
                         max_clicks: r.max_clicks,
                         updated_at: r.updated_at,

@@ -33,7 +33,7 @@ pub fn create(url: &str, name: &str, role: Role) -> Result<String, Failure> {
     }
     let secret = new_token(&mut rand::rngs::OsRng);
     let mut conn = connect(url)?;
-    match tokens::insert(&mut conn, name, role.as_str(), &hash_token(&secret), &secret[..10]) {
+    match tokens::insert(&mut conn, name, role, &hash_token(&secret), &secret[..10]) {
         Ok(_) => Ok(secret),
         Err(ghostlink_db::DbError::Conflict(_)) => {
             Err(Failure::usage(format!("a token named '{name}' already exists")))

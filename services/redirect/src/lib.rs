@@ -276,7 +276,7 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
         request_id: req.extensions().get::<ghostlink_web::RequestId>().map(|r| r.0.clone()),
         data: ClickRecorded {
             code: click_text::storable_str(&code, click_text::MAX_CODE_BYTES),
-            outcome: outcome.as_str().to_owned(),
+            outcome,
             method: method.to_owned(),
             user_agent,
             referrer: header_text(&req, actix_web::http::header::REFERER, click_text::MAX_REFERRER_BYTES),

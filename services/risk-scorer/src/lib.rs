@@ -144,8 +144,8 @@ impl Scorer {
                 code: code.clone(),
                 url: url.clone(),
                 score: a.score as i32,
-                level: a.level.as_str().to_string(),
-                reasons: serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into()),
+                level: a.level,
+                reasons: a.reasons.clone(),
                 assessed_at: chrono::Utc::now(),
             };
             // A database outage holds the message (unacknowledged) instead of burning its
@@ -176,7 +176,7 @@ impl Scorer {
                 SERVICE,
                 correlation_id,
                 chrono::Utc::now(),
-                RiskScored { code, url, score: a.score, level: a.level.as_str().to_string(), reasons },
+                RiskScored { code, url, score: a.score, level: a.level, reasons },
             );
             scored.push(Outgoing {
                 routing_key: RiskScored::TYPE.to_string(),
@@ -200,9 +200,8 @@ impl Scorer {
 async fn sample_levels(db: Db) {
     match db.run(ghostlink_db::risk::count_by_level).await {
         Ok(rows) => {
-            for level in ["low", "medium", "high", "blocked"] {
-                let n = rows.iter().find(|(l, _)| l == level).map(|(_, n)| *n).unwrap_or(0);
-                metrics::gauge!("risk_links_by_level", "level" => level).set(n as f64);
+            for (level, n) in rows {
+                metrics::gauge!("risk_links_by_level", "level" => level.as_str()).set(n as f64);
             }
         }
         Err(_) => metrics::counter!("db_errors_total", "op" => "risk_levels").increment(1),

@@ -6,7 +6,8 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use ghostlink_db::links::{LinkChanges, LinkRow, ListFilter, NewLink};
 use ghostlink_domain::code::is_plausible_code;
-use ghostlink_domain::{generate_code, normalize_url, validate_alias, LinkStatus};
+use ghostlink_domain::risk::Level;
+use ghostlink_domain::{generate_code, normalize_url, validate_alias, HealthState, LinkStatus};
 use ghostlink_web::{ApiError, JsonBody};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -35,7 +36,7 @@ fn updated_event(row: &LinkRow, request_id: Option<String>) -> OutboxEvent {
         LinkUpdated {
             code: row.code.clone(),
             url: row.url.clone(),
-            status: row.status.clone(),
+            status: row.status,
             expires_at: row.expires_at,
             max_clicks: row.max_clicks,
             updated_at: row.updated_at,
@@ -88,7 +89,8 @@ pub struct LinkView {
     pub max_clicks: Option<i64>,
     pub click_count: i64,
     /// `active`, `disabled`, `quarantined` or `deleted`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: LinkStatus,
 }
 
 /// A page of links, newest first.
@@ -140,7 +142,7 @@ pub struct ListQuery {
 fn view(row: LinkRow, base: &str) -> LinkView {
     LinkView {
         short_url: format!("{base}/{}", row.code),
-        status: row.status.clone(),
+        status: row.status,
         code: row.code,
         url: row.url,
         created_at: row.created_at,
@@ -294,7 +296,7 @@ pub async fn create(
             LinkCreated {
                 code: new.code.clone(),
                 url: new.url.clone(),
-                status: LinkStatus::Active.as_str().to_owned(),
+                status: LinkStatus::Active,
                 owner_token_id: new.owner_token_id,
                 expires_at: new.expires_at,
                 max_clicks: new.max_clicks,
@@ -378,39 +380,15 @@ pub async fn list(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::bad_request("invalid_query", "limit: must be between 1 and 100"));
     }
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(
-            s.parse::<LinkStatus>()
-                .map_err(|e| ApiError::bad_request("invalid_query", format!("status: {e}")))?,
-        ),
-    };
+    let status = query_value::<LinkStatus>("status", q.status.as_deref())?;
     let before_id = match q.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(c.parse::<i64>().map_err(|_| {
             ApiError::bad_request("invalid_query", "cursor: not a cursor from a previous page")
         })?),
     };
-    let risk = match q.risk.as_deref() {
-        None | Some("") => None,
-        Some(l @ ("low" | "medium" | "high" | "blocked")) => Some(l.to_string()),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("risk: '{other}' is not low, medium, high or blocked"),
-            ))
-        }
-    };
-    let health = match q.health.as_deref() {
-        None | Some("") => None,
-        Some(h @ ("unknown" | "healthy" | "failing" | "quarantined")) => Some(h.to_string()),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("health: '{other}' is not unknown, healthy, failing or quarantined"),
-            ))
-        }
-    };
+    let risk = query_value::<Level>("risk", q.risk.as_deref())?;
+    let health = query_value::<HealthState>("health", q.health.as_deref())?;
     if q.q.as_ref().is_some_and(|s| s.len() > 256) {
         return Err(ApiError::bad_request("invalid_query", "q: at most 256 characters"));
     }
@@ -435,6 +413,17 @@ pub async fn list(
     };
     let items = rows.into_iter().map(|r| view(r, &shared.base_url)).collect();
     Ok(HttpResponse::Ok().json(LinkPage { items, next_cursor }))
+}
+
+/// An optional query parameter naming one of an enum's values (empty is absent); anything else
+/// is 400 `invalid_query` naming the parameter and the values there are.
+fn query_value<T: ghostlink_domain::Named>(name: &str, value: Option<&str>) -> Result<Option<T>, ApiError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(v) => {
+            v.parse().map(Some).map_err(|e| ApiError::bad_request("invalid_query", format!("{name}: {e}")))
+        }
+    }
 }
 
 /// Change a link's status, expiry or click limit (admin).
@@ -479,7 +468,7 @@ pub async fn update(
                     "status: must be 'active', 'disabled' or 'quarantined' (use DELETE to delete)",
                 ))
             }
-            Ok(s) => Some(s.as_str().to_string()),
+            Ok(s) => Some(s),
         },
     };
     let changes = LinkChanges {
@@ -503,7 +492,7 @@ pub async fn update(
     shared.invalidate(&code).await;
     shared.relay.notify_one();
     metrics::counter!("link_changes_total", "op" => "update").increment(1);
-    slog::info!(shared.log, "link updated"; "link.code" => &code, "link.status" => &row.status, "token.name" => &caller.name);
+    slog::info!(shared.log, "link updated"; "link.code" => &code, "link.status" => row.status.as_str(), "token.name" => &caller.name);
     Ok(HttpResponse::Ok().json(view(row, &shared.base_url)))
 }
 
@@ -560,7 +549,7 @@ pub struct LinkStatsView {
     pub top_referrers: Vec<ReferrerCount>,
     /// Clicks by what the redirect answered (`redirect`, `gone`, …).
     #[schema(value_type = Object)]
-    pub outcomes: std::collections::BTreeMap<String, i64>,
+    pub outcomes: std::collections::BTreeMap<&'static str, i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -604,7 +593,7 @@ pub async fn stats(
             .into_iter()
             .map(|(referrer, count)| ReferrerCount { referrer, count })
             .collect(),
-        outcomes: s.outcomes.into_iter().collect(),
+        outcomes: s.outcomes.into_iter().map(|(o, n)| (o.as_str(), n)).collect(),
     }))
 }
 
@@ -614,7 +603,8 @@ pub struct RiskView {
     /// 0–100.
     pub score: i32,
     /// `low`, `medium`, `high` or `blocked`.
-    pub level: String,
+    #[schema(value_type = String)]
+    pub level: Level,
     pub reasons: Vec<RiskReasonView>,
     pub assessed_at: DateTime<Utc>,
 }
@@ -655,7 +645,11 @@ pub async fn risk(
     Ok(HttpResponse::Ok().json(RiskView {
         score: r.score,
         level: r.level,
-        reasons: serde_json::from_str(&r.reasons).unwrap_or_default(),
+        reasons: r
+            .reasons
+            .into_iter()
+            .map(|r| RiskReasonView { rule: r.rule, weight: r.weight, detail: r.detail })
+            .collect(),
         assessed_at: r.assessed_at,
     }))
 }

@@ -176,7 +176,7 @@ impl Auth {
         };
         let t = Arc::new(CachedToken {
             revoked: r.revoked_at.is_some(),
-            caller: Caller { token_id: r.id, role: r.role.parse().unwrap_or(Role::User), name: r.name },
+            caller: Caller { token_id: r.id, role: r.role, name: r.name },
         });
         self.known.insert(hash, t.clone());
         Ok(Some(t))

@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use ghostlink_domain::{CheckOutcome, HealthState, LinkStatus};
 use ghostlink_web::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,7 +18,8 @@ const CHECKS_SHOWN: i64 = 20;
 pub struct HealthView {
     /// `unknown` (not probed yet), `healthy`, `failing` or `quarantined` (by the canary or an
     /// admin: the link shows a warning page instead of redirecting).
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: HealthState,
     pub consecutive_failures: i32,
     pub consecutive_successes: i32,
     /// First failure of the current run of failures.
@@ -33,7 +35,8 @@ pub struct CheckView {
     pub at: DateTime<Utc>,
     /// `ok`, `http_4xx`, `http_5xx`, `timeout`, `dns`, `tls`, `connect` or `blocked` (an address
     /// the canary may not connect to).
-    pub outcome: String,
+    #[schema(value_type = String)]
+    pub outcome: CheckOutcome,
     /// The final HTTP status, when there was a response.
     pub status: Option<i32>,
     pub latency_ms: i32,
@@ -78,11 +81,11 @@ pub async fn health(
         .await
         .map_err(db_error)?;
     let state = match &row {
-        _ if link.status == "quarantined" => "quarantined".to_string(),
+        _ if link.status == LinkStatus::Quarantined => HealthState::Quarantined,
         // The canary's own quarantine was lifted by hand in the meantime.
-        Some(h) if h.state == "quarantined" => "failing".to_string(),
-        Some(h) => h.state.clone(),
-        None => "unknown".to_string(),
+        Some(h) if h.state == HealthState::Quarantined => HealthState::Failing,
+        Some(h) => h.state,
+        None => HealthState::Unknown,
     };
     Ok(HttpResponse::Ok().json(HealthView {
         state,
@@ -100,7 +103,7 @@ pub async fn health(
                 latency_ms: c.latency_ms,
                 method: c.method,
                 final_url: c.final_url,
-                redirects: serde_json::from_str(&c.redirects).unwrap_or_default(),
+                redirects: c.redirects,
                 error: c.error,
                 error_detail: c.error_detail.filter(|_| admin),
             })

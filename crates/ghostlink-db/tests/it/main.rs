@@ -1,16 +1,20 @@
-//! ghostlink-db against the real Postgres: how a refused write is classified.
+//! ghostlink-db against the real Postgres: how a refused write is classified, and how typed
+//! values are stored and read ([`typed`]).
+
+mod typed;
 
 use chrono::{TimeZone, Utc};
 use ghostlink_db::clicks::{insert_batch, NewClick};
 use ghostlink_db::{DbError, Refusal};
+use ghostlink_domain::ClickOutcome;
 use ghostlink_test_support::TestDb;
 
-fn click(code: &str) -> NewClick {
+pub(crate) fn click(code: &str) -> NewClick {
     NewClick {
         event_id: uuid::Uuid::now_v7(),
         code: code.into(),
         occurred_at: Utc::now(),
-        outcome: "redirect".into(),
+        outcome: ClickOutcome::Redirect,
         method: "GET".into(),
         user_agent: None,
         referrer: None,

@@ -12,6 +12,7 @@ use ghostlink_bus::{Outgoing, Publisher, Topology};
 use ghostlink_canary::probe::{Failure, Outcome, ProbeResult, ProbeSettings, Prober};
 use ghostlink_canary::{App, Config};
 use ghostlink_db::links::NewLink;
+use ghostlink_domain::{HealthState, LinkStatus};
 use ghostlink_proto::{Envelope, Event, EventData, LinkCreated};
 use ghostlink_runtime::ServiceArgs;
 use ghostlink_test_support::{
@@ -107,7 +108,7 @@ fn insert_link(db: &TestDb, code: &str, url: &str) {
     .expect("insert link");
 }
 
-fn status_of(db: &TestDb, code: &str) -> String {
+fn status_of(db: &TestDb, code: &str) -> LinkStatus {
     ghostlink_db::links::get(&mut db.conn(), code).expect("get").expect("link").status
 }
 
@@ -216,13 +217,15 @@ async fn quarantines_after_three_failures_and_restores_after_two_successes() {
     let canary = start(config(&db, &amqp));
 
     let quarantined_at = wait_for("quarantine", Duration::from_secs(20), || {
-        (status_of(&db, "dying") == "quarantined").then(Instant::now)
+        (status_of(&db, "dying") == LinkStatus::Quarantined).then(Instant::now)
     })
     .await;
     let checks = ghostlink_db::health::checks(&mut db.conn(), "dying", 100).expect("checks");
     let health = ghostlink_db::health::get(&mut db.conn(), "dying").expect("health").expect("row");
-    assert_eq!(health.state, "quarantined");
-    assert!(checks.len() >= 3 && checks.iter().all(|c| c.outcome == "http_5xx" && c.status == Some(500)));
+    assert_eq!(health.state, HealthState::Quarantined);
+    assert!(
+        checks.len() >= 3 && checks.iter().all(|c| c.outcome == Outcome::Http5xx && c.status == Some(500))
+    );
     // The link's status dates from the first failure (the page says "failing since …").
     let link = ghostlink_db::links::get(&mut db.conn(), "dying").expect("get").expect("link");
     assert_eq!(Some(link.status_since), health.failing_since);
@@ -234,17 +237,19 @@ async fn quarantines_after_three_failures_and_restores_after_two_successes() {
         Event::LinkQuarantined(e) => {
             assert_eq!(e.data.consecutive_failures, 3, "quarantined exactly at the third failure");
             assert_eq!(e.data.by, "canary");
-            assert_eq!(e.data.last_outcome.as_deref(), Some("http_5xx"));
+            assert_eq!(e.data.last_outcome, Some(Outcome::Http5xx));
         }
         other => panic!("unexpected {other:?}"),
     }
 
     // The destination comes back: two successes lift the quarantine.
     status.store(200, Ordering::SeqCst);
-    wait_for("restore", Duration::from_secs(20), || (status_of(&db, "dying") == "active").then_some(()))
-        .await;
+    wait_for("restore", Duration::from_secs(20), || {
+        (status_of(&db, "dying") == LinkStatus::Active).then_some(())
+    })
+    .await;
     let health = ghostlink_db::health::get(&mut db.conn(), "dying").expect("health").expect("row");
-    assert_eq!((health.state.as_str(), health.consecutive_successes), ("healthy", 2));
+    assert_eq!((health.state, health.consecutive_successes), (HealthState::Healthy, 2));
     assert!(quarantined_at.elapsed() >= Duration::from_millis(1500), "two checks, one interval apart");
     let restored: Vec<_> = outbox(&db).into_iter().filter(|(k, _)| k == "link.restored").collect();
     assert_eq!(restored.len(), 1);
@@ -252,7 +257,7 @@ async fn quarantines_after_three_failures_and_restores_after_two_successes() {
     // The flaky link failed twice and then answered: never quarantined.
     let flaky_checks = ghostlink_db::health::checks(&mut db.conn(), "flaky", 100).expect("checks");
     assert!(flaky_checks.len() >= 3, "{flaky_checks:?}");
-    assert_eq!(status_of(&db, "flaky"), "active");
+    assert_eq!(status_of(&db, "flaky"), LinkStatus::Active);
     assert!(!outbox(&db).iter().any(|(_, p)| p.contains("\"flaky\"")));
 
     // The relay published the events: they are on the stream.
@@ -314,7 +319,7 @@ async fn a_new_link_is_probed_within_seconds_of_link_created() {
         LinkCreated {
             code: "fresh".into(),
             url: url.clone(),
-            status: "active".into(),
+            status: LinkStatus::Active,
             owner_token_id: None,
             expires_at: None,
             max_clicks: None,
@@ -336,9 +341,9 @@ async fn a_new_link_is_probed_within_seconds_of_link_created() {
     })
     .await;
     println!("new link probed {} ms after link.created", sent.elapsed().as_millis());
-    assert_eq!(check.outcome, "ok");
+    assert_eq!(check.outcome, Outcome::Ok);
     let health = ghostlink_db::health::get(&mut db.conn(), "fresh").expect("get").expect("row");
-    assert_eq!(health.state, "healthy");
+    assert_eq!(health.state, HealthState::Healthy);
     assert!(health.next_check_at > Utc::now() + chrono::Duration::seconds(200), "next check one interval on");
     publisher.close().await;
     canary.stop().await;
@@ -364,7 +369,7 @@ async fn a_round_where_every_host_is_unreachable_quarantines_nothing() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for i in 0..4 {
-        assert_eq!(status_of(&db, &format!("down{i}")), "active");
+        assert_eq!(status_of(&db, &format!("down{i}")), LinkStatus::Active);
         assert!(ghostlink_db::health::checks(&mut db.conn(), &format!("down{i}"), 10)
             .expect("checks")
             .is_empty());
@@ -449,7 +454,7 @@ async fn a_slow_host_does_not_hold_up_the_others() {
     })
     .await;
     println!("healthy link checked {} ms after start, beside 40 hanging links", t.elapsed().as_millis());
-    assert_eq!(check.outcome, "ok");
+    assert_eq!(check.outcome, Outcome::Ok);
     // At most 2 x per-host limit of the slow site's links were probed in that round.
     let slow_checked: usize = (0..40)
         .map(|i| ghostlink_db::health::checks(&mut db.conn(), &format!("slow{i}"), 1).expect("checks").len())
@@ -477,7 +482,7 @@ async fn a_blocked_check_stores_a_generic_reason_and_keeps_the_detail_apart() {
         ghostlink_db::health::checks(&mut db.conn(), "internal", 1).expect("checks").pop()
     })
     .await;
-    assert_eq!(check.outcome, "blocked");
+    assert_eq!(check.outcome, Outcome::Blocked);
     assert_eq!(check.error.as_deref(), Some("blocked: private address"), "{check:?}");
     let detail = check.error_detail.as_deref().unwrap_or_default();
     assert!(detail.contains("localhost") && detail.contains("Loopback"), "{check:?}");

@@ -48,7 +48,7 @@ fn tokens_create_list_revoke() {
     let row = ghostlink_db::tokens::find_by_hash(&mut db.conn(), &ghostlink_domain::hash_token(token))
         .expect("db")
         .expect("stored");
-    assert_eq!(row.role, "admin");
+    assert_eq!(row.role, ghostlink_domain::Role::Admin);
     assert_ne!(row.token_sha256, token, "only the hash is stored");
     assert!(token.starts_with(&row.prefix));
 

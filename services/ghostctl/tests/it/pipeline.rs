@@ -29,7 +29,7 @@ fn click_at(code: &str, day: u32, i: u32) -> Outgoing {
         at,
         ClickRecorded {
             code: code.into(),
-            outcome: "redirect".into(),
+            outcome: ghostlink_domain::ClickOutcome::Redirect,
             method: "GET".into(),
             user_agent: Some(format!("agent-{i}")),
             referrer: None,
@@ -388,8 +388,8 @@ async fn risk_rescore_publishes_link_updated_for_unscored_or_all_links() {
             code: "rs1".into(),
             url: "https://rs1.example/".into(),
             score: 0,
-            level: "low".into(),
-            reasons: "[]".into(),
+            level: ghostlink_domain::risk::Level::Low,
+            reasons: vec![],
             assessed_at: Utc::now(),
         },
     )

@@ -61,7 +61,9 @@ async fn non_ascii_headers_are_kept_and_a_person_stays_a_person() {
     assert_eq!(txt[0].data.referrer.as_deref(), Some("https://réf.example/päth?q=ü"));
     assert!(!txt[0].data.bot);
     assert!(
-        events.iter().any(|e| e.data.code == "\u{FFFD}" && e.data.outcome == "not_found"),
+        events
+            .iter()
+            .any(|e| e.data.code == "\u{FFFD}" && e.data.outcome == ghostlink_domain::ClickOutcome::NotFound),
         "the NUL code's event: {:?}",
         events.iter().map(|e| &e.data.code).collect::<Vec<_>>()
     );

@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ghostlink_cache::{CacheSettings, Cached, RedisCache};
-use ghostlink_domain::ClickOutcome;
+use ghostlink_domain::risk::{Level, Reason};
+use ghostlink_domain::{ClickOutcome, LinkStatus};
 use ghostlink_test_support::metric_value;
 
 use crate::{spawn, spawn_with};
@@ -19,7 +20,7 @@ async fn redirects_and_answers_every_status() {
     ghostlink_db::links::update(
         &mut app.db.conn(),
         "dis01",
-        &ghostlink_db::links::LinkChanges { status: Some("disabled".into()), ..Default::default() },
+        &ghostlink_db::links::LinkChanges { status: Some(LinkStatus::Disabled), ..Default::default() },
     )
     .expect("disable");
     app.link("del01", "https://example.com/x", |_| {});
@@ -120,7 +121,7 @@ async fn a_change_takes_effect_within_one_second() {
     ghostlink_db::links::update(
         &mut app.db.conn(),
         "chg01",
-        &ghostlink_db::links::LinkChanges { status: Some("disabled".into()), ..Default::default() },
+        &ghostlink_db::links::LinkChanges { status: Some(LinkStatus::Disabled), ..Default::default() },
     )
     .expect("disable");
     let cache = RedisCache::new(CacheSettings {
@@ -198,9 +199,9 @@ async fn clicks_are_recorded_off_the_path_and_metrics_move() {
     let events = crate::published_clicks(&amqp).await;
     let clicks: Vec<_> = events.iter().filter(|e| e.data.code == "clk01").collect();
     assert_eq!(clicks.len(), 3);
-    assert!(clicks
-        .iter()
-        .all(|c| c.data.outcome == "redirect" && c.data.method == "GET" && c.source == "redirect"));
+    assert!(clicks.iter().all(|c| c.data.outcome == ClickOutcome::Redirect
+        && c.data.method == "GET"
+        && c.source == "redirect"));
     assert_eq!(clicks[0].data.user_agent.as_deref(), Some("test-agent/1"));
     assert_eq!(clicks[0].data.referrer.as_deref(), Some("https://ref.example/"));
     assert_eq!(clicks[0].data.client_hash.len(), 32);
@@ -211,7 +212,7 @@ async fn clicks_are_recorded_off_the_path_and_metrics_move() {
     );
     let missing: Vec<_> = events.iter().filter(|e| e.data.code == "missing1").collect();
     assert_eq!(missing.len(), 1);
-    assert_eq!(missing[0].data.outcome, "not_found");
+    assert_eq!(missing[0].data.outcome, ClickOutcome::NotFound);
     ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
 }
 
@@ -233,19 +234,26 @@ async fn risky_destinations_get_a_warning_and_blocked_ones_451() {
     let app = spawn().await;
     app.link("high01", "http://198.51.100.7:8080/login", |_| {});
     app.link("blok01", "https://cdn.blocked.example/x", |_| {});
-    let row = |code: &str, url: &str, level: &str| ghostlink_db::risk::RiskRow {
+    let row = |code: &str, url: &str, level: Level| ghostlink_db::risk::RiskRow {
         code: code.into(),
         url: url.into(),
-        score: if level == "blocked" { 100 } else { 65 },
-        level: level.into(),
-        reasons: r#"[{"rule":"ip_literal_host","weight":30,"detail":"the host is an IP address"}]"#.into(),
+        score: if level == Level::Blocked { 100 } else { 65 },
+        level,
+        reasons: vec![Reason {
+            rule: "ip_literal_host".into(),
+            weight: 30,
+            detail: "the host is an IP address".into(),
+        }],
         assessed_at: Utc::now(),
     };
-    ghostlink_db::risk::upsert(&mut app.db.conn(), &row("high01", "http://198.51.100.7:8080/login", "high"))
-        .expect("risk");
     ghostlink_db::risk::upsert(
         &mut app.db.conn(),
-        &row("blok01", "https://cdn.blocked.example/x", "blocked"),
+        &row("high01", "http://198.51.100.7:8080/login", Level::High),
+    )
+    .expect("risk");
+    ghostlink_db::risk::upsert(
+        &mut app.db.conn(),
+        &row("blok01", "https://cdn.blocked.example/x", Level::Blocked),
     )
     .expect("risk");
     let r = app.get("/high01").await;
@@ -337,8 +345,8 @@ async fn an_unsafe_destination_is_an_outcome_of_its_own() {
     }
     let (_db, amqp) = app.stop_keep_bus().await;
     let events = crate::published_clicks(&amqp).await;
-    let outcomes: Vec<&str> =
-        events.iter().filter(|e| e.data.code == "uns01").map(|e| e.data.outcome.as_str()).collect();
-    assert_eq!(outcomes, [ClickOutcome::Unsafe.as_str(); 2]);
+    let outcomes: Vec<ClickOutcome> =
+        events.iter().filter(|e| e.data.code == "uns01").map(|e| e.data.outcome).collect();
+    assert_eq!(outcomes, [ClickOutcome::Unsafe, ClickOutcome::Unsafe]);
     ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
 }

@@ -30,7 +30,10 @@ async fn redis_down_or_hanging_never_fails_a_redirect() {
         ghostlink_db::links::update(
             &mut app.db.conn(),
             "rdown1",
-            &ghostlink_db::links::LinkChanges { status: Some("disabled".into()), ..Default::default() },
+            &ghostlink_db::links::LinkChanges {
+                status: Some(ghostlink_domain::LinkStatus::Disabled),
+                ..Default::default()
+            },
         )
         .expect("disable");
         let changed = Instant::now();

@@ -1,6 +1,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ghostlink_domain::risk::{Level, Reason};
+use ghostlink_domain::{ClickOutcome, LinkStatus};
 use ghostlink_proto::Event;
 use serde_json::json;
 
@@ -40,12 +42,12 @@ async fn link_changes_are_published_from_the_outbox_with_their_request_id() {
             assert_eq!(e.source, "shortener");
             // The event describes the stored row exactly.
             assert_eq!(e.data.created_at, created.created_at);
-            assert_eq!(e.data.status, "active");
+            assert_eq!(e.data.status, LinkStatus::Active);
         }
         other => panic!("{other:?}"),
     }
     match &events[1] {
-        Event::LinkUpdated(e) => assert_eq!(e.data.status, "disabled"),
+        Event::LinkUpdated(e) => assert_eq!(e.data.status, LinkStatus::Disabled),
         other => panic!("{other:?}"),
     }
     ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
@@ -86,12 +88,12 @@ async fn stats_count_clicks_by_day_referrer_outcome_and_bots() {
     let (_, link) = app.create(&app.user, json!({"url": "https://s.example/", "alias": "statsy"})).await;
     assert_eq!(link["code"], "statsy");
     let now = Utc::now();
-    let click = |ua: Option<&str>, method: &str, outcome: &str, referrer: Option<&str>| {
+    let click = |ua: Option<&str>, method: &str, outcome: ClickOutcome, referrer: Option<&str>| {
         ghostlink_db::clicks::NewClick {
             event_id: uuid::Uuid::now_v7(),
             code: "statsy".into(),
             occurred_at: now,
-            outcome: outcome.into(),
+            outcome,
             method: method.into(),
             user_agent: ua.map(Into::into),
             referrer: referrer.map(Into::into),
@@ -100,13 +102,13 @@ async fn stats_count_clicks_by_day_referrer_outcome_and_bots() {
         }
     };
     let rows = vec![
-        click(Some("Mozilla/5.0 Firefox"), "GET", "redirect", Some("https://news.example/")),
-        click(Some("Mozilla/5.0 Firefox"), "GET", "redirect", Some("https://news.example/")),
-        click(Some("Mozilla/5.0 Safari"), "GET", "redirect", Some("https://blog.example/")),
-        click(Some("Googlebot/2.1"), "GET", "redirect", None),
-        click(Some("Slackbot-LinkExpanding 1.0"), "GET", "redirect", None),
-        click(Some("Mozilla/5.0"), "HEAD", "redirect", None),
-        click(Some("Mozilla/5.0 Firefox"), "GET", "gone", None),
+        click(Some("Mozilla/5.0 Firefox"), "GET", ClickOutcome::Redirect, Some("https://news.example/")),
+        click(Some("Mozilla/5.0 Firefox"), "GET", ClickOutcome::Redirect, Some("https://news.example/")),
+        click(Some("Mozilla/5.0 Safari"), "GET", ClickOutcome::Redirect, Some("https://blog.example/")),
+        click(Some("Googlebot/2.1"), "GET", ClickOutcome::Redirect, None),
+        click(Some("Slackbot-LinkExpanding 1.0"), "GET", ClickOutcome::Redirect, None),
+        click(Some("Mozilla/5.0"), "HEAD", ClickOutcome::Redirect, None),
+        click(Some("Mozilla/5.0 Firefox"), "GET", ClickOutcome::Gone, None),
     ];
     ghostlink_db::clicks::insert_batch(&mut app.db.conn(), &rows).expect("insert");
     let (s, stats) = app.call("GET", "/api/v1/links/statsy/stats", Some(&app.user), None).await;
@@ -151,9 +153,12 @@ async fn blocklisted_destinations_are_refused_and_risk_is_readable_and_filterabl
             code: "risky1".into(),
             url: "http://198.51.100.7:8080/login".into(),
             score: 65,
-            level: "high".into(),
-            reasons: r#"[{"rule":"ip_literal_host","weight":30,"detail":"the host is an IP address"}]"#
-                .into(),
+            level: Level::High,
+            reasons: vec![Reason {
+                rule: "ip_literal_host".into(),
+                weight: 30,
+                detail: "the host is an IP address".into(),
+            }],
             assessed_at: Utc::now(),
         },
     )
@@ -169,6 +174,16 @@ async fn blocklisted_destinations_are_refused_and_risk_is_readable_and_filterabl
     assert_eq!(codes, ["risky1"]);
     let (s, b) = app.call("GET", "/api/v1/links?risk=scary", Some(&app.admin), None).await;
     assert_eq!((s, error_code(&b).as_str()), (400, "invalid_query"));
+    assert_eq!(
+        b["error"]["message"], "risk: unknown risk level 'scary' (expected low, medium, high, blocked)",
+        "the error names the values there are"
+    );
+    // Reasons of the wrong shape are a bad row: an error, not an assessment without reasons.
+    app.db.execute(
+        r#"UPDATE risk_assessments SET reasons = '[{"rule": "ip_literal_host"}]' WHERE code = 'risky1'"#,
+    );
+    let (s, b) = app.call("GET", "/api/v1/links/risky1/risk", Some(&app.user), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (500, "internal"), "{b}");
     app.stop().await;
     let _ = std::fs::remove_file(&list);
 }

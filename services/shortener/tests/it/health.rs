@@ -1,19 +1,20 @@
 //! `GET /api/v1/links/{code}/health`, `?health=` and the admin's hand release of a quarantine.
 
 use ghostlink_db::health::{NewCheck, Policy};
+use ghostlink_domain::CheckOutcome;
 use serde_json::json;
 
 use crate::{error_code, spawn};
 
-fn check(code: &str, outcome: &str, status: Option<i32>) -> NewCheck {
+fn check(code: &str, outcome: CheckOutcome, status: Option<i32>) -> NewCheck {
     NewCheck {
         code: code.into(),
-        outcome: outcome.into(),
+        outcome,
         status,
         latency_ms: 42,
         method: "HEAD".into(),
         final_url: Some("https://example.com/final".into()),
-        redirects: r#"["https://example.com/final"]"#.into(),
+        redirects: vec!["https://example.com/final".into()],
         error: None,
         error_detail: None,
     }
@@ -41,7 +42,7 @@ async fn health_shows_state_and_checks_and_filters_the_list() {
     ghostlink_db::health::schedule_now(&mut c, sick, "https://example.com/b").expect("schedule");
     ghostlink_db::health::record(
         &mut c,
-        &check(fine, "ok", Some(200)),
+        &check(fine, CheckOutcome::Ok, Some(200)),
         "https://example.com/a",
         &POLICY,
         |_| None,
@@ -50,7 +51,7 @@ async fn health_shows_state_and_checks_and_filters_the_list() {
     for _ in 0..2 {
         ghostlink_db::health::record(
             &mut c,
-            &check(sick, "http_5xx", Some(503)),
+            &check(sick, CheckOutcome::Http5xx, Some(503)),
             "https://example.com/b",
             &POLICY,
             |_| None,
@@ -68,7 +69,7 @@ async fn health_shows_state_and_checks_and_filters_the_list() {
 
     ghostlink_db::health::record(
         &mut c,
-        &check(sick, "timeout", None),
+        &check(sick, CheckOutcome::Timeout, None),
         "https://example.com/b",
         &POLICY,
         |_| None,
@@ -109,7 +110,7 @@ async fn health_shows_state_and_checks_and_filters_the_list() {
     for _ in 0..3 {
         ghostlink_db::health::record(
             &mut c,
-            &check(sick, "ok", Some(200)),
+            &check(sick, CheckOutcome::Ok, Some(200)),
             "https://example.com/b",
             &POLICY,
             |_| None,
@@ -149,7 +150,7 @@ async fn a_check_s_detail_is_shown_to_admins_only() {
             "intranet.corp resolves only to addresses the canary may not connect to (Private 10.1.2.3)"
                 .into(),
         ),
-        ..check(code, "blocked", None)
+        ..check(code, CheckOutcome::Blocked, None)
     };
     ghostlink_db::health::record(&mut c, &blocked, "https://example.com/internal", &POLICY, |_| None)
         .expect("record");

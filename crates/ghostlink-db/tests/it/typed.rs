@@ -1,0 +1,224 @@
+//! Typed columns: every value of every named enum is written and read back through Postgres
+//! (so the CHECK constraints and the enums agree), JSON columns are `jsonb` read into their
+//! types, and a row its type cannot read is an error — never a default.
+
+use chrono::Utc;
+use ghostlink_db::clicks::{self, insert_batch, NewClick};
+use ghostlink_db::health::{self, NewCheck, Policy, Transition};
+use ghostlink_db::links::{self, LinkChanges, ListFilter, NewLink};
+use ghostlink_db::risk::{self, RiskRow};
+use ghostlink_db::{tokens, DbError};
+use ghostlink_domain::risk::{Level, Reason};
+use ghostlink_domain::{CheckOutcome, ClickOutcome, HealthState, LinkStatus, Role};
+use ghostlink_test_support::TestDb;
+
+fn link(db: &TestDb, code: &str) {
+    let new = NewLink {
+        code: code.into(),
+        url: "https://example.com/".into(),
+        owner_token_id: None,
+        expires_at: None,
+        max_clicks: None,
+    };
+    links::insert(&mut db.conn(), &new).expect("insert link");
+}
+
+fn reasons(n: u32) -> Vec<Reason> {
+    (0..n)
+        .map(|i| Reason { rule: format!("rule{i}"), weight: i * 10, detail: format!("detail {i}") })
+        .collect()
+}
+
+fn assessment(code: &str, level: Level, n: u32) -> RiskRow {
+    RiskRow {
+        code: code.into(),
+        url: "https://example.com/".into(),
+        score: 40,
+        level,
+        reasons: reasons(n),
+        // Postgres keeps microseconds.
+        assessed_at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 6),
+    }
+}
+
+#[test]
+fn link_status_and_role_are_stored_by_name() {
+    let db = TestDb::new();
+    link(&db, "st01");
+    let mut conn = db.conn();
+    for &status in LinkStatus::ALL {
+        let changes = LinkChanges { status: Some(status), ..Default::default() };
+        let row = links::update(&mut conn, "st01", &changes).expect("update").expect("a live link");
+        assert_eq!(row.status, status);
+        assert_eq!(links::get(&mut conn, "st01").expect("get").expect("row").status, status);
+        let stored = db.rows("SELECT status FROM links WHERE code = 'st01'");
+        assert_eq!(stored[0]["status"], status.as_str(), "stored by its name");
+    }
+    for &role in Role::ALL {
+        let name = format!("t-{role}");
+        tokens::insert(&mut conn, &name, role, &format!("hash-{role}"), "glk_x").expect("insert token");
+        let row = tokens::find_by_hash(&mut conn, &format!("hash-{role}")).expect("find").expect("row");
+        assert_eq!((row.name, row.role), (name, role));
+    }
+}
+
+#[test]
+fn risk_levels_and_reasons_round_trip_and_filter() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    for (i, &level) in Level::ALL.iter().enumerate() {
+        let code = format!("rk{i:02}");
+        link(&db, &code);
+        let row = assessment(&code, level, i as u32);
+        risk::upsert(&mut conn, &row).expect("upsert");
+        assert_eq!(risk::get(&mut conn, &code).expect("get"), Some(row.clone()));
+        let snap = links::snapshot(&mut conn, &code).expect("snapshot").expect("a link");
+        assert_eq!(snap.risk, Some(level));
+        assert_eq!(
+            snap.risk_reasons,
+            row.reasons.iter().map(|r| format!("{}: {}", r.rule, r.detail)).collect::<Vec<_>>()
+        );
+        let filter = ListFilter { risk: Some(level), limit: 10, ..Default::default() };
+        let listed: Vec<String> =
+            links::list(&mut conn, &filter).expect("list").into_iter().map(|l| l.code).collect();
+        assert_eq!(listed, std::slice::from_ref(&code));
+    }
+    let stored =
+        db.rows("SELECT jsonb_typeof(reasons) AS t, reasons FROM risk_assessments WHERE code = 'rk02'");
+    assert_eq!(stored[0]["t"], "array", "reasons are jsonb");
+    assert_eq!(stored[0]["reasons"][1]["detail"], "detail 1");
+    let by_level = risk::count_by_level(&mut conn).expect("count");
+    assert_eq!(by_level, Level::ALL.iter().map(|&l| (l, 1)).collect::<Vec<_>>());
+}
+
+#[test]
+fn health_states_check_outcomes_and_redirect_chains_round_trip() {
+    let db = TestDb::new();
+    link(&db, "hl01");
+    let mut conn = db.conn();
+    health::schedule_now(&mut conn, "hl01", "https://example.com/").expect("schedule");
+    for &state in HealthState::ALL {
+        db.execute(&format!("UPDATE link_health SET state = '{}' WHERE code = 'hl01'", state.as_str()));
+        assert_eq!(health::get(&mut conn, "hl01").expect("get").expect("row").state, state);
+        let counts = health::count_by_state(&mut conn).expect("count");
+        assert_eq!(counts, HealthState::ALL.iter().map(|&s| (s, i64::from(s == state))).collect::<Vec<_>>());
+    }
+    db.execute("UPDATE link_health SET state = 'unknown' WHERE code = 'hl01'");
+    let policy = Policy { failures_to_quarantine: 1_000, successes_to_restore: 2, keep_checks: 100 };
+    for (i, &outcome) in CheckOutcome::ALL.iter().enumerate() {
+        let check = NewCheck {
+            code: "hl01".into(),
+            outcome,
+            status: None,
+            latency_ms: 1,
+            method: "HEAD".into(),
+            final_url: None,
+            redirects: (0..i).map(|n| format!("https://example.com/{n}")).collect(),
+            error: None,
+            error_detail: None,
+        };
+        let t = health::record(&mut conn, &check, "https://example.com/", &policy, |_| None).expect("record");
+        assert_eq!(t, Some(Transition::None));
+        let latest = health::checks(&mut conn, "hl01", 1).expect("checks").remove(0);
+        assert_eq!((latest.outcome, latest.redirects), (outcome, check.redirects));
+        let want = if outcome.is_ok() { HealthState::Healthy } else { HealthState::Failing };
+        assert_eq!(health::get(&mut conn, "hl01").expect("get").expect("row").state, want, "{outcome}");
+    }
+}
+
+#[test]
+fn click_outcomes_round_trip_on_both_insert_paths() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    for size in [ClickOutcome::ALL.len(), 250] {
+        let code = format!("ck{size}");
+        let batch: Vec<NewClick> = (0..size)
+            .map(|i| NewClick {
+                outcome: ClickOutcome::ALL[i % ClickOutcome::ALL.len()],
+                ..crate::click(&code)
+            })
+            .collect();
+        assert_eq!(insert_batch(&mut conn, &batch).expect("insert"), size);
+        let mut stored = clicks::for_code(&mut conn, &code).expect("read");
+        let mut want = batch.clone();
+        stored.sort_by_key(|c| c.event_id);
+        want.sort_by_key(|c| c.event_id);
+        for c in want.iter_mut().chain(stored.iter_mut()) {
+            c.occurred_at = chrono::DateTime::<Utc>::MIN_UTC;
+        }
+        assert_eq!(stored, want, "{size} rows");
+        let stats = clicks::stats(&mut conn, &code, 7).expect("stats");
+        let mut counted: Vec<(ClickOutcome, i64)> = stats.outcomes;
+        counted.sort_by_key(|(o, _)| o.as_str());
+        let mut expected: Vec<(ClickOutcome, i64)> = ClickOutcome::ALL
+            .iter()
+            .map(|&o| (o, batch.iter().filter(|c| c.outcome == o).count() as i64))
+            .collect();
+        expected.sort_by_key(|(o, _)| o.as_str());
+        assert_eq!(counted, expected);
+    }
+}
+
+/// Before typed columns, an unknown outcome was counted under its own string, reasons of the
+/// wrong shape read as none (the warning page without a reason) and an unknown level as
+/// blocked: a bad row was a silent default. Now reading it fails.
+#[test]
+fn a_row_its_type_cannot_read_is_an_error_not_a_default() {
+    let db = TestDb::new();
+    link(&db, "bad01");
+    let mut conn = db.conn();
+    db.execute(
+        "INSERT INTO clicks (event_id, code, occurred_at, outcome, method, client_hash) \
+         VALUES (gen_random_uuid(), 'bad01', now(), 'teleported', 'GET', 'h')",
+    );
+    let unreadable = |r: Result<_, DbError>| match r {
+        Err(DbError::Query(m)) => m,
+        Err(e) => panic!("not a query error: {e}"),
+        Ok(_) => panic!("a bad row was read"),
+    };
+    let m = unreadable(clicks::for_code(&mut conn, "bad01").map(|_| ()));
+    assert!(m.contains("unknown click outcome 'teleported'"), "{m}");
+    assert!(unreadable(clicks::stats(&mut conn, "bad01", 7).map(|_| ())).contains("unknown click outcome"));
+
+    db.execute(
+        "INSERT INTO risk_assessments (code, url, score, level, reasons) \
+         VALUES ('bad01', 'https://example.com/', 70, 'high', '[{\"rule\": \"x\"}]')",
+    );
+    assert!(unreadable(risk::get(&mut conn, "bad01").map(|_| ())).contains("missing field"));
+    unreadable(links::snapshot(&mut conn, "bad01").map(|_| ()));
+
+    // JSON that is not an array cannot be stored at all.
+    for bad in ["'{}'", "'\"text\"'", "'not json'"] {
+        let sql = format!("UPDATE risk_assessments SET reasons = {bad} WHERE code = 'bad01'");
+        assert!(ghostlink_db::execute(&mut conn, &sql).is_err(), "{bad} stored");
+        let sql = format!("INSERT INTO link_checks (code, outcome, latency_ms, method, redirects) VALUES ('bad01', 'ok', 1, 'GET', {bad})");
+        assert!(ghostlink_db::execute(&mut conn, &sql).is_err(), "{bad} stored");
+    }
+}
+
+/// The migration to `jsonb` keeps what the text columns held.
+#[test]
+fn json_stored_as_text_before_the_migration_is_read_after_it() {
+    let db = TestDb::new();
+    link(&db, "mig01");
+    let mut conn = db.conn();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/2026-12-02-000108_json_columns");
+    let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).expect("migration file");
+    ghostlink_db::execute(&mut conn, &read("down.sql")).expect("down");
+    db.execute(
+        "INSERT INTO risk_assessments (code, url, score, level, reasons) VALUES ('mig01', 'https://example.com/', \
+         10, 'low', '[{\"rule\":\"r\",\"weight\":10,\"detail\":\"d\"}]')",
+    );
+    db.execute(
+        "INSERT INTO link_checks (code, outcome, latency_ms, method, redirects) \
+         VALUES ('mig01', 'ok', 1, 'GET', '[\"https://a.example/\",\"https://b.example/\"]'), \
+                ('mig01', 'ok', 1, 'GET', DEFAULT)",
+    );
+    ghostlink_db::execute(&mut conn, &read("up.sql")).expect("up");
+    let row = risk::get(&mut conn, "mig01").expect("get").expect("row");
+    assert_eq!(row.reasons, [Reason { rule: "r".into(), weight: 10, detail: "d".into() }]);
+    let mut chains: Vec<Vec<String>> =
+        health::checks(&mut conn, "mig01", 10).expect("checks").into_iter().map(|c| c.redirects).collect();
+    chains.sort();
+    assert_eq!(chains, [vec![], vec!["https://a.example/".to_string(), "https://b.example/".to_string()]]);
+}
