@@ -34,6 +34,7 @@ use ghostlink_cache::probe::{ProbeStore, StoreSettings, WindowCount, WindowUpdat
 use ghostlink_config::{ConfigError, RedisArgs, Validate};
 use ghostlink_db::findings::Observation;
 use ghostlink_db::Db;
+use ghostlink_domain::ClickOutcome;
 use ghostlink_proto::{ClickRecorded, Envelope, Event, EventData, ProbeDetected};
 use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Task};
 use ghostlink_web::ReadinessCheck;
@@ -295,6 +296,24 @@ struct Pending {
     last_ms: i64,
 }
 
+/// Whether a click's answer says its link exists and answers (what the zero-click detector
+/// watches): a destination, a page for it, or its quarantine or block.
+fn answers(outcome: ClickOutcome) -> bool {
+    match outcome {
+        ClickOutcome::Redirect
+        | ClickOutcome::BotPreview
+        | ClickOutcome::Interstitial
+        | ClickOutcome::Quarantined
+        | ClickOutcome::Blocked => true,
+        ClickOutcome::NotFound
+        | ClickOutcome::ScanLimited
+        | ClickOutcome::Gone
+        | ClickOutcome::Unsafe
+        | ClickOutcome::Unavailable
+        | ClickOutcome::Denied => false,
+    }
+}
+
 fn ms_time(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }
@@ -353,13 +372,22 @@ impl Probe {
                 address_of.insert(client_hash.clone(), address.clone());
                 clients.push(Subject::Client(ClientKey::Address, address.clone()));
             }
-            let client_member = match outcome.as_str() {
-                "not_found" => {
+            let client_member = match outcome {
+                ClickOutcome::NotFound => {
                     metrics::counter!("probe_unknown_codes_total").increment(1);
                     Some((Kind::Enumeration, code.clone()))
                 }
-                "gone" | "quarantined" => Some((Kind::DeadLinkProbing, id.clone())),
-                _ => None,
+                // Past its scan budget an address's codes are not looked up any more: they are
+                // the same scan's unknown codes, and must keep counting towards it.
+                ClickOutcome::ScanLimited => Some((Kind::Enumeration, code.clone())),
+                ClickOutcome::Gone | ClickOutcome::Quarantined => Some((Kind::DeadLinkProbing, id.clone())),
+                ClickOutcome::Redirect
+                | ClickOutcome::Unavailable
+                | ClickOutcome::Unsafe
+                | ClickOutcome::Blocked
+                | ClickOutcome::Interstitial
+                | ClickOutcome::BotPreview
+                | ClickOutcome::Denied => None,
             };
             for client in &clients {
                 if let Some((kind, member)) = &client_member {
@@ -368,10 +396,7 @@ impl Probe {
                 add(Kind::Burst, client, Some((at, id.clone())), 0, at);
             }
             // Clicks on links that exist and answer: does anyone but a machine open them?
-            if matches!(
-                outcome.as_str(),
-                "redirect" | "bot_preview" | "interstitial" | "quarantined" | "blocked"
-            ) {
+            if answers(*outcome) {
                 let link = Subject::Code(code.clone());
                 if *bot {
                     add(Kind::ZeroClick, &link, Some((at, id)), 0, at);

@@ -186,6 +186,23 @@ async fn detections(amqp: &AmqpArgs) -> Vec<ProbeDetected> {
     out
 }
 
+/// A scan past the redirect's scan budget: after 15 unknown codes looked up, its codes are
+/// answered 429 unlooked-up (`scan_limited`). They are the same scan: it is found and denied.
+#[tokio::test]
+async fn a_scan_past_its_scan_budget_is_still_found() {
+    let p = spawn(Mode::Enforce).await;
+    let scan = client();
+    p.publish(&spread(60, |i, at| {
+        let code = uuid::Uuid::new_v4().simple().to_string()[..7].to_string();
+        click(&scan, &code, if i < 15 { "not_found" } else { "scan_limited" }, true, at)
+    }))
+    .await;
+    let f = p.wait_finding("enumeration", &scan).await;
+    assert!(f.count >= 20, "{f:?}");
+    assert!(p.redis.deny_score(&scan).await.expect("zscore").is_some());
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn enforce_flags_scanners_and_zero_click_links_but_not_people() {
     let p = spawn(Mode::Enforce).await;
