@@ -60,27 +60,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Deletes a code's Redis entry, fences off refills for a few seconds and tells every
-    /// redirect replica to forget it, retrying once; a failure is counted and logged (the
-    /// redirect then cannot hear the channel either and falls back to one-second lifetimes; the
-    /// Redis TTL bounds the rest). The fence (`ghostlink_cache::FILL_FENCE`) stops a redirect
-    /// that read the old row just before the change committed from writing it back to Redis
-    /// just after; it replaced a second invalidation two seconds later, which left that stale
-    /// entry in place for up to two seconds.
+    /// Drops a changed link's cached copies the way every service does
+    /// (`ghostlink_cache::RedisCache::invalidate`: delete, fence, publish; retried once, counted,
+    /// logged). The fence (`ghostlink_cache::FILL_FENCE`) stops a redirect that read the old row
+    /// just before the change committed from writing it back to Redis just after.
     pub async fn invalidate(&self, code: &str) {
-        for attempt in 0..2 {
-            match self.redis.invalidate_and_publish(code).await {
-                Ok(()) => {
-                    metrics::counter!("cache_invalidations_total", "result" => "ok").increment(1);
-                    return;
-                }
-                Err(e) if attempt == 1 => {
-                    metrics::counter!("cache_invalidations_total", "result" => "error").increment(1);
-                    slog::warn!(self.log, "cache invalidation failed"; "link.code" => code, "error" => %e);
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
+        self.redis.invalidate(code, &self.log).await;
     }
 }
 
