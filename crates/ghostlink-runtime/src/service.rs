@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::Parser;
 use ghostlink_bus::{ConsumerSettings, Topology};
 use ghostlink_web::{deps, OpsServer};
@@ -154,8 +155,10 @@ pub fn main<H: Handler>() {
         }
     };
     let result = runtime.block_on(async move {
+        // Before the service says it is listening: SIGTERM must find its handler by then.
+        let stop = ghostlink_web::shutdown_signal().context("installing the signal handlers")?;
         let service = deps::exit_on_config_error(Service::<H>::build(config))?;
-        service.run(ghostlink_web::shutdown_signal()).await
+        service.run(stop).await
     });
     if let Err(e) = result {
         eprintln!("error: {e:#}");

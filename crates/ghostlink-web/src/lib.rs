@@ -24,26 +24,29 @@ pub use error::{extractor_configs, not_found, ApiError};
 pub use observe::{access_log, observe, AccessLog, RequestId};
 pub use ops::{OpsServer, ReadinessCheck};
 
-/// Resolves when SIGTERM or Ctrl-C arrives: the production shutdown signal handed to
-/// `App::run`. Tests hand their own future instead.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGTERM and SIGINT handlers now and returns the future that resolves when either
+/// arrives: the production shutdown signal handed to `App::run`. Call it before the service says
+/// it is listening — a handler installed on first poll left a window in which SIGTERM still had
+/// its default action and killed the process instead of draining it. Must run inside a Tokio
+/// runtime. Tests hand their own future instead.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! `ghostlink-shortener`: parses the config and runs [`ghostlink_shortener::App`] until SIGTERM.
 
+use anyhow::Context;
 use clap::Parser;
 use ghostlink_shortener::{App, Config};
 
@@ -10,7 +11,9 @@ fn main() -> anyhow::Result<()> {
     }
     let runtime = ghostlink_web::runtime(config.database.db_pool_size)?;
     runtime.block_on(async {
+        // Before the listeners bind: SIGTERM must find its handler once "listening" is said.
+        let stop = ghostlink_web::shutdown_signal().context("installing the signal handlers")?;
         let app = ghostlink_web::deps::exit_on_config_error(App::build(config))?;
-        app.run(ghostlink_web::shutdown_signal()).await
+        app.run(stop).await
     })
 }
