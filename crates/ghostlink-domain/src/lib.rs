@@ -15,6 +15,7 @@ pub mod health;
 pub mod link;
 pub mod named;
 pub mod net;
+pub mod qr;
 pub mod risk;
 pub mod token;
 pub mod url_rules;

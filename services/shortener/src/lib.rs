@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod findings;
 pub mod health;
+pub mod qr;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -73,7 +74,7 @@ impl Shared {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "GhostLink API", description = "Create and manage short links."),
-    paths(api::create, api::get, api::list, api::update, api::delete, api::stats, api::risk, findings::list, health::health),
+    paths(api::create, api::get, api::list, api::update, api::delete, api::stats, api::risk, qr::qr, findings::list, health::health),
     components(schemas(
         api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
         api::LinkStatsView, api::DayCount, api::ReferrerCount, api::RiskView, api::RiskReasonView,
@@ -230,6 +231,11 @@ impl App {
                         .service(
                             web::resource("/findings")
                                 .route(read().to(findings::list))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
+                        )
+                        .service(
+                            web::resource("/links/{code}/qr")
+                                .route(read().to(qr::qr))
                                 .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
                         )
                         .service(

@@ -66,6 +66,7 @@ fn table() -> Vec<Route> {
         r("GET", "/api/v1/links/{code}", None, false, 200),
         r("GET", "/api/v1/links/{code}/stats", None, false, 200),
         r("GET", "/api/v1/links/{code}/health", None, false, 200),
+        r("GET", "/api/v1/links/{code}/qr", None, false, 200),
         // Documented: 404 `not_scored` until the risk scorer has seen the link.
         r("GET", "/api/v1/links/{code}/risk", None, false, 404),
     ]

@@ -8,6 +8,7 @@ mod events;
 mod findings;
 mod health;
 mod hostile;
+mod qr;
 
 use std::net::SocketAddr;
 
