@@ -17,8 +17,10 @@ pub mod named;
 pub mod net;
 pub mod qr;
 pub mod risk;
+pub mod rules;
 pub mod token;
 pub mod url_rules;
+pub mod utm;
 
 pub use click::ClickOutcome;
 pub use code::{generate_code, validate_alias, AliasError, CODE_ALPHABET, CODE_LEN};
