@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::schema::clicks;
 use crate::stored::AsText;
-use crate::DbError;
+use crate::{Conn, DbError};
 
 #[derive(Debug, Clone, Queryable, Selectable, PartialEq, Eq)]
 #[diesel(table_name = clicks)]
@@ -61,7 +61,8 @@ impl<'a> From<&'a NewClick> for ClickValues<'a> {
 /// `COPY`'d (binary) into a session-local staging table and moved with one
 /// `INSERT … SELECT … ON CONFLICT DO NOTHING`, in one transaction — several times cheaper for
 /// Postgres than parsing a statement with thousands of bind parameters.
-pub fn insert_batch(conn: &mut PgConnection, batch: &[NewClick]) -> Result<usize, DbError> {
+pub fn insert_batch(conn: &mut Conn, batch: &[NewClick]) -> Result<usize, DbError> {
+    let conn = conn.pg();
     let values: Vec<ClickValues<'_>> = batch.iter().map(ClickValues::from).collect();
     if batch.len() < 200 {
         return Ok(diesel::insert_into(clicks::table)
@@ -86,7 +87,8 @@ pub fn insert_batch(conn: &mut PgConnection, batch: &[NewClick]) -> Result<usize
 }
 
 /// Clicks of a code, oldest first.
-pub fn for_code(conn: &mut PgConnection, code: &str) -> Result<Vec<NewClick>, DbError> {
+pub fn for_code(conn: &mut Conn, code: &str) -> Result<Vec<NewClick>, DbError> {
+    let conn = conn.pg();
     Ok(clicks::table
         .filter(clicks::code.eq(code))
         .order(clicks::occurred_at)
@@ -97,10 +99,8 @@ pub fn for_code(conn: &mut PgConnection, code: &str) -> Result<Vec<NewClick>, Db
 /// Stored clicks whose referrer starts with `prefix`, counted per referrer: how the load and
 /// fault harness (`ghostctl simulate`) tags each request it sends and finds lost or duplicated
 /// click events.
-pub fn count_by_referrer_prefix(
-    conn: &mut PgConnection,
-    prefix: &str,
-) -> Result<Vec<(String, i64)>, DbError> {
+pub fn count_by_referrer_prefix(conn: &mut Conn, prefix: &str) -> Result<Vec<(String, i64)>, DbError> {
+    let conn = conn.pg();
     use diesel::dsl::count_star;
     let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     Ok(clicks::table
@@ -110,7 +110,8 @@ pub fn count_by_referrer_prefix(
         .load(conn)?)
 }
 
-pub fn count(conn: &mut PgConnection) -> Result<i64, DbError> {
+pub fn count(conn: &mut Conn) -> Result<i64, DbError> {
+    let conn = conn.pg();
     Ok(clicks::table.count().get_result(conn)?)
 }
 
@@ -163,7 +164,8 @@ struct OutcomeCount {
 }
 
 /// Stats of one code over the last `days` days (by_day) and all time (the rest).
-pub fn stats(conn: &mut PgConnection, code: &str, days: i32) -> Result<LinkStats, DbError> {
+pub fn stats(conn: &mut Conn, code: &str, days: i32) -> Result<LinkStats, DbError> {
+    let conn = conn.pg();
     use diesel::sql_types::{Integer, Text};
     let t: Totals = diesel::sql_query(format!(
         "SELECT count(*) AS total, count(*) FILTER (WHERE {BOT_SQL}) AS bots FROM clicks WHERE code = $1"
@@ -197,11 +199,8 @@ pub fn stats(conn: &mut PgConnection, code: &str, days: i32) -> Result<LinkStats
 }
 
 /// Deletes clicks in `[from, to)` (an operator repairing data before a replay).
-pub fn delete_window(
-    conn: &mut PgConnection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<usize, DbError> {
+pub fn delete_window(conn: &mut Conn, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<usize, DbError> {
+    let conn = conn.pg();
     Ok(diesel::delete(clicks::table.filter(clicks::occurred_at.ge(from)).filter(clicks::occurred_at.lt(to)))
         .execute(conn)?)
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::schema::probe_findings;
-use crate::DbError;
+use crate::{Conn, DbError};
 
 /// The kinds of finding (the table's CHECK constraint).
 pub const KINDS: &[&str] = &["enumeration", "dead_link_probing", "zero_click", "burst"];
@@ -57,7 +57,8 @@ pub struct Observation {
 /// Records a detection: extends the latest episode of the same (kind, client, code) if its
 /// `last_seen` is at most `quiet_gap` before the observation's window began (count and
 /// `last_seen` only grow; `deny` sticks), else inserts a new episode. Returns the row.
-pub fn record(conn: &mut PgConnection, obs: &Observation, quiet_gap: Duration) -> Result<Finding, DbError> {
+pub fn record(conn: &mut Conn, obs: &Observation, quiet_gap: Duration) -> Result<Finding, DbError> {
+    let conn = conn.pg();
     conn.transaction(|c| {
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7366253))")
             .bind::<diesel::sql_types::Text, _>(format!("{}\u{1f}{}\u{1f}{}", obs.kind, obs.client, obs.code))
@@ -93,7 +94,8 @@ pub fn record(conn: &mut PgConnection, obs: &Observation, quiet_gap: Duration) -
 }
 
 /// Findings newest first (by `last_seen`), of one kind or all.
-pub fn list(conn: &mut PgConnection, kind: Option<&str>, limit: i64) -> Result<Vec<Finding>, DbError> {
+pub fn list(conn: &mut Conn, kind: Option<&str>, limit: i64) -> Result<Vec<Finding>, DbError> {
+    let conn = conn.pg();
     let mut q = probe_findings::table.select(Finding::as_select()).into_boxed();
     if let Some(k) = kind {
         q = q.filter(probe_findings::kind.eq(k));

@@ -17,7 +17,7 @@ use ghostlink_domain::{CheckOutcome, HealthState, LinkStatus};
 use crate::outbox::OutboxEvent;
 use crate::schema::{link_checks, link_health, links};
 use crate::stored::{AsText, Jsonb};
-use crate::DbError;
+use crate::{Conn, DbError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = link_health)]
@@ -103,7 +103,8 @@ pub enum Transition {
 
 /// Makes sure a link has a health row and is probed soon (a new or changed link). A changed
 /// destination starts again from `unknown`.
-pub fn schedule_now(conn: &mut PgConnection, code: &str, url: &str) -> Result<(), DbError> {
+pub fn schedule_now(conn: &mut Conn, code: &str, url: &str) -> Result<(), DbError> {
+    let conn = conn.pg();
     diesel::sql_query(
         "INSERT INTO link_health (code, url, next_check_at) VALUES ($1, $2, now())
          ON CONFLICT (code) DO UPDATE SET next_check_at = now(), url = excluded.url,
@@ -122,7 +123,8 @@ pub fn schedule_now(conn: &mut PgConnection, code: &str, url: &str) -> Result<()
 
 /// Gives a health row to live links that have none (links created while no canary consumed
 /// their event); returns how many.
-pub fn adopt_missing(conn: &mut PgConnection) -> Result<usize, DbError> {
+pub fn adopt_missing(conn: &mut Conn) -> Result<usize, DbError> {
+    let conn = conn.pg();
     Ok(diesel::sql_query(
         "INSERT INTO link_health (code, url)
          SELECT l.code, l.url FROM links l
@@ -136,11 +138,12 @@ pub fn adopt_missing(conn: &mut PgConnection) -> Result<usize, DbError> {
 /// Claims up to `limit` due links and schedules their next check `interval` (plus up to
 /// `jitter`) from now, in one statement; rows another replica holds are skipped.
 pub fn claim_due(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     limit: i64,
     interval: Duration,
     jitter: Duration,
 ) -> Result<Vec<Due>, DbError> {
+    let conn = conn.pg();
     Ok(diesel::sql_query(
         "UPDATE link_health h
          SET next_check_at = now() + make_interval(secs => $2 + random() * $3)
@@ -159,7 +162,8 @@ pub fn claim_due(
 }
 
 /// Moves these links' next check to `delay` from now (claimed but not probed this round).
-pub fn reschedule(conn: &mut PgConnection, codes: &[String], delay: Duration) -> Result<usize, DbError> {
+pub fn reschedule(conn: &mut Conn, codes: &[String], delay: Duration) -> Result<usize, DbError> {
+    let conn = conn.pg();
     Ok(diesel::sql_query(
         "UPDATE link_health SET next_check_at = now() + make_interval(secs => $2) WHERE code = ANY($1)",
     )
@@ -172,12 +176,13 @@ pub fn reschedule(conn: &mut PgConnection, codes: &[String], delay: Duration) ->
 /// `event` builds for a transition, in one transaction. `None` when the link's destination
 /// changed since the probe started (the result is about another URL; dropped).
 pub fn record(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     check: &NewCheck,
     url: &str,
     policy: &Policy,
     event: impl FnOnce(&Transition) -> Option<OutboxEvent>,
 ) -> Result<Option<Transition>, DbError> {
+    let conn = conn.pg();
     conn.transaction(|conn| {
         let health: Option<HealthRow> = link_health::table
             .filter(link_health::code.eq(&check.code))
@@ -250,7 +255,7 @@ pub fn record(
             ))
             .execute(conn)?;
         if let Some(e) = event(&transition) {
-            crate::outbox::enqueue(conn, &e)?;
+            crate::outbox::enqueue(Conn::wrap(conn), &e)?;
         }
         diesel::sql_query(
             "DELETE FROM link_checks WHERE code = $1 AND id NOT IN (
@@ -265,7 +270,8 @@ pub fn record(
 
 /// Forgets a link's run of results (an admin released it by hand): the canary starts again
 /// from `unknown` and probes it soon.
-pub fn reset(conn: &mut PgConnection, code: &str) -> Result<(), DbError> {
+pub fn reset(conn: &mut Conn, code: &str) -> Result<(), DbError> {
+    let conn = conn.pg();
     diesel::update(link_health::table.filter(link_health::code.eq(code)))
         .set((
             link_health::state.eq(AsText(HealthState::Unknown)),
@@ -278,7 +284,8 @@ pub fn reset(conn: &mut PgConnection, code: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-pub fn get(conn: &mut PgConnection, code: &str) -> Result<Option<HealthRow>, DbError> {
+pub fn get(conn: &mut Conn, code: &str) -> Result<Option<HealthRow>, DbError> {
+    let conn = conn.pg();
     Ok(link_health::table
         .filter(link_health::code.eq(code))
         .select(HealthRow::as_select())
@@ -287,7 +294,8 @@ pub fn get(conn: &mut PgConnection, code: &str) -> Result<Option<HealthRow>, DbE
 }
 
 /// The latest `limit` checks of a link, newest first.
-pub fn checks(conn: &mut PgConnection, code: &str, limit: i64) -> Result<Vec<CheckRow>, DbError> {
+pub fn checks(conn: &mut Conn, code: &str, limit: i64) -> Result<Vec<CheckRow>, DbError> {
+    let conn = conn.pg();
     Ok(link_checks::table
         .filter(link_checks::code.eq(code))
         .order((link_checks::checked_at.desc(), link_checks::id.desc()))
@@ -298,7 +306,8 @@ pub fn checks(conn: &mut PgConnection, code: &str, limit: i64) -> Result<Vec<Che
 
 /// Health rows by state, for the `links by state` gauge: every state, those without a link
 /// counted 0.
-pub fn count_by_state(conn: &mut PgConnection) -> Result<Vec<(HealthState, i64)>, DbError> {
+pub fn count_by_state(conn: &mut Conn) -> Result<Vec<(HealthState, i64)>, DbError> {
+    let conn = conn.pg();
     use diesel::dsl::count_star;
     let counted: Vec<(AsText<HealthState>, i64)> = link_health::table
         .group_by(link_health::state)
@@ -308,15 +317,14 @@ pub fn count_by_state(conn: &mut PgConnection) -> Result<Vec<(HealthState, i64)>
 }
 
 /// Links due now (the canary's backlog).
-pub fn due_count(conn: &mut PgConnection) -> Result<i64, DbError> {
+pub fn due_count(conn: &mut Conn) -> Result<i64, DbError> {
+    let conn = conn.pg();
     Ok(link_health::table.filter(link_health::next_check_at.le(diesel::dsl::now)).count().get_result(conn)?)
 }
 
 /// Every check stored since `since`, as (code, time), oldest first.
-pub fn checks_since(
-    conn: &mut PgConnection,
-    since: DateTime<Utc>,
-) -> Result<Vec<(String, DateTime<Utc>)>, DbError> {
+pub fn checks_since(conn: &mut Conn, since: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>, DbError> {
+    let conn = conn.pg();
     Ok(link_checks::table
         .filter(link_checks::checked_at.ge(since))
         .order(link_checks::checked_at)
@@ -325,6 +333,7 @@ pub fn checks_since(
 }
 
 /// Links currently quarantined (by anyone).
-pub fn quarantined_count(conn: &mut PgConnection) -> Result<i64, DbError> {
+pub fn quarantined_count(conn: &mut Conn) -> Result<i64, DbError> {
+    let conn = conn.pg();
     Ok(links::table.filter(links::status.eq(AsText(LinkStatus::Quarantined))).count().get_result(conn)?)
 }

@@ -1,6 +1,6 @@
 //! The only GhostLink crate that knows diesel: schema, models, queries and embedded migrations.
 //!
-//! Services see a small API of plain functions over a [`PgConnection`] and [`Db::run`], which
+//! Services see a small API of plain functions over an opaque [`Conn`] and [`Db::run`], which
 //! takes a pooled connection on the blocking thread pool, so a slow or absent Postgres turns
 //! into [`DbError::Unavailable`] (an HTTP 503) within the configured timeout instead of a hung
 //! request. The schema and the migrations are private; callers hold a connection only to pass it
@@ -21,6 +21,7 @@ pub mod tokens;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -47,13 +48,54 @@ pub fn migration_versions() -> Result<Vec<String>, DbError> {
     Ok(all.iter().map(|m| m.name().version().to_string()).collect())
 }
 
-/// The connection this crate's query functions take. Callers only pass it through (from
-/// [`Db::run`], [`Db::get`] or [`connect`]): running a query on it needs diesel, which no other
-/// crate depends on.
-pub use diesel::pg::PgConnection;
+/// An open Postgres connection, as this crate's query functions take it: callers get one from
+/// [`Db::run`] (or own one through [`Connection`]) only to pass it back in. It is opaque — no
+/// diesel type shows through it — so no other crate can run a query of its own on it.
+#[derive(ref_cast::RefCast)]
+#[repr(transparent)]
+pub struct Conn(PgConnection);
 
-/// A pooled Postgres connection.
-pub type Conn = PooledConnection<ConnectionManager<PgConnection>>;
+impl Conn {
+    /// The diesel connection, for this crate's queries.
+    pub(crate) fn pg(&mut self) -> &mut PgConnection {
+        &mut self.0
+    }
+
+    /// Wraps a diesel connection (one inside a transaction, say) to hand to this crate's functions.
+    pub(crate) fn wrap(conn: &mut PgConnection) -> &mut Conn {
+        use ref_cast::RefCast;
+        Conn::ref_cast_mut(conn)
+    }
+}
+
+/// A connection a caller holds on its own thread (CLIs and tests; services use [`Db::run`]):
+/// either of its own ([`connect`]) or from a pool ([`Db::get`]). Lends itself as a [`Conn`].
+pub struct Connection(Held);
+
+enum Held {
+    Own(PgConnection),
+    Pooled(PooledConnection<ConnectionManager<PgConnection>>),
+}
+
+impl std::ops::Deref for Connection {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        use ref_cast::RefCast;
+        match &self.0 {
+            Held::Own(c) => Conn::ref_cast(c),
+            Held::Pooled(c) => Conn::ref_cast(c),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut Conn {
+        match &mut self.0 {
+            Held::Own(c) => Conn::wrap(c),
+            Held::Pooled(c) => Conn::wrap(c),
+        }
+    }
+}
 
 /// What went wrong talking to Postgres, in the terms callers act on.
 #[derive(Debug, thiserror::Error)]
@@ -254,7 +296,7 @@ impl Db {
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut PgConnection) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T, DbError> + Send + 'static,
     {
         // Waiting for the gate and then for a connection share one bound (`DB_TIMEOUT_MS`).
         let deadline = std::time::Instant::now() + self.acquire_timeout;
@@ -269,7 +311,7 @@ impl Db {
             let mut conn = pool
                 .get_timeout(left.max(Duration::from_millis(1)))
                 .map_err(|e| DbError::Unavailable(e.to_string()))?;
-            let out = f(&mut conn);
+            let out = f(Conn::wrap(&mut conn));
             if let Err(DbError::Unavailable(_)) = &out {
                 // A broken connection must not go back to the pool.
                 let _ = conn.batch_execute("SELECT 1").is_err();
@@ -284,13 +326,14 @@ impl Db {
     }
 
     /// A pooled connection on the calling thread (CLIs and tests; services use [`Db::run`]).
-    pub fn get(&self) -> Result<Conn, DbError> {
-        self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))
+    pub fn get(&self) -> Result<Connection, DbError> {
+        let pooled = self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
+        Ok(Connection(Held::Pooled(pooled)))
     }
 
     /// `SELECT 1`, for readiness.
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.run(|c| c.batch_execute("SELECT 1").map_err(DbError::from)).await
+        self.run(|c| c.pg().batch_execute("SELECT 1").map_err(DbError::from)).await
     }
 
     pub fn state(&self) -> PoolState {
@@ -309,7 +352,8 @@ pub fn create_database_if_missing(url: &str) -> Result<bool, DbError> {
     }
     let mut admin_url = parsed.clone();
     admin_url.set_path("/postgres");
-    let mut conn = connect(admin_url.as_str())?;
+    let mut conn = <PgConnection as diesel::Connection>::establish(admin_url.as_str())
+        .map_err(|e| DbError::Unavailable(e.to_string()))?;
     #[derive(QueryableByName)]
     struct Exists {
         #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -333,18 +377,21 @@ pub fn create_database_if_missing(url: &str) -> Result<bool, DbError> {
 }
 
 /// A connection of its own to `url`, outside any pool (CLIs and tests; services use [`Db::run`]).
-pub fn connect(url: &str) -> Result<PgConnection, DbError> {
-    PgConnection::establish(url).map_err(|e| DbError::Unavailable(e.to_string()))
+pub fn connect(url: &str) -> Result<Connection, DbError> {
+    let own = <PgConnection as diesel::Connection>::establish(url)
+        .map_err(|e| DbError::Unavailable(e.to_string()))?;
+    Ok(Connection(Held::Own(own)))
 }
 
 /// Runs `sql` (one or more statements, no results) on `conn`.
-pub fn execute(conn: &mut PgConnection, sql: &str) -> Result<(), DbError> {
-    conn.batch_execute(sql).map_err(DbError::from)
+pub fn execute(conn: &mut Conn, sql: &str) -> Result<(), DbError> {
+    conn.pg().batch_execute(sql).map_err(DbError::from)
 }
 
 /// The rows `query` returns, each a JSON object of its columns (Postgres's `json_agg`, in the
 /// query's order): for tests and tools that inspect tables without a model of their own.
-pub fn query_json(conn: &mut PgConnection, query: &str) -> Result<Vec<serde_json::Value>, DbError> {
+pub fn query_json(conn: &mut Conn, query: &str) -> Result<Vec<serde_json::Value>, DbError> {
+    let conn = conn.pg();
     #[derive(QueryableByName)]
     struct Rows {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -359,7 +406,8 @@ pub fn query_json(conn: &mut PgConnection, query: &str) -> Result<Vec<serde_json
 /// Applies pending migrations under an advisory lock, so replicas starting together migrate
 /// once. Returns the versions applied.
 pub fn run_migrations(url: &str) -> Result<Vec<String>, DbError> {
-    let mut conn = connect(url)?;
+    let mut conn = <PgConnection as diesel::Connection>::establish(url)
+        .map_err(|e| DbError::Unavailable(e.to_string()))?;
     conn.batch_execute("SELECT pg_advisory_lock(7366252)")?;
     let applied = conn
         .run_pending_migrations(MIGRATIONS)

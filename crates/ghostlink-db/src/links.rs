@@ -8,7 +8,7 @@ use ghostlink_domain::{HealthState, LinkSnapshot, LinkStatus};
 use crate::outbox::OutboxEvent;
 use crate::schema::links;
 use crate::stored::AsText;
-use crate::DbError;
+use crate::{Conn, DbError};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = links)]
@@ -53,7 +53,8 @@ pub struct NewLink {
 }
 
 /// Inserts a link; `Conflict` when the code exists (in any status, deleted included).
-pub fn insert(conn: &mut PgConnection, new: &NewLink) -> Result<LinkRow, DbError> {
+pub fn insert(conn: &mut Conn, new: &NewLink) -> Result<LinkRow, DbError> {
+    let conn = conn.pg();
     Ok(diesel::insert_into(links::table).values(new).returning(LinkRow::as_returning()).get_result(conn)?)
 }
 
@@ -62,11 +63,12 @@ pub fn insert(conn: &mut PgConnection, new: &NewLink) -> Result<LinkRow, DbError
 /// see docs/performance.md). The event is built before the row exists, from what the row will
 /// hold; `at` is also the row's `status_since` and `updated_at`. `Conflict` when the code exists.
 pub fn insert_with_event(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     new: &NewLink,
     at: DateTime<Utc>,
     event: &OutboxEvent,
 ) -> Result<LinkRow, DbError> {
+    let conn = conn.pg();
     use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid};
     let row = diesel::sql_query(
         "WITH l AS ( \
@@ -93,36 +95,40 @@ pub fn insert_with_event(
 
 /// [`update`] and the event describing the result, in one transaction.
 pub fn update_with_event(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     code: &str,
     changes: &LinkChanges,
     event: impl FnOnce(&LinkRow) -> OutboxEvent,
 ) -> Result<Option<LinkRow>, DbError> {
+    let conn = conn.pg();
     conn.transaction(|conn| {
-        let Some(row) = update(conn, code, changes)? else { return Ok(None) };
-        crate::outbox::enqueue(conn, &event(&row))?;
+        let Some(row) = update(Conn::wrap(conn), code, changes)? else { return Ok(None) };
+        crate::outbox::enqueue(Conn::wrap(conn), &event(&row))?;
         Ok(Some(row))
     })
 }
 
 /// [`soft_delete`] and the event describing it, in one transaction.
 pub fn delete_with_event(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     code: &str,
     event: impl FnOnce(&LinkRow) -> OutboxEvent,
 ) -> Result<bool, DbError> {
+    let conn = conn.pg();
     conn.transaction(|conn| {
-        if !soft_delete(conn, code)? {
+        if !soft_delete(Conn::wrap(conn), code)? {
             return Ok(false);
         }
-        let row = get(conn, code)?.ok_or_else(|| DbError::Query("deleted row vanished".into()))?;
-        crate::outbox::enqueue(conn, &event(&row))?;
+        let row =
+            get(Conn::wrap(conn), code)?.ok_or_else(|| DbError::Query("deleted row vanished".into()))?;
+        crate::outbox::enqueue(Conn::wrap(conn), &event(&row))?;
         Ok(true)
     })
 }
 
 /// The link with this code, deleted ones included.
-pub fn get(conn: &mut PgConnection, code: &str) -> Result<Option<LinkRow>, DbError> {
+pub fn get(conn: &mut Conn, code: &str) -> Result<Option<LinkRow>, DbError> {
+    let conn = conn.pg();
     Ok(links::table.filter(links::code.eq(code)).select(LinkRow::as_select()).first(conn).optional()?)
 }
 
@@ -144,7 +150,8 @@ pub struct ListFilter {
 }
 
 /// Links matching `filter`, newest first; deleted ones only when asked for by status.
-pub fn list(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<LinkRow>, DbError> {
+pub fn list(conn: &mut Conn, filter: &ListFilter) -> Result<Vec<LinkRow>, DbError> {
+    let conn = conn.pg();
     let mut q = links::table.select(LinkRow::as_select()).into_boxed();
     if let Some(owner) = filter.owner {
         q = q.filter(links::owner_token_id.eq(owner));
@@ -218,11 +225,8 @@ impl From<&LinkChanges> for Changeset {
 }
 
 /// Applies `changes` to a live (not deleted) link; `None` when there is none.
-pub fn update(
-    conn: &mut PgConnection,
-    code: &str,
-    changes: &LinkChanges,
-) -> Result<Option<LinkRow>, DbError> {
+pub fn update(conn: &mut Conn, code: &str, changes: &LinkChanges) -> Result<Option<LinkRow>, DbError> {
+    let conn = conn.pg();
     conn.transaction(|conn| {
         let current: Option<LinkRow> = links::table
             .filter(links::code.eq(code))
@@ -240,7 +244,7 @@ pub fn update(
         if status_changed {
             if current.status == LinkStatus::Quarantined && changes.status == Some(LinkStatus::Active) {
                 // Released by hand: the canary's run of failures no longer counts.
-                crate::health::reset(conn, code)?;
+                crate::health::reset(Conn::wrap(conn), code)?;
             }
             let row = diesel::update(links::table.filter(links::id.eq(current.id)))
                 .set(links::status_since.eq(diesel::dsl::now))
@@ -253,7 +257,8 @@ pub fn update(
 }
 
 /// Marks a link deleted; its code stays taken forever. `false` when there was no live link.
-pub fn soft_delete(conn: &mut PgConnection, code: &str) -> Result<bool, DbError> {
+pub fn soft_delete(conn: &mut Conn, code: &str) -> Result<bool, DbError> {
+    let conn = conn.pg();
     let n = diesel::update(links::table)
         .filter(links::code.eq(code))
         .filter(links::status.ne(AsText(LinkStatus::Deleted)))
@@ -269,7 +274,8 @@ pub fn soft_delete(conn: &mut PgConnection, code: &str) -> Result<bool, DbError>
 /// The atomic counter of a `max_clicks` link: takes one click if one is left and the link is
 /// still live. Returns the new count, or `None` when the link is used up or gone. Concurrent
 /// callers serialise on the row, so exactly `max_clicks` calls succeed.
-pub fn take_click(conn: &mut PgConnection, code: &str) -> Result<Option<i64>, DbError> {
+pub fn take_click(conn: &mut Conn, code: &str) -> Result<Option<i64>, DbError> {
+    let conn = conn.pg();
     Ok(diesel::update(links::table)
         .filter(links::code.eq(code))
         .filter(links::status.eq(AsText(LinkStatus::Active)))
@@ -282,7 +288,7 @@ pub fn take_click(conn: &mut PgConnection, code: &str) -> Result<Option<i64>, Db
 }
 
 /// The redirect's view of a link, with its destination's risk once scored.
-pub fn snapshot(conn: &mut PgConnection, code: &str) -> Result<Option<LinkSnapshot>, DbError> {
+pub fn snapshot(conn: &mut Conn, code: &str) -> Result<Option<LinkSnapshot>, DbError> {
     let Some(row) = get(conn, code)? else { return Ok(None) };
     let mut snap = row.snapshot();
     if let Some(risk) = crate::risk::get(conn, code)? {
@@ -293,12 +299,8 @@ pub fn snapshot(conn: &mut PgConnection, code: &str) -> Result<Option<LinkSnapsh
 }
 
 /// Live links to (re-)score, by id after `after_id`: all of them, or only those never scored.
-pub fn for_rescore(
-    conn: &mut PgConnection,
-    all: bool,
-    after_id: i64,
-    limit: i64,
-) -> Result<Vec<LinkRow>, DbError> {
+pub fn for_rescore(conn: &mut Conn, all: bool, after_id: i64, limit: i64) -> Result<Vec<LinkRow>, DbError> {
+    let conn = conn.pg();
     use crate::schema::risk_assessments;
     let mut q = links::table
         .filter(links::status.ne(AsText(LinkStatus::Deleted)))

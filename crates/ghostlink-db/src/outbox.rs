@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::schema::outbox;
-use crate::DbError;
+use crate::{Conn, DbError};
 
 /// An event to store with a change.
 #[derive(Debug, Clone, Insertable)]
@@ -30,7 +30,8 @@ pub struct OutboxRow {
 }
 
 /// Stores an event (inside the caller's transaction).
-pub fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> Result<(), DbError> {
+pub fn enqueue(conn: &mut Conn, event: &OutboxEvent) -> Result<(), DbError> {
+    let conn = conn.pg();
     diesel::insert_into(outbox::table).values(event).execute(conn)?;
     Ok(())
 }
@@ -39,10 +40,11 @@ pub fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> Result<(), DbErr
 /// `publish`, and marks them published only if it returns `true`, all in one transaction.
 /// A crash between the publish and the commit republishes them: a duplicate, never a loss.
 pub fn relay_batch(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     limit: i64,
     publish: impl FnOnce(&[OutboxRow]) -> bool,
 ) -> Result<usize, DbError> {
+    let conn = conn.pg();
     conn.transaction::<usize, DbError, _>(|conn| {
         let rows: Vec<OutboxRow> = outbox::table
             .filter(outbox::published_at.is_null())
@@ -64,12 +66,14 @@ pub fn relay_batch(
 }
 
 /// Events not yet published.
-pub fn pending(conn: &mut PgConnection) -> Result<i64, DbError> {
+pub fn pending(conn: &mut Conn) -> Result<i64, DbError> {
+    let conn = conn.pg();
     Ok(outbox::table.filter(outbox::published_at.is_null()).count().get_result(conn)?)
 }
 
 /// Deletes events published more than `days` ago.
-pub fn prune(conn: &mut PgConnection, days: i32) -> Result<usize, DbError> {
+pub fn prune(conn: &mut Conn, days: i32) -> Result<usize, DbError> {
+    let conn = conn.pg();
     Ok(diesel::sql_query("DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)")
         .bind::<diesel::sql_types::Integer, _>(days)
         .execute(conn)?)

@@ -6,7 +6,7 @@ use ghostlink_domain::risk::{Level, Reason};
 
 use crate::schema::risk_assessments;
 use crate::stored::{AsText, Jsonb};
-use crate::DbError;
+use crate::{Conn, DbError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = risk_assessments)]
@@ -23,7 +23,8 @@ pub struct RiskRow {
 }
 
 /// Stores an assessment, replacing the previous one of the code (idempotent).
-pub fn upsert(conn: &mut PgConnection, row: &RiskRow) -> Result<(), DbError> {
+pub fn upsert(conn: &mut Conn, row: &RiskRow) -> Result<(), DbError> {
+    let conn = conn.pg();
     diesel::insert_into(risk_assessments::table)
         .values(row.clone())
         .on_conflict(risk_assessments::code)
@@ -33,7 +34,8 @@ pub fn upsert(conn: &mut PgConnection, row: &RiskRow) -> Result<(), DbError> {
     Ok(())
 }
 
-pub fn get(conn: &mut PgConnection, code: &str) -> Result<Option<RiskRow>, DbError> {
+pub fn get(conn: &mut Conn, code: &str) -> Result<Option<RiskRow>, DbError> {
+    let conn = conn.pg();
     Ok(risk_assessments::table
         .filter(risk_assessments::code.eq(code))
         .select(RiskRow::as_select())
@@ -43,7 +45,8 @@ pub fn get(conn: &mut PgConnection, code: &str) -> Result<Option<RiskRow>, DbErr
 
 /// Links by current level, for the `links by level` gauge: every level, those without a link
 /// counted 0.
-pub fn count_by_level(conn: &mut PgConnection) -> Result<Vec<(Level, i64)>, DbError> {
+pub fn count_by_level(conn: &mut Conn) -> Result<Vec<(Level, i64)>, DbError> {
+    let conn = conn.pg();
     use diesel::dsl::count_star;
     let counted: Vec<(AsText<Level>, i64)> = risk_assessments::table
         .group_by(risk_assessments::level)

@@ -6,7 +6,7 @@ use ghostlink_domain::Role;
 
 use crate::schema::api_tokens;
 use crate::stored::AsText;
-use crate::DbError;
+use crate::{Conn, DbError};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_tokens)]
@@ -32,12 +32,13 @@ struct NewToken<'a> {
 
 /// Stores a token's hash. `Conflict` when the name is taken.
 pub fn insert(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     name: &str,
     role: Role,
     sha256: &str,
     prefix: &str,
 ) -> Result<TokenRow, DbError> {
+    let conn = conn.pg();
     Ok(diesel::insert_into(api_tokens::table)
         .values(NewToken { name, role: AsText(role), token_sha256: sha256, prefix })
         .returning(TokenRow::as_returning())
@@ -45,7 +46,8 @@ pub fn insert(
 }
 
 /// The token with this hash, revoked or not.
-pub fn find_by_hash(conn: &mut PgConnection, sha256: &str) -> Result<Option<TokenRow>, DbError> {
+pub fn find_by_hash(conn: &mut Conn, sha256: &str) -> Result<Option<TokenRow>, DbError> {
+    let conn = conn.pg();
     Ok(api_tokens::table
         .filter(api_tokens::token_sha256.eq(sha256))
         .select(TokenRow::as_select())
@@ -53,12 +55,14 @@ pub fn find_by_hash(conn: &mut PgConnection, sha256: &str) -> Result<Option<Toke
         .optional()?)
 }
 
-pub fn list(conn: &mut PgConnection) -> Result<Vec<TokenRow>, DbError> {
+pub fn list(conn: &mut Conn) -> Result<Vec<TokenRow>, DbError> {
+    let conn = conn.pg();
     Ok(api_tokens::table.order(api_tokens::id).select(TokenRow::as_select()).load(conn)?)
 }
 
 /// Revokes by name; `false` when no live token has that name.
-pub fn revoke(conn: &mut PgConnection, name: &str) -> Result<bool, DbError> {
+pub fn revoke(conn: &mut Conn, name: &str) -> Result<bool, DbError> {
+    let conn = conn.pg();
     let n = diesel::update(api_tokens::table)
         .filter(api_tokens::name.eq(name))
         .filter(api_tokens::revoked_at.is_null())
@@ -68,6 +72,7 @@ pub fn revoke(conn: &mut PgConnection, name: &str) -> Result<bool, DbError> {
 }
 
 /// Whether any token exists at all (first-run detection for `ghostctl up`).
-pub fn any(conn: &mut PgConnection) -> Result<bool, DbError> {
+pub fn any(conn: &mut Conn) -> Result<bool, DbError> {
+    let conn = conn.pg();
     Ok(diesel::select(diesel::dsl::exists(api_tokens::table.select(api_tokens::id))).get_result(conn)?)
 }

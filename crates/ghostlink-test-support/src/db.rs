@@ -15,7 +15,7 @@
 use std::sync::Mutex;
 
 use ghostlink_config::DatabaseArgs;
-use ghostlink_db::{DbError, PgConnection};
+use ghostlink_db::{Conn, Connection, DbError};
 
 /// The server URL tests create their databases on.
 pub fn base_database_url() -> String {
@@ -68,7 +68,7 @@ impl TestDb {
     }
 
     /// A direct connection, for arranging and asserting through `ghostlink_db`'s functions.
-    pub fn conn(&self) -> PgConnection {
+    pub fn conn(&self) -> Connection {
         ghostlink_db::connect(&self.url).expect("connect to test database")
     }
 
@@ -183,7 +183,7 @@ fn ensure_template(family: &str, name: &str) -> Result<(), DbError> {
 /// built from them may still be cloning it (another checkout, or a build from before a change).
 const STALE_AFTER_SECS: i64 = 3600;
 
-fn make_template(conn: &mut PgConnection, family: &str, name: &str) -> Result<(), DbError> {
+fn make_template(conn: &mut Conn, family: &str, name: &str) -> Result<(), DbError> {
     let now = ghostlink_db::query_json(conn, "SELECT extract(epoch FROM now())::bigint AS now")?[0]["now"]
         .as_i64()
         .ok_or_else(|| DbError::Query("the server's time".into()))?;

@@ -160,6 +160,47 @@ fn only_the_db_crate_knows_diesel() {
     assert!(found.is_empty(), "only ghostlink-db may depend on diesel:\n{}", found.join("\n"));
 }
 
+/// The `pub` items of a crate's sources whose line names one of `words`: a declaration that
+/// hands the crate's private dependency to its callers.
+fn public_items_naming(krate: &str, words: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs = vec![workspace_root().join("crates").join(krate).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read the crate's sources").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for (n, line) in text.lines().enumerate() {
+                let item = line.trim_start();
+                // A tuple struct's private field is not part of its API.
+                let public = match (item.starts_with("pub struct "), item.split_once('(')) {
+                    (true, Some((head, fields))) if !fields.contains("pub ") => head,
+                    _ => item,
+                };
+                if item.starts_with("pub ") && words.iter().any(|w| public.contains(w)) {
+                    found.push(format!("{}:{}: {}", path.display(), n + 1, item));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_db_crate_hands_out_no_diesel_type() {
+    let found = public_items_naming("ghostlink-db", &["diesel", "PgConnection", "PooledConnection", "r2d2"]);
+    assert!(found.is_empty(), "ghostlink-db's public API names a diesel type:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_bus_crate_hands_out_no_lapin_type() {
+    let found = public_items_naming("ghostlink-bus", &["lapin", "amq_protocol"]);
+    assert!(found.is_empty(), "ghostlink-bus's public API names a lapin type:\n{}", found.join("\n"));
+}
+
 #[test]
 fn only_the_bus_crate_knows_lapin() {
     let found =
