@@ -17,6 +17,7 @@ pub mod risk;
 mod schema;
 mod stored;
 pub mod tokens;
+pub mod workspaces;
 
 use std::time::Duration;
 

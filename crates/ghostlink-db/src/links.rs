@@ -3,11 +3,13 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use ghostlink_domain::risk::Level;
+use ghostlink_domain::rules::Rule;
+use ghostlink_domain::utm::{QueryOptions, Utm};
 use ghostlink_domain::{HealthState, LinkSnapshot, LinkStatus};
 
 use crate::outbox::OutboxEvent;
 use crate::schema::links;
-use crate::stored::AsText;
+use crate::stored::{AsText, Jsonb};
 use crate::{Conn, DbError};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -25,9 +27,27 @@ pub struct LinkRow {
     pub expires_at: Option<DateTime<Utc>>,
     pub max_clicks: Option<i64>,
     pub click_count: i64,
+    pub workspace_id: i64,
+    /// The member who created it (none for links older than workspaces without a token).
+    pub owner_member_id: Option<i64>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    #[diesel(deserialize_as = Jsonb<Vec<Rule>>)]
+    pub rules: Vec<Rule>,
+    pub forward_query: bool,
+    #[diesel(deserialize_as = Jsonb<Utm>)]
+    pub utm: Utm,
+    /// argon2id PHC string; never shown by the API.
+    pub password_hash: Option<String>,
 }
 
 impl LinkRow {
+    /// Query forwarding and UTM, as the redirect applies them.
+    pub fn query_options(&self) -> QueryOptions {
+        let utm = (self.utm != Utm::default()).then(|| self.utm.clone());
+        QueryOptions { forward_query: self.forward_query, utm }
+    }
+
     pub fn snapshot(&self) -> LinkSnapshot {
         LinkSnapshot {
             code: self.code.clone(),
@@ -38,11 +58,14 @@ impl LinkRow {
             status_since: Some(self.status_since),
             risk: None,
             risk_reasons: vec![],
+            rules: self.rules.clone(),
+            query: self.query_options(),
+            password_hash: self.password_hash.clone(),
         }
     }
 }
 
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Clone, Default, Insertable)]
 #[diesel(table_name = links)]
 pub struct NewLink {
     pub code: String,
@@ -50,10 +73,30 @@ pub struct NewLink {
     pub owner_token_id: Option<i64>,
     pub expires_at: Option<DateTime<Utc>>,
     pub max_clicks: Option<i64>,
+    /// `None`: the default workspace (tools and tests that predate workspaces).
+    pub workspace_id: Option<i64>,
+    pub owner_member_id: Option<i64>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    #[diesel(serialize_as = Jsonb<Vec<Rule>>)]
+    pub rules: Vec<Rule>,
+    pub forward_query: bool,
+    #[diesel(serialize_as = Jsonb<Utm>)]
+    pub utm: Utm,
+    pub password_hash: Option<String>,
 }
+
+/// Every column of `links`, in [`LinkRow`]'s order, for the raw statements that return rows.
+const LINK_COLUMNS: &str = "id, code, url, owner_token_id, status, status_since, created_at, updated_at, \
+    expires_at, max_clicks, click_count, workspace_id, owner_member_id, title, description, rules, \
+    forward_query, utm, password_hash";
 
 /// Inserts a link; `Conflict` when the code exists (in any status, deleted included).
 pub fn insert(conn: &mut Conn, new: &NewLink) -> Result<LinkRow, DbError> {
+    let mut new = new.clone();
+    if new.workspace_id.is_none() {
+        new.workspace_id = Some(crate::workspaces::default_workspace(conn)?.id);
+    }
     let conn = conn.pg();
     Ok(diesel::insert_into(links::table).values(new).returning(LinkRow::as_returning()).get_result(conn)?)
 }
@@ -69,23 +112,33 @@ pub fn insert_with_event(
     event: &OutboxEvent,
 ) -> Result<LinkRow, DbError> {
     let conn = conn.pg();
-    use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid};
-    let row = diesel::sql_query(
+    use diesel::sql_types::{BigInt, Bool, Jsonb as JsonbSql, Nullable, Text, Timestamptz, Uuid};
+    let row = diesel::sql_query(format!(
         "WITH l AS ( \
-           INSERT INTO links (code, url, owner_token_id, expires_at, max_clicks, created_at, updated_at, status_since) \
-           VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING * \
+           INSERT INTO links (code, url, owner_token_id, expires_at, max_clicks, created_at, updated_at, \
+                              status_since, workspace_id, owner_member_id, title, description, rules, \
+                              forward_query, utm, password_hash) \
+           VALUES ($1, $2, $3, $4, $5, $6, $6, $6, \
+                   coalesce($7, (SELECT id FROM workspaces WHERE slug = 'default')), $8, $9, $10, $11, $12, $13, $14) RETURNING * \
          ), o AS ( \
-           INSERT INTO outbox (event_id, routing_key, payload) SELECT $7, $8, $9 FROM l \
+           INSERT INTO outbox (event_id, routing_key, payload) SELECT $15, $16, $17 FROM l \
          ) \
-         SELECT id, code, url, owner_token_id, status, status_since, created_at, updated_at, expires_at, \
-                max_clicks, click_count FROM l",
-    )
+         SELECT {LINK_COLUMNS} FROM l"
+    ))
     .bind::<Text, _>(&new.code)
     .bind::<Text, _>(&new.url)
     .bind::<Nullable<BigInt>, _>(new.owner_token_id)
     .bind::<Nullable<Timestamptz>, _>(new.expires_at)
     .bind::<Nullable<BigInt>, _>(new.max_clicks)
     .bind::<Timestamptz, _>(at)
+    .bind::<Nullable<BigInt>, _>(new.workspace_id)
+    .bind::<Nullable<BigInt>, _>(new.owner_member_id)
+    .bind::<Nullable<Text>, _>(&new.title)
+    .bind::<Nullable<Text>, _>(&new.description)
+    .bind::<JsonbSql, _>(Jsonb(new.rules.clone()))
+    .bind::<Bool, _>(new.forward_query)
+    .bind::<JsonbSql, _>(Jsonb(new.utm.clone()))
+    .bind::<Nullable<Text>, _>(&new.password_hash)
     .bind::<Uuid, _>(event.event_id)
     .bind::<Text, _>(&event.routing_key)
     .bind::<Text, _>(&event.payload)

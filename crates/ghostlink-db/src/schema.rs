@@ -10,6 +10,59 @@ diesel::table! {
         prefix -> Text,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        workspace_id -> Int8,
+        member_id -> Int8,
+        scopes -> Jsonb,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    workspaces (id) {
+        id -> Int8,
+        slug -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    members (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        name -> Text,
+        role -> Text,
+        created_at -> Timestamptz,
+        removed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    link_revisions (id) {
+        id -> Int8,
+        link_id -> Int8,
+        changed_at -> Timestamptz,
+        member_id -> Nullable<Int8>,
+        actor -> Text,
+        old_url -> Text,
+        new_url -> Text,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    link_tags (link_id, tag_id) {
+        link_id -> Int8,
+        tag_id -> Int8,
     }
 }
 
@@ -26,6 +79,14 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         max_clicks -> Nullable<Int8>,
         click_count -> Int8,
+        workspace_id -> Int8,
+        owner_member_id -> Nullable<Int8>,
+        title -> Nullable<Text>,
+        description -> Nullable<Text>,
+        rules -> Jsonb,
+        forward_query -> Bool,
+        utm -> Jsonb,
+        password_hash -> Nullable<Text>,
     }
 }
 
@@ -45,8 +106,18 @@ diesel::table! {
 }
 
 diesel::joinable!(links -> api_tokens (owner_token_id));
+diesel::joinable!(api_tokens -> members (member_id));
+diesel::joinable!(members -> workspaces (workspace_id));
+diesel::joinable!(link_tags -> tags (tag_id));
+diesel::joinable!(link_tags -> links (link_id));
+diesel::joinable!(link_revisions -> links (link_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
+    workspaces,
+    members,
+    link_revisions,
+    tags,
+    link_tags,
     links,
     clicks,
     outbox,

@@ -106,8 +106,15 @@ stored_as!(
     ghostlink_domain::CheckOutcome,
     ghostlink_domain::ClickOutcome,
     ghostlink_domain::Role,
+    ghostlink_domain::workspace::MemberRole,
 );
-stored_as!(Jsonb: Vec<ghostlink_domain::risk::Reason>, Vec<String>);
+stored_as!(
+    Jsonb: Vec<ghostlink_domain::risk::Reason>,
+    Vec<String>,
+    Vec<ghostlink_domain::workspace::Scope>,
+    Vec<ghostlink_domain::rules::Rule>,
+    ghostlink_domain::utm::Utm,
+);
 
 /// Counts by a named value, as grouped by a query, completed to every value of the enum (0
 /// where the query found none), in the enum's order: what a gauge per value wants.

@@ -21,6 +21,7 @@ pub mod rules;
 pub mod token;
 pub mod url_rules;
 pub mod utm;
+pub mod workspace;
 
 pub use click::ClickOutcome;
 pub use code::{generate_code, validate_alias, AliasError, CODE_ALPHABET, CODE_LEN};

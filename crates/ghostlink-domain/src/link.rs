@@ -30,6 +30,16 @@ pub struct LinkSnapshot {
     /// The scored reasons, as short sentences, for the warning page.
     #[serde(default)]
     pub risk_reasons: Vec<String>,
+    /// Redirect rules, first match wins (evaluated in memory from this snapshot).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<crate::rules::Rule>,
+    /// Query forwarding and stored UTM parameters.
+    #[serde(default)]
+    pub query: crate::utm::QueryOptions,
+    /// The argon2id hash (PHC string) of the link's password, when it has one: the redirect
+    /// asks for the password before it redirects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
 }
 
 crate::named::named_enum! {
@@ -99,6 +109,9 @@ mod tests {
             status_since: None,
             risk: None,
             risk_reasons: vec![],
+            rules: vec![],
+            query: Default::default(),
+            password_hash: None,
         }
     }
 

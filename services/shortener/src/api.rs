@@ -286,8 +286,14 @@ pub async fn create(
     let row = loop {
         attempts += 1;
         let code = alias.clone().unwrap_or_else(|| generate_code(&mut rand::rngs::OsRng));
-        let new =
-            NewLink { code, url: url.clone(), owner_token_id: Some(caller.token_id), expires_at, max_clicks };
+        let new = NewLink {
+            code,
+            url: url.clone(),
+            owner_token_id: Some(caller.token_id),
+            expires_at,
+            max_clicks,
+            ..Default::default()
+        };
         // The event is built from what the row will hold (one statement stores both), at
         // Postgres's precision (microseconds) so that event and row agree.
         let at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);

@@ -19,6 +19,7 @@ fn link(db: &TestDb, code: &str) {
         owner_token_id: None,
         expires_at: None,
         max_clicks: None,
+        ..Default::default()
     };
     links::insert(&mut db.conn(), &new).expect("insert link");
 }

@@ -103,6 +103,7 @@ fn insert_link(db: &TestDb, code: &str, url: &str) {
             owner_token_id: None,
             expires_at: None,
             max_clicks: None,
+            ..Default::default()
         },
     )
     .expect("insert link");

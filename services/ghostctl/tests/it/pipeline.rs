@@ -254,6 +254,7 @@ async fn broker_outage_under_traffic_loses_and_duplicates_no_click() {
             owner_token_id: None,
             expires_at: None,
             max_clicks: None,
+            ..Default::default()
         },
     )
     .expect("link");
@@ -378,6 +379,7 @@ async fn risk_rescore_publishes_link_updated_for_unscored_or_all_links() {
                 owner_token_id: None,
                 expires_at: None,
                 max_clicks: None,
+                ..Default::default()
             },
         )
         .expect("link");

@@ -124,6 +124,7 @@ impl TestApp {
             owner_token_id: None,
             expires_at: None,
             max_clicks: None,
+            ..Default::default()
         };
         f(&mut new);
         ghostlink_db::links::insert(&mut self.db.conn(), &new).expect("insert link");

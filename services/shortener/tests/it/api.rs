@@ -245,6 +245,7 @@ async fn changes_invalidate_the_redis_entry() {
             owner_token_id: None,
             expires_at: None,
             max_clicks: None,
+            ..Default::default()
         },
     )
     .expect("insert");
