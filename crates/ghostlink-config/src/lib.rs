@@ -1,12 +1,16 @@
 //! Shared clap argument blocks for every GhostLink binary.
 //!
-//! Each service flattens the blocks it needs (`DatabaseArgs`, `RedisArgs`, `AmqpArgs`,
-//! `ListenArgs`, `LogArgs`, `ProxyArgs`, `ConsumerArgs`) into its own `Config`, so a setting is spelled, documented and
-//! validated once. Every flag has an environment variable (12-factor deployment), and
-//! [`Validate::validate`] runs before any port is bound, so a bad value stops the process with
-//! exit code 2 and a message naming the setting instead of failing later under load.
+//! Every service flattens [`SharedArgs`] (`DatabaseArgs`, `AmqpArgs`, `ListenArgs`, `LogArgs`)
+//! into its own `Config`, plus the blocks it alone needs (`RedisArgs`, `ProxyArgs`,
+//! `ConsumerArgs`), so a setting is spelled, documented and validated once. Every flag has an
+//! environment variable (12-factor deployment), and [`Validate::validate`] runs before any port
+//! is bound, so a bad value stops the process with exit code 2 and a message naming the setting
+//! instead of failing later under load.
 
 pub mod blocklist;
+mod service;
+
+pub use service::{parse_or_exit, ServiceConfig, SharedArgs};
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -5,22 +5,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use ghostlink_config::{
-    AmqpArgs, ConfigError, ConsumerArgs, ConsumerTuning, DatabaseArgs, ListenArgs, LogArgs, Validate,
-};
+use ghostlink_config::{ConfigError, ConsumerArgs, ConsumerTuning, SharedArgs, Validate};
 
-/// Postgres, RabbitMQ, the ops listener, logging and the consumer's tuning.
+/// The blocks every service shares (Postgres, RabbitMQ, the listeners — here only the ops
+/// listener is used: a consumer has no public API — and logging), and the consumer's tuning.
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
     #[command(flatten)]
-    pub database: DatabaseArgs,
-    #[command(flatten)]
-    pub amqp: AmqpArgs,
-    /// The ops listener (default per service); `--listen` is unused (no public API).
-    #[command(flatten)]
-    pub listen: ListenArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
+    pub shared: SharedArgs,
     #[command(flatten)]
     pub consumer: ConsumerArgs,
 }
@@ -33,11 +25,15 @@ pub struct ResolvedArgs {
 }
 
 impl ServiceArgs {
+    /// The shared blocks with no consumer setting given: the service's own defaults apply.
+    pub fn new(shared: SharedArgs) -> Self {
+        Self { shared, consumer: ConsumerArgs::default() }
+    }
+
     /// Checks every shared setting, in the order they are documented.
     pub fn resolve(&self, ops_default: &str, consumer: ConsumerTuning) -> Result<ResolvedArgs, ConfigError> {
-        self.database.validate()?;
-        self.amqp.validate()?;
-        let ops = self.listen.ops_or(ops_default)?;
+        self.shared.validate()?;
+        let ops = self.shared.listen.ops_or(ops_default)?;
         let consumer = self.consumer.resolve(consumer, max_deliveries())?;
         Ok(ResolvedArgs { ops, consumer })
     }

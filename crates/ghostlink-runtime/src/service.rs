@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Parser;
 use ghostlink_bus::{ConsumerSettings, Topology};
 use ghostlink_web::{deps, OpsServer};
@@ -30,13 +29,13 @@ impl<H: Handler> Service<H> {
     pub fn build(config: H::Config) -> anyhow::Result<Self> {
         let args = H::service(&config);
         let resolved = args.resolve(H::SPEC.ops_addr, H::SPEC.consumer)?;
-        let log = ghostlink_telemetry::logger(H::SPEC.name, args.log.log_level);
+        let log = ghostlink_telemetry::logger(H::SPEC.name, args.shared.log.log_level);
         let metrics = ghostlink_telemetry::metrics_handle(H::SPEC.name);
-        let db = deps::database(&args.database, H::SPEC.statement_timeout);
-        let topology = Topology::new(args.amqp.bus_prefix.clone());
+        let db = deps::database(&args.shared.database, H::SPEC.statement_timeout);
+        let topology = Topology::new(args.shared.amqp.bus_prefix.clone());
         let t = resolved.consumer;
         let settings = ConsumerSettings {
-            url: args.amqp.amqp_url.clone(),
+            url: args.shared.amqp.amqp_url.clone(),
             topology: topology.clone(),
             name: H::SPEC.name.to_string(),
             prefetch: t.prefetch,
@@ -49,7 +48,7 @@ impl<H: Handler> Service<H> {
         let ctx = Context {
             log: log.clone(),
             db: db.clone(),
-            amqp_url: args.amqp.amqp_url.clone(),
+            amqp_url: args.shared.amqp.amqp_url.clone(),
             topology,
             stop: Stop(stopping),
         };
@@ -154,13 +153,7 @@ pub fn main<H: Handler>() {
             std::process::exit(1);
         }
     };
-    let result = runtime.block_on(async move {
-        // Before the service says it is listening: SIGTERM must find its handler by then.
-        let stop = ghostlink_web::shutdown_signal().context("installing the signal handlers")?;
-        let service = deps::exit_on_config_error(Service::<H>::build(config))?;
-        service.run(stop).await
-    });
-    if let Err(e) = result {
+    if let Err(e) = ghostlink_web::run_until_signal(&runtime, config, Service::<H>::build, Service::run) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

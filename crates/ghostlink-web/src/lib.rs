@@ -10,6 +10,7 @@
 //! - [`client_ip`]: the client's address through the proxies we trust (`TRUSTED_PROXIES`).
 //! - [`ops`]: the ops listener (`/metrics`, `/healthz`, `/readyz`), and [`deps`]: the
 //!   readiness checks and pool sampler every service wires for its dependencies.
+//! - [`serve`]: a service binary's whole `main` ([`run_until_signal`] beneath it).
 
 pub mod body;
 pub mod client;
@@ -17,12 +18,14 @@ pub mod deps;
 pub mod error;
 pub mod observe;
 pub mod ops;
+mod serve;
 
 pub use body::{BodyLimits, JsonBody};
 pub use client::client_ip;
 pub use error::{extractor_configs, not_found, ApiError};
 pub use observe::{access_log, observe, AccessLog, RequestId};
 pub use ops::{OpsServer, ReadinessCheck};
+pub use serve::{run_until_signal, serve, Shutdown};
 
 /// Installs the SIGTERM and SIGINT handlers now and returns the future that resolves when either
 /// arrives: the production shutdown signal handed to `App::run`. Call it before the service says

@@ -4,9 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use ghostlink_config::{
-    AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, ProxyArgs, RedisArgs, Validate,
-};
+use ghostlink_config::{ConfigError, ProxyArgs, RedisArgs, SharedArgs, Validate};
 use ghostlink_domain::forwarded::TrustedProxies;
 
 use crate::pages::ReferrerPolicy;
@@ -22,17 +20,12 @@ const PUBLISHED_CLICK_SALTS: &[&str] = &[DEV_CLICK_SALT, "dev-only-click-salt-ch
 #[derive(Debug, Clone, Parser)]
 #[command(name = "ghostlink-redirect", version, about)]
 pub struct Config {
+    /// Postgres, RabbitMQ, logging, the public listener (default 127.0.0.1:8080) and the ops
+    /// listener (default 127.0.0.1:9101); read as the config's own fields (`config.database`).
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub shared: SharedArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
-    #[command(flatten)]
-    pub amqp: AmqpArgs,
-    /// Public listener (default 127.0.0.1:8080) and ops listener (default 127.0.0.1:9101).
-    #[command(flatten)]
-    pub listen: ListenArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
     /// Our own proxies, whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     #[command(flatten)]
     pub proxy: ProxyArgs,
@@ -108,12 +101,13 @@ pub struct Resolved {
     pub click_salt: String,
 }
 
+ghostlink_config::service_config!(Config);
+
 impl Config {
     /// Validates every setting and resolves the listen addresses; nothing is bound yet.
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
-        self.database.validate()?;
+        self.shared.validate()?;
         self.redis.validate()?;
-        self.amqp.validate()?;
         if self.spool_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("SPOOL_DIR (--spool-dir)", "must not be empty"));
         }
@@ -145,8 +139,8 @@ impl Config {
             return Err(ConfigError::new("HTTP_WORKERS (--http-workers)", "must be greater than 0"));
         }
         Ok(Resolved {
-            public: self.listen.public_or("127.0.0.1:8080")?,
-            ops: self.listen.ops_or("127.0.0.1:9101")?,
+            public: self.shared.listen.public_or("127.0.0.1:8080")?,
+            ops: self.shared.listen.ops_or("127.0.0.1:9101")?,
             trusted_proxies: self.proxy.resolve()?,
             referrer_policy: self.referrer_policy()?,
             click_salt: self.click_salt()?,

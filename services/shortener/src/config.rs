@@ -3,25 +3,18 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use ghostlink_config::{
-    AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, ProxyArgs, RedisArgs, Validate,
-};
+use ghostlink_config::{ConfigError, ProxyArgs, RedisArgs, SharedArgs, Validate};
 
 /// GhostLink shortener: the link API and the admin API.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "ghostlink-shortener", version, about)]
 pub struct Config {
+    /// Postgres, RabbitMQ, logging, the public listener (default 127.0.0.1:8081) and the ops
+    /// listener (default 127.0.0.1:9102); read as the config's own fields (`config.database`).
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub shared: SharedArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
-    #[command(flatten)]
-    pub amqp: AmqpArgs,
-    /// Public listener (default 127.0.0.1:8081) and ops listener (default 127.0.0.1:9102).
-    #[command(flatten)]
-    pub listen: ListenArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
     /// Who the client is behind our proxies (failed authentications are counted per client).
     #[command(flatten)]
     pub proxy: ProxyArgs,
@@ -68,12 +61,13 @@ pub struct Resolved {
     pub trusted: ghostlink_domain::forwarded::TrustedProxies,
 }
 
+ghostlink_config::service_config!(Config);
+
 impl Config {
     /// Validates every setting; nothing is bound yet.
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
-        self.database.validate()?;
+        self.shared.validate()?;
         self.redis.validate()?;
-        self.amqp.validate()?;
         let base = url::Url::parse(&self.public_base_url).map_err(|e| {
             ConfigError::new("PUBLIC_BASE_URL (--public-base-url)", format!("not a URL ({e})"))
         })?;
@@ -118,8 +112,8 @@ impl Config {
             return Err(ConfigError::new("HTTP_WORKERS (--http-workers)", "must be greater than 0"));
         }
         Ok(Resolved {
-            public: self.listen.public_or("127.0.0.1:8081")?,
-            ops: self.listen.ops_or("127.0.0.1:9102")?,
+            public: self.shared.listen.public_or("127.0.0.1:8081")?,
+            ops: self.shared.listen.ops_or("127.0.0.1:9102")?,
             base_url: self.public_base_url.trim_end_matches('/').to_string(),
             trusted,
         })
