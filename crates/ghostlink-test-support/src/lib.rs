@@ -1,14 +1,19 @@
 //! Test support for GhostLink: a Postgres database per test (cloned from a migrated template:
 //! [`TestDb`]), an isolated Redis key prefix and RabbitMQ topology per test, builders for the
-//! shared config blocks pointing at them, and a TCP proxy that cuts the network for real.
+//! shared config blocks pointing at them, a service run until the test stops it ([`Running`]),
+//! the test's events published and read back ([`bus`]), and a TCP proxy that cuts the network
+//! for real.
 //!
 //! Only ever a dev-dependency (checked by this crate's architecture test). Tests talk to the real
 //! Postgres, Redis and RabbitMQ named by `DATABASE_URL` / `REDIS_URL` / `AMQP_URL` (defaults: the
 //! local servers), never to mocks.
 
+pub mod bus;
 mod db;
+mod service;
 
 pub use db::{base_database_url, drop_database, TestDb, TEMPLATE_ENV};
+pub use service::{backends, scrape, service_env, shared_args, Running, StopSignal, BAD_CONSUMER_SETTINGS};
 
 use ghostlink_config::{ListenArgs, LogArgs, RedisArgs};
 

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ghostlink_bus::{Incoming, Outgoing, Publisher, Topology, Verdict};
+use ghostlink_bus::{Incoming, Outgoing, Verdict};
 use ghostlink_config::{AmqpArgs, ConsumerArgs};
 use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Task};
-use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, TestDb};
+use ghostlink_test_support::bus::{publisher, topology};
+use ghostlink_test_support::{amqp_args, delete_topology, shared_args, TestDb};
 use ghostlink_web::ReadinessCheck;
 use tokio::sync::Notify;
 
@@ -108,13 +109,7 @@ impl Handler for TestHandler {
 
 fn config(db: &TestDb, amqp: &AmqpArgs, consumer: ConsumerArgs, wait_for_in_hand: usize) -> TestConfig {
     TestConfig {
-        service: ServiceArgs {
-            database: db.database_args(),
-            amqp: amqp.clone(),
-            listen: listen_any(),
-            log: log_args(),
-            consumer,
-        },
+        service: ServiceArgs { shared: shared_args(db, amqp), consumer },
         wait_for_in_hand,
         seen: SharedSeen::default(),
     }
@@ -122,22 +117,14 @@ fn config(db: &TestDb, amqp: &AmqpArgs, consumer: ConsumerArgs, wait_for_in_hand
 
 struct Running {
     seen: Arc<Seen>,
-    ops: std::net::SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    service: ghostlink_test_support::Running,
 }
 
 async fn start(config: TestConfig) -> Running {
     let seen = config.seen.0.clone();
     let service = ghostlink_runtime::Service::<TestHandler>::build(config).expect("build");
-    let ops = service.ops_addr();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(service.run(async move {
-        // The test dropping the sender stops the service as well.
-        let _ = rx.await;
-    }));
-    ghostlink_test_support::wait_ready(ops).await;
-    Running { seen, ops, stop, task }
+    let service = ghostlink_test_support::Running::spawn(service.ops_addr(), |stop| service.run(stop));
+    Running { seen, service: service.ready().await }
 }
 
 impl Running {
@@ -146,8 +133,7 @@ impl Running {
     }
 
     async fn stop(self) -> Arc<Seen> {
-        self.stop.send(()).expect("service running");
-        self.task.await.expect("join").expect("run");
+        self.service.stop().await;
         self.seen
     }
 }
@@ -173,8 +159,8 @@ async fn a_failing_message_is_dead_lettered_at_the_consumer_delivery_limit() {
     let (db, amqp) = (TestDb::new(), amqp_args());
     let consumer = ConsumerArgs { delivery_limit: Some(2), ..Default::default() };
     let running = start(config(&db, &amqp, consumer, 0)).await;
-    let topo = Topology::new(amqp.bus_prefix.clone());
-    let publisher = Publisher::new(amqp.amqp_url.clone(), topo.clone());
+    let topo = topology(&amqp);
+    let publisher = publisher(&amqp);
     publisher.publish(&[message(b"fail"), message(b"fine")]).await.expect("publish");
     let t = Instant::now();
     while ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.dlq("click-recorder")).await.expect("dlq") != 1 {
@@ -184,7 +170,7 @@ async fn a_failing_message_is_dead_lettered_at_the_consumer_delivery_limit() {
     assert_eq!(running.deliveries(b"fail"), vec![1, 2], "delivered twice, counted by the queue");
     assert_eq!(running.deliveries(b"fine"), vec![1]);
     // Readiness names the handler's own check beside Postgres and the consumer.
-    let ready: serde_json::Value = reqwest::get(format!("http://{}/readyz", running.ops))
+    let ready: serde_json::Value = reqwest::get(format!("http://{}/readyz", running.service.ops))
         .await
         .expect("readyz")
         .json()
@@ -203,8 +189,8 @@ async fn batches_are_handled_concurrently_up_to_the_setting() {
     let (db, amqp) = (TestDb::new(), amqp_args());
     let consumer = ConsumerArgs { concurrency: Some(2), batch_size: Some(1), ..Default::default() };
     let running = start(config(&db, &amqp, consumer, 2)).await;
-    let topo = Topology::new(amqp.bus_prefix.clone());
-    let publisher = Publisher::new(amqp.amqp_url.clone(), topo.clone());
+    let topo = topology(&amqp);
+    let publisher = publisher(&amqp);
     publisher.publish(&[message(b"hold"), message(b"hold")]).await.expect("publish");
     wait_until("both messages handled", || running.deliveries(b"hold").len() == 2).await;
     assert_eq!(

@@ -8,27 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use ghostlink_bus::{Outgoing, Publisher, Topology};
 use ghostlink_canary::probe::{Failure, Outcome, ProbeResult, ProbeSettings, Prober};
 use ghostlink_canary::{App, Config};
 use ghostlink_db::links::NewLink;
 use ghostlink_domain::{HealthState, LinkStatus};
-use ghostlink_proto::{Envelope, Event, EventData, LinkCreated};
+use ghostlink_proto::{Envelope, Event, LinkCreated};
 use ghostlink_runtime::ServiceArgs;
+use ghostlink_test_support::bus::{outgoing, publisher, stream_events};
 use ghostlink_test_support::{
-    amqp_args, delete_topology, listen_any, log_args, metric_value, redis_args, TestDb,
+    amqp_args, delete_topology, metric_value, redis_args, shared_args, Running, TestDb, BAD_CONSUMER_SETTINGS,
 };
 use servers::{Reply, TestServer};
 
 fn config(db: &TestDb, amqp: &ghostlink_config::AmqpArgs) -> Config {
     Config {
-        service: ServiceArgs {
-            database: db.database_args(),
-            amqp: amqp.clone(),
-            listen: listen_any(),
-            log: log_args(),
-            consumer: Default::default(),
-        },
+        service: ServiceArgs::new(shared_args(db, amqp)),
         redis: redis_args(),
         interval: 1,
         batch: 100,
@@ -61,37 +55,9 @@ fn failure(r: &ProbeResult) -> Option<Failure> {
     r.error.as_ref().map(|e| e.failure)
 }
 
-struct Running {
-    ops: std::net::SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
 fn start(config: Config) -> Running {
     let app = App::build(config).expect("build");
-    let ops = app.ops_addr();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run(async move {
-        // The sender dropped (the test ended) stops it as well.
-        let _ = rx.await;
-    }));
-    Running { ops, stop, task }
-}
-
-impl Running {
-    async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.ops))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
-    }
-    async fn stop(self) {
-        // Err: the service already ended; the task's result (next) says why.
-        let _ = self.stop.send(());
-        self.task.await.expect("join").expect("run");
-    }
+    Running::spawn(app.ops_addr(), |stop| app.run(stop))
 }
 
 fn insert_link(db: &TestDb, code: &str, url: &str) {
@@ -262,31 +228,14 @@ async fn quarantines_after_three_failures_and_restores_after_two_successes() {
     assert!(!outbox(&db).iter().any(|(_, p)| p.contains("\"flaky\"")));
 
     // The relay published the events: they are on the stream.
-    let topo = Topology::new(amqp.bus_prefix.clone());
-    let mut kinds = Vec::new();
     wait_for("published", Duration::from_secs(10), || {
         let n = ghostlink_db::outbox::pending(&mut db.conn()).expect("count");
         (n == 0).then_some(())
     })
     .await;
-    ghostlink_bus::read_stream(
-        &amqp.amqp_url,
-        &topo,
-        ghostlink_bus::StreamStart::First,
-        100,
-        Duration::from_secs(2),
-        |msgs| {
-            for m in msgs {
-                for e in Event::decode_lines(&m.payload).into_iter().flatten() {
-                    kinds.push(e.kind().to_string());
-                }
-            }
-            async { true }
-        },
-    )
-    .await
-    .expect("stream");
-    assert!(kinds.contains(&"link.quarantined".to_string()) && kinds.contains(&"link.restored".to_string()));
+    let events = stream_events(&amqp).await;
+    let kinds: Vec<&str> = events.iter().map(Event::kind).collect();
+    assert!(kinds.contains(&"link.quarantined") && kinds.contains(&"link.restored"), "{kinds:?}");
 
     let metrics = canary.metrics().await;
     assert!(metric_value(&metrics, "canary_probes_total", &[r#"outcome="http_5xx""#]) >= 3.0);
@@ -313,7 +262,7 @@ async fn a_new_link_is_probed_within_seconds_of_link_created() {
     let url = format!("http://{}/new", server.addr);
     insert_link(&db, "fresh", &url);
     let now = Utc::now();
-    let env = Envelope::new(
+    let created = outgoing(&Envelope::new(
         "shortener",
         None,
         now,
@@ -326,17 +275,10 @@ async fn a_new_link_is_probed_within_seconds_of_link_created() {
             max_clicks: None,
             created_at: now,
         },
-    );
-    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    ));
+    let publisher = publisher(&amqp);
     let sent = Instant::now();
-    publisher
-        .publish(&[Outgoing {
-            routing_key: LinkCreated::TYPE.into(),
-            message_id: env.id.to_string(),
-            payload: env.to_bytes(),
-        }])
-        .await
-        .expect("publish");
+    publisher.publish(&[created]).await.expect("publish");
     let check = wait_for("first check", Duration::from_secs(10), || {
         ghostlink_db::health::checks(&mut db.conn(), "fresh", 1).expect("checks").pop()
     })
@@ -407,28 +349,18 @@ async fn replicas_share_the_work_without_probing_a_link_twice() {
     delete_topology(&amqp.bus_prefix).await;
 }
 
+/// Through the real binary: a bad setting of the canary's own or a shared one exits 2 naming it.
 #[test]
 fn bad_config_exits_2_naming_the_setting() {
-    for (flag, value, name) in [
-        ("--allow-private-targets", "10.0.0.0/99", "CANARY_ALLOW_PRIVATE_TARGETS"),
-        ("--interval", "0", "CANARY_INTERVAL"),
-        ("--per-host-concurrency", "0", "CANARY_PER_HOST_CONCURRENCY"),
-    ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ghostlink-canary"))
-            .args([flag, value])
-            .output()
-            .expect("run");
-        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains(name), "{flag}: {out:?}");
-    }
-    // The shared consumer settings, from the environment.
+    let own: &[(&str, &str, &str)] = &[
+        ("CANARY_ALLOW_PRIVATE_TARGETS", "10.0.0.0/99", "CANARY_ALLOW_PRIVATE_TARGETS"),
+        ("CANARY_INTERVAL", "0", "CANARY_INTERVAL"),
+        ("CANARY_PER_HOST_CONCURRENCY", "0", "CANARY_PER_HOST_CONCURRENCY"),
+    ];
     ghostlink_runtime::testing::assert_bad_settings_exit_2(
         env!("CARGO_BIN_EXE_ghostlink-canary"),
         &[],
-        &[
-            ("CONSUMER_BATCH_SIZE", "0", "CONSUMER_BATCH_SIZE"),
-            ("CONSUMER_CONCURRENCY", "65", "CONSUMER_CONCURRENCY"),
-        ],
+        &[own, BAD_CONSUMER_SETTINGS].concat(),
     );
 }
 

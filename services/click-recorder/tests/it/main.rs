@@ -4,20 +4,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use ghostlink_bus::{Outgoing, Publisher, Topology};
+use ghostlink_bus::Outgoing;
 use ghostlink_click_recorder::{App, Config};
 use ghostlink_config::{AmqpArgs, ConsumerArgs};
-use ghostlink_proto::{ClickRecorded, Envelope, EventData};
+use ghostlink_proto::{ClickRecorded, Envelope};
 use ghostlink_runtime::ServiceArgs;
-use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, metric_value, TestDb};
+use ghostlink_test_support::bus::{self, outgoing, publisher, topology};
+use ghostlink_test_support::{amqp_args, delete_topology, metric_value, shared_args, Running, TestDb};
 
 fn config(db: &TestDb, amqp: &AmqpArgs) -> Config {
     Config {
         service: ServiceArgs {
-            database: db.database_args(),
-            amqp: amqp.clone(),
-            listen: listen_any(),
-            log: log_args(),
+            shared: shared_args(db, amqp),
             consumer: ConsumerArgs {
                 prefetch: Some(500),
                 batch_size: Some(200),
@@ -33,26 +31,16 @@ fn click(code: &str) -> Outgoing {
 }
 
 fn click_with(code: &str, user_agent: Option<&str>, referrer: Option<&str>, at: DateTime<Utc>) -> Outgoing {
-    let env = Envelope::new(
+    outgoing(&Envelope::new(
         "redirect",
         None,
         at,
         ClickRecorded {
-            code: code.into(),
-            outcome: "redirect".parse().expect("an outcome"),
-            method: "GET".into(),
             user_agent: user_agent.map(Into::into),
             referrer: referrer.map(Into::into),
-            client_hash: "0123456789abcdef0123456789abcdef".into(),
-            bot: false,
-            address_hash: None,
+            ..bus::click(code)
         },
-    );
-    Outgoing {
-        routing_key: ClickRecorded::TYPE.into(),
-        message_id: env.id.to_string(),
-        payload: env.to_bytes(),
-    }
+    ))
 }
 
 async fn wait_for_rows(db: &TestDb, want: i64, within: Duration) -> i64 {
@@ -71,16 +59,9 @@ async fn stores_each_event_once_and_dead_letters_poison() {
     let _serial = SERIAL.lock().await;
     let db = TestDb::new();
     let amqp = amqp_args();
-    let app = App::build(config(&db, &amqp)).expect("build");
-    let ops = app.ops_addr();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run(async move {
-        // The sender dropped (the test ended) stops it as well.
-        let _ = rx.await;
-    }));
-    ghostlink_test_support::wait_ready(ops).await;
-    let before = metrics_of(ops).await;
-    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let recorder = start(config(&db, &amqp)).await;
+    let before = recorder.metrics().await;
+    let publisher = publisher(&amqp);
     let batch: Vec<Outgoing> = (0..300).map(|i| click(&format!("c{}", i % 7))).collect();
     publisher.publish(&batch).await.expect("publish");
     // Duplicates (a publisher retry) and a poison message in the middle of good ones.
@@ -104,14 +85,13 @@ async fn stores_each_event_once_and_dead_letters_poison() {
     assert_eq!(wait_for_rows(&db, 403, Duration::from_secs(20)).await, 403);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 403, "duplicates stored once");
-    let topo = Topology::new(amqp.bus_prefix.clone());
     let t = Instant::now();
-    while ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.dlq("click-recorder")).await.expect("dlq") != 2 {
+    while dlq_depth(&amqp).await != 2 {
         assert!(t.elapsed() < Duration::from_secs(10), "poison message never reached the DLQ");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut letters: Vec<Vec<u8>> =
-        ghostlink_bus::admin::dlq_peek(&amqp.amqp_url, &topo, "click-recorder", 10)
+        ghostlink_bus::admin::dlq_peek(&amqp.amqp_url, &topology(&amqp), "click-recorder", 10)
             .await
             .expect("peek")
             .into_iter()
@@ -123,14 +103,12 @@ async fn stores_each_event_once_and_dead_letters_poison() {
     letters.sort();
     assert_eq!(letters, vec![b"{\"type\":\"click.recorded\",\"version\":1}".to_vec(), b"{not json".to_vec()]);
     // 356 messages, each acknowledged (the bad lines went to the DLQ alone).
-    let metrics = wait_for_acks(ops, &before, 356.0).await;
+    let metrics = wait_for_acks(&recorder, &before, 356.0).await;
     assert_eq!(moved(&metrics, &before, "bus_dead_lettered_total", &[]), 2.0);
     assert_eq!(moved(&metrics, &before, "clicks_rejected_total", &["reason=\"undecodable\""]), 2.0);
-    let ready = reqwest::get(format!("http://{ops}/readyz")).await.expect("readyz");
+    let ready = reqwest::get(format!("http://{}/readyz", recorder.ops)).await.expect("readyz");
     assert_eq!(ready.status(), 200);
-    // Err: the service already ended; the task's result (next) says why.
-    let _ = tx.send(());
-    task.await.expect("join").expect("run");
+    recorder.stop().await;
     publisher.close().await;
     delete_topology(&amqp.bus_prefix).await;
 }
@@ -141,32 +119,22 @@ async fn a_postgres_outage_holds_messages_instead_of_dead_lettering_them() {
     let db = TestDb::new();
     let amqp = amqp_args();
     let mut cfg = config(&db, &amqp);
-    cfg.service.database.db_timeout_ms = 200;
+    cfg.service.shared.database.db_timeout_ms = 200;
     let app = App::build(cfg).expect("build");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run(async move {
-        // The sender dropped (the test ended) stops it as well.
-        let _ = rx.await;
-    }));
+    let recorder = Running::spawn(app.ops_addr(), |stop| app.run(stop));
     let name = db.name().to_string();
     db.admin_execute(&format!(
         "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
          SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid();"
     ));
-    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let publisher = publisher(&amqp);
     let batch: Vec<Outgoing> = (0..100).map(|i| click(&format!("o{i}"))).collect();
     publisher.publish(&batch).await.expect("publish");
     tokio::time::sleep(Duration::from_secs(3)).await;
     db.admin_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"));
     assert_eq!(wait_for_rows(&db, 100, Duration::from_secs(20)).await, 100);
-    let topo = Topology::new(amqp.bus_prefix.clone());
-    assert_eq!(
-        ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.dlq("click-recorder")).await.expect("dlq"),
-        0
-    );
-    // Err: the service already ended; the task's result (next) says why.
-    let _ = tx.send(());
-    task.await.expect("join").expect("run");
+    assert_eq!(dlq_depth(&amqp).await, 0);
+    recorder.stop().await;
     publisher.close().await;
     delete_topology(&amqp.bus_prefix).await;
 }
@@ -177,7 +145,7 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() {
     let _serial = SERIAL.lock().await;
     let db = TestDb::new();
     let amqp = amqp_args();
-    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let publisher = publisher(&amqp);
     const N: usize = 20_000;
     for chunk in (0..N).collect::<Vec<_>>().chunks(2000) {
         let batch: Vec<Outgoing> = chunk.iter().map(|i| click(&format!("k{}", i % 100))).collect();
@@ -185,12 +153,8 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() {
     }
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_ghostlink-click-recorder"))
-            .env("DATABASE_URL", &db.url)
-            .env("AMQP_URL", &amqp.amqp_url)
-            .env("BUS_PREFIX", &amqp.bus_prefix)
-            .env("OPS_LISTEN_ADDR", "127.0.0.1:0")
+            .envs(ghostlink_test_support::service_env(&db, &amqp))
             .env("CONSUMER_BATCH_SIZE", "500")
-            .env("LOG_LEVEL", "off")
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn recorder")
@@ -220,10 +184,6 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() {
     delete_topology(&amqp.bus_prefix).await;
 }
 
-async fn metrics_of(ops: std::net::SocketAddr) -> String {
-    reqwest::get(format!("http://{ops}/metrics")).await.expect("metrics").text().await.expect("text")
-}
-
 /// The metrics registry is process-wide: tests in this binary run one at a time, so a test's
 /// counters move only by its own work (compared before and after).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -234,10 +194,10 @@ fn moved(after: &str, before: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 /// Waits until the recorder has acknowledged `messages` more messages than in `before`.
-async fn wait_for_acks(ops: std::net::SocketAddr, before: &str, messages: f64) -> String {
+async fn wait_for_acks(recorder: &Running, before: &str, messages: f64) -> String {
     let t = Instant::now();
     loop {
-        let m = metrics_of(ops).await;
+        let m = recorder.metrics().await;
         if moved(&m, before, "bus_acked_total", &[]) >= messages {
             return m;
         }
@@ -246,19 +206,16 @@ async fn wait_for_acks(ops: std::net::SocketAddr, before: &str, messages: f64) -
     }
 }
 
-async fn start(
-    db: &TestDb,
-    amqp: &AmqpArgs,
-) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let app = App::build(config(db, amqp)).expect("build");
-    let ops = app.ops_addr();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run(async move {
-        // The sender dropped (the test ended) stops it as well.
-        let _ = rx.await;
-    }));
-    ghostlink_test_support::wait_ready(ops).await;
-    (ops, tx, task)
+/// The recorder, consuming.
+async fn start(config: Config) -> Running {
+    let app = App::build(config).expect("build");
+    Running::spawn(app.ops_addr(), |stop| app.run(stop)).ready().await
+}
+
+/// Messages in the recorder's dead-letter queue.
+async fn dlq_depth(amqp: &AmqpArgs) -> u32 {
+    let dlq = topology(amqp).dlq("click-recorder");
+    ghostlink_bus::queue_depth(&amqp.amqp_url, &dlq).await.expect("dlq depth")
 }
 
 /// A NUL (which Postgres `text` refuses), control characters and bytes that are not UTF-8 in a
@@ -269,8 +226,8 @@ async fn a_click_with_nul_and_invalid_text_is_stored_sanitised_once_and_nothing_
     let _serial = SERIAL.lock().await;
     let db = TestDb::new();
     let amqp = amqp_args();
-    let (ops, tx, task) = start(&db, &amqp).await;
-    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let recorder = start(config(&db, &amqp)).await;
+    let publisher = publisher(&amqp);
     let mut events: Vec<Outgoing> = (0..248).map(|i| click(&format!("g{i}"))).collect();
     events.insert(
         100,
@@ -283,10 +240,10 @@ async fn a_click_with_nul_and_invalid_text_is_stored_sanitised_once_and_nothing_
     events.insert(200, latin1);
     let message = ghostlink_bus::pack(&events, 250);
     assert_eq!(message.len(), 1, "one message of 250 clicks");
-    let before = metrics_of(ops).await;
+    let before = recorder.metrics().await;
     publisher.publish(&message).await.expect("publish");
 
-    let metrics = wait_for_acks(ops, &before, 1.0).await;
+    let metrics = wait_for_acks(&recorder, &before, 1.0).await;
     assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 250, "every click stored");
     let nul = ghostlink_db::clicks::for_code(&mut db.conn(), "nul\u{FFFD}code").expect("clicks");
     assert_eq!(nul.len(), 1, "stored once, sanitised");
@@ -303,16 +260,10 @@ async fn a_click_with_nul_and_invalid_text_is_stored_sanitised_once_and_nothing_
 
     // The same message again (a redelivery, a replay): nothing new.
     publisher.publish(&message).await.expect("publish again");
-    wait_for_acks(ops, &metrics, 1.0).await;
+    wait_for_acks(&recorder, &metrics, 1.0).await;
     assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 250, "stored once");
-    let topo = Topology::new(amqp.bus_prefix.clone());
-    assert_eq!(
-        ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.dlq("click-recorder")).await.expect("dlq"),
-        0
-    );
-    // Err: the service already ended; the task's result (next) says why.
-    let _ = tx.send(());
-    task.await.expect("join").expect("run");
+    assert_eq!(dlq_depth(&amqp).await, 0);
+    recorder.stop().await;
     publisher.close().await;
     delete_topology(&amqp.bus_prefix).await;
 }
@@ -326,24 +277,24 @@ async fn rows_the_database_refuses_are_dead_lettered_alone_with_their_reason() {
     let db = TestDb::new();
     db.execute("ALTER TABLE clicks ADD CONSTRAINT clicks_code_not_refused CHECK (code <> 'refused')");
     let amqp = amqp_args();
-    let (ops, tx, task) = start(&db, &amqp).await;
-    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let recorder = start(config(&db, &amqp)).await;
+    let publisher = publisher(&amqp);
     let mut events: Vec<Outgoing> = (0..10).map(|i| click(&format!("ok{i}"))).collect();
     let refused = click("refused");
     let ancient_at = Utc.with_ymd_and_hms(-5000, 1, 1, 0, 0, 0).single().expect("time");
     let ancient = click_with("ancient", None, None, ancient_at);
     events.insert(3, refused.clone());
     events.insert(7, ancient.clone());
-    let before = metrics_of(ops).await;
+    let before = recorder.metrics().await;
     publisher.publish(&ghostlink_bus::pack(&events, 250)).await.expect("publish");
 
-    let metrics = wait_for_acks(ops, &before, 1.0).await;
+    let metrics = wait_for_acks(&recorder, &before, 1.0).await;
     assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 10, "the others stored");
     assert_eq!(moved(&metrics, &before, "bus_consumed_total", &[]), 1.0, "delivered once");
     assert_eq!(moved(&metrics, &before, "bus_failed_total", &[]), 0.0, "never retried");
-    let topo = Topology::new(amqp.bus_prefix.clone());
-    let letters =
-        ghostlink_bus::admin::dlq_peek(&amqp.amqp_url, &topo, "click-recorder", 10).await.expect("peek");
+    let letters = ghostlink_bus::admin::dlq_peek(&amqp.amqp_url, &topology(&amqp), "click-recorder", 10)
+        .await
+        .expect("peek");
     assert_eq!(letters.len(), 2, "one dead letter per refused click");
     let by_payload = |p: &[u8]| letters.iter().find(|l| l.payload == p).expect("dead letter of that click");
     let r = by_payload(&refused.payload);
@@ -362,28 +313,18 @@ async fn rows_the_database_refuses_are_dead_lettered_alone_with_their_reason() {
     assert_eq!(rejected("integrity_constraint"), 1.0);
     assert_eq!(rejected("data_exception"), 1.0);
     assert_eq!(moved(&metrics, &before, "bus_dead_lettered_total", &[]), 2.0, "each alone");
-    // Err: the service already ended; the task's result (next) says why.
-    let _ = tx.send(());
-    task.await.expect("join").expect("run");
+    recorder.stop().await;
     publisher.close().await;
     delete_topology(&amqp.bus_prefix).await;
 }
 
-/// Through the real binary: each bad setting alone exits 2 naming it, the consumer's shared
-/// settings and the database's alike.
+/// Through the real binary: each bad shared setting alone exits 2 naming it (the recorder has
+/// no settings of its own).
 #[test]
 fn bad_settings_exit_2_naming_the_setting() {
     ghostlink_runtime::testing::assert_bad_settings_exit_2(
         env!("CARGO_BIN_EXE_ghostlink-click-recorder"),
         &[],
-        &[
-            ("CONSUMER_PREFETCH", "0", "CONSUMER_PREFETCH"),
-            ("CONSUMER_BATCH_SIZE", "0", "CONSUMER_BATCH_SIZE"),
-            ("CONSUMER_BATCH_WAIT_MS", "600000", "CONSUMER_BATCH_WAIT_MS"),
-            ("CONSUMER_CONCURRENCY", "0", "CONSUMER_CONCURRENCY"),
-            ("CONSUMER_DELIVERY_LIMIT", "6", "CONSUMER_DELIVERY_LIMIT"),
-            ("DATABASE_URL", "mysql://db.example/x", "DATABASE_URL"),
-            ("OPS_LISTEN_ADDR", "nowhere", "OPS_LISTEN_ADDR"),
-        ],
+        ghostlink_test_support::BAD_CONSUMER_SETTINGS,
     );
 }

@@ -1,40 +1,32 @@
 //! The ghost-probe against real RabbitMQ, Postgres and Redis: click events are published to the
 //! real exchange the way the redirect does (NDJSON, up to 250 per message).
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use ghostlink_bus::{pack, Outgoing, Publisher, Topology};
+use ghostlink_bus::{pack, Outgoing, Publisher};
 use ghostlink_cache::probe::ProbeStore;
 use ghostlink_config::{AmqpArgs, RedisArgs};
 use ghostlink_db::findings::Finding;
 use ghostlink_ghost_probe::{App, Config, Mode};
-use ghostlink_proto::{ClickRecorded, Envelope, Event, EventData, ProbeDetected};
+use ghostlink_proto::{ClickRecorded, Envelope, Event, ProbeDetected};
 use ghostlink_runtime::ServiceArgs;
+use ghostlink_test_support::bus::{self, outgoing, publisher, stream_events};
 use ghostlink_test_support::{
-    amqp_args, delete_topology, listen_any, log_args, metric_value, redis_args, TestDb,
+    delete_topology, metric_value, shared_args, Running, TestDb, BAD_CONSUMER_SETTINGS,
 };
 
 struct Probe {
     db: TestDb,
     redis: ProbeStore,
     amqp: AmqpArgs,
-    ops: SocketAddr,
     publisher: Publisher,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    service: Running,
 }
 
 fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs, mode: Mode) -> Config {
     Config {
-        service: ServiceArgs {
-            database: db.database_args(),
-            amqp: amqp.clone(),
-            listen: listen_any(),
-            log: log_args(),
-            consumer: Default::default(),
-        },
+        service: ServiceArgs::new(shared_args(db, amqp)),
         redis: redis.clone(),
         mode,
         enum_threshold: 20,
@@ -52,18 +44,12 @@ fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs, mode: Mode) -> Config
 }
 
 async fn spawn(mode: Mode) -> Probe {
-    let (db, redis, amqp) = (TestDb::new(), redis_args(), amqp_args());
+    let (db, redis, amqp) = ghostlink_test_support::backends();
     let app = App::build(config(&db, &redis, &amqp, mode)).expect("build");
-    let ops = app.ops_addr();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run(async move {
-        // The sender dropped (the test ended) stops it as well.
-        let _ = rx.await;
-    }));
-    ghostlink_test_support::wait_ready(ops).await;
-    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let service = Running::spawn(app.ops_addr(), |stop| app.run(stop)).ready().await;
+    let publisher = publisher(&amqp);
     let redis = ProbeStore::sharing(&ghostlink_web::deps::invalidation_cache(&redis).expect("redis"));
-    Probe { db, redis, amqp, ops, publisher, stop, task }
+    Probe { db, redis, amqp, publisher, service }
 }
 
 impl Probe {
@@ -92,18 +78,11 @@ impl Probe {
     }
 
     async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.ops))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
+        self.service.metrics().await
     }
 
     async fn stop(self) {
-        // Err: the service already ended; the task's result (next) says why.
-        let _ = self.stop.send(());
-        self.task.await.expect("join").expect("run");
+        self.service.stop().await;
         self.publisher.close().await;
         // Cleanup of the test's own key prefix; a leftover is harmless.
         let _ = self.redis.flush_prefix().await;
@@ -129,26 +108,19 @@ fn click_from(
     at: DateTime<Utc>,
 ) -> Outgoing {
     let ua = if bot { "Slackbot-LinkExpanding 1.0" } else { "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0" };
-    let env = Envelope::new(
+    outgoing(&Envelope::new(
         "redirect",
         None,
         at,
         ClickRecorded {
-            code: code.into(),
             outcome: outcome.parse().expect("a click outcome"),
-            method: "GET".into(),
             user_agent: Some(ua.into()),
-            referrer: None,
             client_hash: client.into(),
             bot,
             address_hash: address.map(str::to_owned),
+            ..bus::click(code)
         },
-    );
-    Outgoing {
-        routing_key: ClickRecorded::TYPE.into(),
-        message_id: env.id.to_string(),
-        payload: env.to_bytes(),
-    }
+    ))
 }
 
 /// `n` events spread evenly over the 60 s before now.
@@ -162,28 +134,13 @@ fn scanner(client: &str) -> Vec<Outgoing> {
     spread(200, |_, at| click(client, &uuid::Uuid::new_v4().simple().to_string()[..7], "not_found", true, at))
 }
 
+/// The detections on the test's stream.
 async fn detections(amqp: &AmqpArgs) -> Vec<ProbeDetected> {
-    let mut out = Vec::new();
-    ghostlink_bus::read_stream(
-        &amqp.amqp_url,
-        &Topology::new(amqp.bus_prefix.clone()),
-        ghostlink_bus::StreamStart::First,
-        1000,
-        Duration::from_secs(2),
-        |msgs| {
-            for m in msgs {
-                for e in Event::decode_lines(&m.payload).into_iter().flatten() {
-                    if let Event::ProbeDetected(e) = e {
-                        out.push(e.data);
-                    }
-                }
-            }
-            async { true }
-        },
-    )
-    .await
-    .expect("read stream");
-    out
+    let events = stream_events(amqp).await;
+    events
+        .into_iter()
+        .filter_map(|e| if let Event::ProbeDetected(e) = e { Some(e.data) } else { None })
+        .collect()
 }
 
 /// A scan past the redirect's scan budget: after 15 unknown codes looked up, its codes are
@@ -415,28 +372,18 @@ async fn one_user_agent_scanning_beside_people_is_denied_alone() {
     p.stop().await;
 }
 
-#[test]
-fn a_zero_threshold_is_bad_config() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ghostlink-ghost-probe"))
-        .args(["--enum-threshold", "0"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("PROBE_ENUM_THRESHOLD"));
-}
-
-/// Through the real binary: a bad setting of the ghost-probe's own, of its Redis or of the
-/// shared consumer block exits 2 naming it.
+/// Through the real binary: a bad setting of the ghost-probe's own, of its Redis or a shared
+/// one exits 2 naming it.
 #[test]
 fn bad_settings_exit_2_naming_the_setting() {
+    let own: &[(&str, &str, &str)] = &[
+        ("PROBE_ENUM_THRESHOLD", "0", "PROBE_ENUM_THRESHOLD"),
+        ("PROBE_BURST_THRESHOLD", "10001", "PROBE_BURST_THRESHOLD"),
+        ("REDIS_URL", "http://redis.example", "REDIS_URL"),
+    ];
     ghostlink_runtime::testing::assert_bad_settings_exit_2(
         env!("CARGO_BIN_EXE_ghostlink-ghost-probe"),
         &[],
-        &[
-            ("PROBE_ENUM_THRESHOLD", "0", "PROBE_ENUM_THRESHOLD"),
-            ("PROBE_BURST_THRESHOLD", "10001", "PROBE_BURST_THRESHOLD"),
-            ("REDIS_URL", "http://redis.example", "REDIS_URL"),
-            ("CONSUMER_DELIVERY_LIMIT", "0", "CONSUMER_DELIVERY_LIMIT"),
-        ],
+        &[own, BAD_CONSUMER_SETTINGS].concat(),
     );
 }

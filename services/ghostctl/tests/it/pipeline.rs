@@ -5,44 +5,26 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use ghostlink_bus::{Outgoing, Publisher, Topology};
-use ghostlink_proto::{ClickRecorded, Envelope, EventData};
-use ghostlink_test_support::{amqp_args, delete_topology, TestDb};
+use ghostlink_bus::Outgoing;
+use ghostlink_config::AmqpArgs;
+use ghostlink_proto::{ClickRecorded, Envelope, Event};
+use ghostlink_test_support::bus::{click, outgoing, publisher, stream_events, topology};
+use ghostlink_test_support::{amqp_args, delete_topology, service_env, TestDb};
 
 use crate::BIN;
 
-fn ghostctl_bus(db: &TestDb, prefix: &str, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .env("DATABASE_URL", &db.url)
-        .env("BUS_PREFIX", prefix)
-        .env("AMQP_URL", ghostlink_test_support::amqp_url())
-        .args(args)
-        .output()
-        .expect("run ghostctl")
+fn ghostctl_bus(db: &TestDb, amqp: &AmqpArgs, args: &[&str]) -> std::process::Output {
+    Command::new(BIN).envs(service_env(db, amqp)).args(args).output().expect("run ghostctl")
 }
 
 fn click_at(code: &str, day: u32, i: u32) -> Outgoing {
     let at = Utc.with_ymd_and_hms(2026, 11, day, 10, 0, i % 60).single().expect("time");
-    let env = Envelope::new(
+    outgoing(&Envelope::new(
         "redirect",
         None,
         at,
-        ClickRecorded {
-            code: code.into(),
-            outcome: ghostlink_domain::ClickOutcome::Redirect,
-            method: "GET".into(),
-            user_agent: Some(format!("agent-{i}")),
-            referrer: None,
-            client_hash: "0123456789abcdef0123456789abcdef".into(),
-            bot: false,
-            address_hash: None,
-        },
-    );
-    Outgoing {
-        routing_key: ClickRecorded::TYPE.into(),
-        message_id: env.id.to_string(),
-        payload: env.to_bytes(),
-    }
+        ClickRecorded { user_agent: Some(format!("agent-{i}")), ..click(code) },
+    ))
 }
 
 fn all_clicks(db: &TestDb) -> Vec<ghostlink_db::clicks::NewClick> {
@@ -58,19 +40,19 @@ fn all_clicks(db: &TestDb) -> Vec<ghostlink_db::clicks::NewClick> {
 async fn replay_from_first_is_a_no_op_and_a_deleted_day_comes_back_exactly() {
     let db = TestDb::new();
     let amqp = amqp_args();
-    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let publisher = publisher(&amqp);
     let batch: Vec<Outgoing> =
         (0..60).map(|i| click_at(if i % 2 == 0 { "r1" } else { "r2" }, 20 + (i % 3), i)).collect();
     publisher.publish(&batch).await.expect("publish");
     publisher.close().await;
 
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["replay", "clicks", "--from", "first"]);
+    let out = ghostctl_bus(&db, &amqp, &["replay", "clicks", "--from", "first"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stored = all_clicks(&db);
     assert_eq!(stored.len(), 60);
 
     // From first again: nothing changes.
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["replay", "clicks", "--from", "first"]);
+    let out = ghostctl_bus(&db, &amqp, &["replay", "clicks", "--from", "first"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("0 click rows restored, 60 already stored"));
     assert_eq!(all_clicks(&db), stored);
@@ -81,15 +63,12 @@ async fn replay_from_first_is_a_no_op_and_a_deleted_day_comes_back_exactly() {
     let deleted = ghostlink_db::clicks::delete_window(&mut db.conn(), from, to).expect("delete");
     assert_eq!(deleted, 20);
     assert_eq!(all_clicks(&db).len(), 40);
-    let out = ghostctl_bus(
-        &db,
-        &amqp.bus_prefix,
-        &["replay", "clicks", "--from", "first", "--to", "2026-11-22T00:00:00Z"],
-    );
+    let out =
+        ghostctl_bus(&db, &amqp, &["replay", "clicks", "--from", "first", "--to", "2026-11-22T00:00:00Z"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(all_clicks(&db), stored, "the deleted day is restored exactly");
 
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["replay", "clicks", "--from", "yesterday"]);
+    let out = ghostctl_bus(&db, &amqp, &["replay", "clicks", "--from", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));
     delete_topology(&amqp.bus_prefix).await;
 }
@@ -102,7 +81,7 @@ async fn replay_counts_refused_events_as_rejected_and_applies_the_rest() {
     let db = TestDb::new();
     db.execute("ALTER TABLE clicks ADD CONSTRAINT clicks_code_not_refused CHECK (code <> 'refused')");
     let amqp = amqp_args();
-    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let publisher = publisher(&amqp);
     let mut batch: Vec<Outgoing> = (0..20).map(|i| click_at("r1", 20, i)).collect();
     let mut nul = click_at("r2", 20, 30);
     let mut v: serde_json::Value = serde_json::from_slice(&nul.payload).expect("json");
@@ -113,7 +92,7 @@ async fn replay_counts_refused_events_as_rejected_and_applies_the_rest() {
     publisher.publish(&ghostlink_bus::pack(&batch, 250)).await.expect("publish");
     publisher.close().await;
 
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["replay", "clicks", "--from", "first"]);
+    let out = ghostctl_bus(&db, &amqp, &["replay", "clicks", "--from", "first"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("21 click rows restored, 0 already stored, 1 rejected"), "{stderr}");
@@ -129,7 +108,7 @@ async fn replay_counts_refused_events_as_rejected_and_applies_the_rest() {
     assert_eq!(stored.len(), 21, "the rest applied");
     let r2 = ghostlink_db::clicks::for_code(&mut db.conn(), "r2").expect("clicks");
     assert_eq!(r2[0].user_agent.as_deref(), Some("agent\u{FFFD}nul"));
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["replay", "clicks", "--from", "first"]);
+    let out = ghostctl_bus(&db, &amqp, &["replay", "clicks", "--from", "first"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("0 click rows restored, 21 already stored, 1 rejected"), "{stderr}");
@@ -142,8 +121,7 @@ async fn replay_counts_refused_events_as_rejected_and_applies_the_rest() {
 async fn dlq_show_names_why_a_click_was_dead_lettered() {
     let db = TestDb::new();
     let amqp = amqp_args();
-    let topo = Topology::new(amqp.bus_prefix.clone());
-    let publisher = Publisher::new(amqp.amqp_url.clone(), topo.clone());
+    let publisher = publisher(&amqp);
     let letter = click_at("dl2", 20, 2);
     let reason = "integrity_constraint: violates check constraint \"c\"\n\u{1b}[2J";
     ghostlink_bus::consumer::dead_letter(
@@ -155,7 +133,7 @@ async fn dlq_show_names_why_a_click_was_dead_lettered() {
     )
     .await
     .expect("dead-letter");
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["dlq", "show", "click-recorder"]);
+    let out = ghostctl_bus(&db, &amqp, &["dlq", "show", "click-recorder"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let shown = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(shown.lines().count(), 1, "{shown}");
@@ -173,8 +151,8 @@ async fn dlq_show_names_why_a_click_was_dead_lettered() {
 async fn dlq_list_show_and_replay_bring_a_dead_letter_back() {
     let db = TestDb::new();
     let amqp = amqp_args();
-    let topo = Topology::new(amqp.bus_prefix.clone());
-    let publisher = Publisher::new(amqp.amqp_url.clone(), topo.clone());
+    let topo = topology(&amqp);
+    let publisher = publisher(&amqp);
     let letter = click_at("dl1", 20, 1);
     ghostlink_bus::declare_topology(&amqp.amqp_url, &topo).await.expect("declare");
     // What the broker does after the delivery limit: the message lands in the DLQ via the DLX.
@@ -183,12 +161,12 @@ async fn dlq_list_show_and_replay_bring_a_dead_letter_back() {
         .await
         .expect("dead-letter");
 
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["dlq", "list"]);
+    let out = ghostctl_bus(&db, &amqp, &["dlq", "list"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let list = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(list.lines().any(|l| l.starts_with("click-recorder") && l.trim_end().ends_with(" 1")), "{list}");
 
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["dlq", "show", "click-recorder"]);
+    let out = ghostctl_bus(&db, &amqp, &["dlq", "show", "click-recorder"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"dl1\""));
     assert_eq!(
@@ -197,7 +175,7 @@ async fn dlq_list_show_and_replay_bring_a_dead_letter_back() {
         "show leaves it"
     );
 
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["dlq", "replay", "click-recorder"]);
+    let out = ghostctl_bus(&db, &amqp, &["dlq", "replay", "click-recorder"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         ghostlink_bus::queue_depth(&amqp.amqp_url, &topo.dlq("click-recorder")).await.expect("depth"),
@@ -209,7 +187,7 @@ async fn dlq_list_show_and_replay_bring_a_dead_letter_back() {
         "back in the work queue"
     );
 
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["dlq", "show", "nobody"]);
+    let out = ghostctl_bus(&db, &amqp, &["dlq", "show", "nobody"]);
     assert_eq!(out.status.code(), Some(2));
     publisher.close().await;
     delete_topology(&amqp.bus_prefix).await;
@@ -226,7 +204,7 @@ fn start(name: &str, envs: &[(&str, String)]) -> Child {
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    cmd.env("LOG_LEVEL", "error").stdout(Stdio::null()).spawn().expect("spawn")
+    cmd.stdout(Stdio::null()).spawn().expect("spawn")
 }
 
 fn stop(mut child: Child) {
@@ -261,13 +239,14 @@ async fn broker_outage_under_traffic_loses_and_duplicates_no_click() {
     let port = 30_000 + (std::process::id() % 5000) as u16;
     let spool = std::env::temp_dir().join(format!("gl-e2e-spool-{}", amqp.bus_prefix));
     let common = |ops: u16| {
-        vec![
-            ("DATABASE_URL", db.url.clone()),
+        let mut env = service_env(&db, &amqp);
+        env.extend([
             ("AMQP_URL", proxy.amqp_url()),
-            ("BUS_PREFIX", amqp.bus_prefix.clone()),
             ("REDIS_KEY_PREFIX", format!("{}:", amqp.bus_prefix)),
             ("OPS_LISTEN_ADDR", format!("127.0.0.1:{ops}")),
-        ]
+            ("LOG_LEVEL", "error".into()),
+        ]);
+        env
     };
     let mut renv = common(port + 1);
     renv.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
@@ -331,9 +310,7 @@ async fn events_tail_prints_events_as_they_flow() {
     let db = TestDb::new();
     let amqp = amqp_args();
     let mut child = Command::new(BIN)
-        .env("DATABASE_URL", &db.url)
-        .env("BUS_PREFIX", &amqp.bus_prefix)
-        .env("AMQP_URL", &amqp.amqp_url)
+        .envs(service_env(&db, &amqp))
         .args(["events", "tail", "--type", "click.*"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -346,7 +323,7 @@ async fn events_tail_prints_events_as_they_flow() {
             let _ = tx.send(line);
         }
     });
-    let publisher = Publisher::new(amqp.amqp_url.clone(), Topology::new(amqp.bus_prefix.clone()));
+    let publisher = publisher(&amqp);
     let mut got = None;
     for _ in 0..10 {
         // The tail binds its queue a moment after starting: publish until it sees one.
@@ -396,33 +373,18 @@ async fn risk_rescore_publishes_link_updated_for_unscored_or_all_links() {
         },
     )
     .expect("risk");
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["risk", "rescore"]);
+    let out = ghostctl_bus(&db, &amqp, &["risk", "rescore"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("score 2 link(s)"));
-    let out = ghostctl_bus(&db, &amqp.bus_prefix, &["risk", "rescore", "--all"]);
+    let out = ghostctl_bus(&db, &amqp, &["risk", "rescore", "--all"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("score 3 link(s)"));
-    let topo = Topology::new(amqp.bus_prefix.clone());
-    let mut codes = Vec::new();
-    ghostlink_bus::read_stream(
-        &amqp.amqp_url,
-        &topo,
-        ghostlink_bus::StreamStart::First,
-        100,
-        Duration::from_secs(2),
-        |msgs| {
-            for m in msgs {
-                for e in ghostlink_proto::Event::decode_lines(&m.payload).into_iter().flatten() {
-                    if let ghostlink_proto::Event::LinkUpdated(e) = e {
-                        codes.push(e.data.code);
-                    }
-                }
-            }
-            async { true }
-        },
-    )
-    .await
-    .expect("stream");
+    let topo = topology(&amqp);
+    let mut codes: Vec<String> = stream_events(&amqp)
+        .await
+        .into_iter()
+        .filter_map(|e| if let Event::LinkUpdated(e) = e { Some(e.data.code) } else { None })
+        .collect();
     codes.sort();
     assert_eq!(codes, ["rs1", "rs2", "rs2", "rs3", "rs3"]);
     // They land in the risk scorer's queue.

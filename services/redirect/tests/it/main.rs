@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use ghostlink_config::{AmqpArgs, RedisArgs};
 use ghostlink_db::links::NewLink;
 use ghostlink_redirect::{App, Config};
-use ghostlink_test_support::{listen_any, log_args, redis_args, TestDb};
+use ghostlink_test_support::{shared_args, Running, TestDb};
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -23,19 +23,15 @@ pub struct TestApp {
     pub redis: RedisArgs,
     pub amqp: AmqpArgs,
     pub client: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    service: Running,
 }
 
 pub fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs) -> Config {
     Config {
-        database: db.database_args(),
+        shared: shared_args(db, amqp),
         redis: redis.clone(),
-        amqp: amqp.clone(),
         spool_dir: std::env::temp_dir().join(format!("gl-spool-{}", amqp.bus_prefix)),
         spool_max_bytes: 1 << 30,
-        listen: listen_any(),
-        log: log_args(),
         proxy: ghostlink_config::ProxyArgs::none(),
         redirect_status: 302,
         cache_ttl_ms: 1000,
@@ -78,23 +74,18 @@ pub async fn spawn() -> TestApp {
 }
 
 pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
-    let db = TestDb::new();
-    let redis = redis_args();
-    let amqp = ghostlink_test_support::amqp_args();
+    let (db, redis, amqp) = ghostlink_test_support::backends();
     let mut cfg = config(&db, &redis, &amqp);
     f(&mut cfg);
     let app = App::build(cfg).expect("build redirect");
-    let (addr, ops) = (app.public_addr(), app.ops_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run(async move {
-        let _ = rx.await;
-    }));
+    let addr = app.public_addr();
+    let service = Running::spawn(app.ops_addr(), |stop| app.run(stop));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0 ghostlink-tests")
         .build()
         .expect("client");
-    TestApp { addr, ops, db, redis, amqp, client, stop: Some(tx), task: Some(task) }
+    TestApp { addr, ops: service.ops, db, redis, amqp, client, service }
 }
 
 impl TestApp {
@@ -107,14 +98,7 @@ impl TestApp {
     }
 
     pub async fn metrics(&self) -> String {
-        self.client
-            .get(format!("http://{}/metrics", self.ops))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("body")
+        self.service.metrics().await
     }
 
     pub fn link(&self, code: &str, url: &str, f: impl FnOnce(&mut NewLink)) {
@@ -132,13 +116,7 @@ impl TestApp {
 
     /// Stops the service (flushing clicks), waits for it, and hands back the database.
     pub async fn stop(self) -> TestDb {
-        let TestApp { db, stop, task, amqp, .. } = self;
-        if let Some(tx) = stop {
-            let _ = tx.send(());
-        }
-        if let Some(t) = task {
-            t.await.expect("join").expect("run");
-        }
+        let (db, amqp) = self.stop_keep_bus().await;
         ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
         let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("gl-spool-{}", amqp.bus_prefix)));
         db
@@ -146,13 +124,8 @@ impl TestApp {
 
     /// Stops the service but keeps its broker topology, for reading what it published.
     pub async fn stop_keep_bus(self) -> (TestDb, AmqpArgs) {
-        let TestApp { db, stop, task, amqp, .. } = self;
-        if let Some(tx) = stop {
-            let _ = tx.send(());
-        }
-        if let Some(t) = task {
-            t.await.expect("join").expect("run");
-        }
+        let TestApp { db, amqp, service, .. } = self;
+        service.stop().await;
         (db, amqp)
     }
 }
@@ -161,26 +134,7 @@ impl TestApp {
 pub async fn published_clicks(
     amqp: &AmqpArgs,
 ) -> Vec<ghostlink_proto::Envelope<ghostlink_proto::ClickRecorded>> {
-    let topo = ghostlink_bus::Topology::new(amqp.bus_prefix.clone());
-    let mut out = Vec::new();
-    ghostlink_bus::read_stream(
-        &amqp.amqp_url,
-        &topo,
-        ghostlink_bus::StreamStart::First,
-        1000,
-        std::time::Duration::from_secs(2),
-        |msgs| {
-            for m in msgs {
-                for e in ghostlink_proto::Event::decode_lines(&m.payload) {
-                    if let Ok(ghostlink_proto::Event::ClickRecorded(e)) = e {
-                        out.push(e);
-                    }
-                }
-            }
-            async { true }
-        },
-    )
-    .await
-    .expect("read stream");
-    out
+    let events = ghostlink_test_support::bus::stream_events(amqp).await;
+    let click = |e| if let ghostlink_proto::Event::ClickRecorded(e) = e { Some(e) } else { None };
+    events.into_iter().filter_map(click).collect()
 }

@@ -3,15 +3,18 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use ghostlink_bus::{Outgoing, Publisher, Topology};
-use ghostlink_proto::{Envelope, Event, EventData, LinkCreated, LinkUpdated};
+use ghostlink_bus::Outgoing;
+use ghostlink_proto::{Envelope, Event, LinkCreated, LinkUpdated};
 use ghostlink_risk_scorer::{App, Config};
 use ghostlink_runtime::ServiceArgs;
-use ghostlink_test_support::{amqp_args, delete_topology, listen_any, log_args, redis_args, TestDb};
+use ghostlink_test_support::bus::{outgoing, publisher, stream_events};
+use ghostlink_test_support::{
+    amqp_args, delete_topology, metric_value, redis_args, shared_args, Running, TestDb, BAD_CONSUMER_SETTINGS,
+};
 
 fn created(code: &str, url: &str) -> Outgoing {
     let now = Utc::now();
-    let env = Envelope::new(
+    outgoing(&Envelope::new(
         "shortener",
         Some(format!("req-{code}")),
         now,
@@ -24,16 +27,11 @@ fn created(code: &str, url: &str) -> Outgoing {
             max_clicks: None,
             created_at: now,
         },
-    );
-    Outgoing {
-        routing_key: LinkCreated::TYPE.into(),
-        message_id: env.id.to_string(),
-        payload: env.to_bytes(),
-    }
+    ))
 }
 
 fn updated(code: &str, url: &str) -> Outgoing {
-    let env = Envelope::new(
+    outgoing(&Envelope::new(
         "shortener",
         None,
         Utc::now(),
@@ -45,12 +43,7 @@ fn updated(code: &str, url: &str) -> Outgoing {
             max_clicks: None,
             updated_at: Utc::now(),
         },
-    );
-    Outgoing {
-        routing_key: LinkUpdated::TYPE.into(),
-        message_id: env.id.to_string(),
-        payload: env.to_bytes(),
-    }
+    ))
 }
 
 async fn wait_level(db: &TestDb, code: &str, want: &str) -> ghostlink_db::risk::RiskRow {
@@ -77,28 +70,15 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     let blocklist = std::env::temp_dir().join(format!("gl-blocklist-{}.txt", amqp.bus_prefix));
     std::fs::write(&blocklist, "# test\nblocked.example\n").expect("write blocklist");
     let config = Config {
-        service: ServiceArgs {
-            database: db.database_args(),
-            amqp: amqp.clone(),
-            listen: listen_any(),
-            log: log_args(),
-            consumer: Default::default(),
-        },
+        service: ServiceArgs::new(shared_args(&db, &amqp)),
         redis: redis_args(),
         blocklist: blocklist.clone(),
         medium_threshold: 30,
         high_threshold: 60,
     };
     let app = App::build(config).expect("build");
-    let ops = app.ops_addr();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run(async move {
-        // The sender dropped (the test ended) stops it as well.
-        let _ = rx.await;
-    }));
-    ghostlink_test_support::wait_ready(ops).await;
-    let topo = Topology::new(amqp.bus_prefix.clone());
-    let publisher = Publisher::new(amqp.amqp_url.clone(), topo.clone());
+    let scorer = Running::spawn(app.ops_addr(), |stop| app.run(stop)).ready().await;
+    let publisher = publisher(&amqp);
     publisher
         .publish(&[
             created("fine1", "https://www.rust-lang.org/"),
@@ -130,51 +110,20 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     publisher.publish(&[updated("later1", "https://later.example/")]).await.expect("publish");
     wait_level(&db, "later1", "blocked").await;
 
-    let metrics =
-        reqwest::get(format!("http://{ops}/metrics")).await.expect("metrics").text().await.expect("text");
-    assert!(
-        ghostlink_test_support::metric_value(&metrics, "risk_assessments_total", &[r#"level="blocked""#])
-            >= 2.0
-    );
-    assert!(
-        ghostlink_test_support::metric_value(
-            &metrics,
-            "risk_rule_hits_total",
-            &[r#"rule="ip_literal_host""#]
-        ) >= 1.0
-    );
+    let metrics = scorer.metrics().await;
+    assert!(metric_value(&metrics, "risk_assessments_total", &[r#"level="blocked""#]) >= 2.0);
+    assert!(metric_value(&metrics, "risk_rule_hits_total", &[r#"rule="ip_literal_host""#]) >= 1.0);
     assert!(metrics.contains("risk_blocklist_entries"));
     // Each assessment dropped the link's cached copies, counted like the shortener's.
-    assert!(
-        ghostlink_test_support::metric_value(&metrics, "cache_invalidations_total", &[r#"result="ok""#])
-            >= 7.0,
-        "{metrics}"
-    );
+    assert!(metric_value(&metrics, "cache_invalidations_total", &[r#"result="ok""#]) >= 7.0, "{metrics}");
 
-    // Err: the service already ended; the task's result (next) says why.
-    let _ = tx.send(());
-    task.await.expect("join").expect("run");
+    scorer.stop().await;
     // risk.scored events are on the stream, carrying the creating request's id.
-    let mut scored = Vec::new();
-    ghostlink_bus::read_stream(
-        &amqp.amqp_url,
-        &topo,
-        ghostlink_bus::StreamStart::First,
-        100,
-        Duration::from_secs(2),
-        |msgs| {
-            for m in msgs {
-                for e in Event::decode_lines(&m.payload).into_iter().flatten() {
-                    if let Event::RiskScored(e) = e {
-                        scored.push(e);
-                    }
-                }
-            }
-            async { true }
-        },
-    )
-    .await
-    .expect("stream");
+    let scored: Vec<_> = stream_events(&amqp)
+        .await
+        .into_iter()
+        .filter_map(|e| if let Event::RiskScored(e) = e { Some(e) } else { None })
+        .collect();
     let phish_event = scored.iter().find(|e| e.data.code == "phish1").expect("risk.scored for phish1");
     assert_eq!(phish_event.data.level, ghostlink_domain::risk::Level::High);
     assert_eq!(phish_event.correlation_id.as_deref(), Some("req-phish1"));
@@ -185,27 +134,18 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     delete_topology(&amqp.bus_prefix).await;
 }
 
-#[test]
-fn a_missing_blocklist_is_bad_config() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ghostlink-risk-scorer"))
-        .args(["--blocklist", "/nonexistent/blocklist.txt"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("RISK_BLOCKLIST"));
-}
-
-/// Through the real binary: a bad threshold, Redis setting or shared consumer setting exits 2
-/// naming it.
+/// Through the real binary: a missing blocklist, a bad threshold, Redis setting or shared
+/// setting exits 2 naming it.
 #[test]
 fn bad_settings_exit_2_naming_the_setting() {
+    let own: &[(&str, &str, &str)] = &[
+        ("RISK_BLOCKLIST", "/nonexistent/blocklist.txt", "RISK_BLOCKLIST"),
+        ("RISK_MEDIUM_THRESHOLD", "70", "RISK_MEDIUM_THRESHOLD"),
+        ("REDIS_TIMEOUT_MS", "0", "REDIS_TIMEOUT_MS"),
+    ];
     ghostlink_runtime::testing::assert_bad_settings_exit_2(
         env!("CARGO_BIN_EXE_ghostlink-risk-scorer"),
         &[("RISK_BLOCKLIST", concat!(env!("CARGO_MANIFEST_DIR"), "/../../ops/risk/blocklist.txt"))],
-        &[
-            ("RISK_MEDIUM_THRESHOLD", "70", "RISK_MEDIUM_THRESHOLD"),
-            ("REDIS_TIMEOUT_MS", "0", "REDIS_TIMEOUT_MS"),
-            ("CONSUMER_PREFETCH", "0", "CONSUMER_PREFETCH"),
-        ],
+        &[own, BAD_CONSUMER_SETTINGS].concat(),
     );
 }

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use ghostlink_config::ProxyArgs;
 use ghostlink_shortener::{App, Config};
+use ghostlink_test_support::Running;
 use serde_json::json;
 
 use crate::{error_code, spawn, spawn_with, TestApp};
@@ -129,19 +130,11 @@ async fn get_from(app: &TestApp, base: &str, client: &str, token: Option<&str>) 
 }
 
 /// Starts another replica of `cfg` (same database, same Redis prefix); returns its base URL and
-/// what stops it.
-async fn replica(cfg: Config) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+/// the running replica.
+fn replica(cfg: Config) -> (String, Running) {
     let app = App::build(cfg).expect("build replica");
     let base = format!("http://{}", app.public_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = app
-            .run(async move {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    (base, tx, task)
+    (base, Running::spawn(app.ops_addr(), |stop| app.run(stop)))
 }
 
 #[tokio::test]
@@ -177,7 +170,7 @@ async fn failed_authentication_is_limited_per_client_across_replicas_before_the_
     assert_eq!(get_from(&app, &base, attacker, Some(&app.admin)).await, 429);
     assert_eq!(get_from(&app, &base, attacker, None).await, 429);
     // Another replica shares the count (Redis): refused there too, its database cut as well.
-    let (replica_base, stop, task) = replica(saved.expect("config")).await;
+    let (replica_base, replica) = replica(saved.expect("config"));
     let there = fail_from(&replica_base, attacker, 3).await;
     assert!(there.iter().all(|(s, _, _)| *s == 429), "{there:?}");
 
@@ -200,8 +193,7 @@ async fn failed_authentication_is_limited_per_client_across_replicas_before_the_
         ghostlink_test_support::metric_value(&m, "rate_limited_total", &[r#"limit="auth_failures""#]) >= 5.0,
         "{m}"
     );
-    let _ = stop.send(());
-    let _ = task.await;
+    replica.stop().await;
     app.stop().await;
 }
 

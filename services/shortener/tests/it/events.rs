@@ -6,7 +6,9 @@ use ghostlink_domain::{ClickOutcome, LinkStatus};
 use ghostlink_proto::Event;
 use serde_json::json;
 
-use crate::{error_code, spawn, spawn_with, stream_events};
+use ghostlink_test_support::bus::stream_events;
+
+use crate::{error_code, spawn, spawn_with};
 
 #[tokio::test]
 async fn link_changes_are_published_from_the_outbox_with_their_request_id() {

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use ghostlink_config::{AmqpArgs, RedisArgs};
 use ghostlink_shortener::{App, Config};
-use ghostlink_test_support::{listen_any, log_args, redis_args, TestDb};
+use ghostlink_test_support::{shared_args, Running, TestDb};
 use serde_json::Value;
 
 pub struct TestApp {
@@ -26,8 +26,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin: String,
     pub user: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    service: Running,
 }
 
 pub async fn spawn() -> TestApp {
@@ -35,15 +34,10 @@ pub async fn spawn() -> TestApp {
 }
 
 pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
-    let db = TestDb::new();
-    let redis = redis_args();
-    let amqp = ghostlink_test_support::amqp_args();
+    let (db, redis, amqp) = ghostlink_test_support::backends();
     let mut cfg = Config {
-        database: db.database_args(),
+        shared: shared_args(&db, &amqp),
         redis: redis.clone(),
-        amqp: amqp.clone(),
-        listen: listen_any(),
-        log: log_args(),
         public_base_url: "http://sho.rt".into(),
         rate_limit_per_second: 1000,
         rate_limit_burst: 1000,
@@ -61,23 +55,9 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
     let user = db.token("alice", "user");
     let amqp = cfg.amqp.clone();
     let app = App::build(cfg).expect("build shortener");
-    let (addr, ops) = (app.public_addr(), app.ops_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run(async move {
-        let _ = rx.await;
-    }));
-    TestApp {
-        addr,
-        ops,
-        db,
-        redis,
-        amqp,
-        client: reqwest::Client::new(),
-        admin,
-        user,
-        stop: Some(tx),
-        task: Some(task),
-    }
+    let addr = app.public_addr();
+    let service = Running::spawn(app.ops_addr(), |stop| app.run(stop));
+    TestApp { addr, ops: service.ops, db, redis, amqp, client: reqwest::Client::new(), admin, user, service }
 }
 
 impl TestApp {
@@ -111,14 +91,7 @@ impl TestApp {
     }
 
     pub async fn metrics(&self) -> String {
-        self.client
-            .get(format!("http://{}/metrics", self.ops))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("body")
+        self.service.metrics().await
     }
 
     /// Stops the service and deletes its broker topology.
@@ -130,12 +103,7 @@ impl TestApp {
 
     /// Stops the service (the relay publishes what is left first), keeping the topology.
     pub async fn stop_keep_bus(self) {
-        if let Some(tx) = self.stop {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task {
-            t.await.expect("join").expect("run");
-        }
+        self.service.stop().await;
     }
 }
 
@@ -144,28 +112,4 @@ pub fn error_code(body: &Value) -> String {
     let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"));
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     code.to_string()
-}
-
-/// Every event in a prefix's stream, decoded.
-pub async fn stream_events(amqp: &AmqpArgs) -> Vec<ghostlink_proto::Event> {
-    let topo = ghostlink_bus::Topology::new(amqp.bus_prefix.clone());
-    let mut out = Vec::new();
-    ghostlink_bus::read_stream(
-        &amqp.amqp_url,
-        &topo,
-        ghostlink_bus::StreamStart::First,
-        1000,
-        std::time::Duration::from_secs(2),
-        |msgs| {
-            out.extend(
-                msgs.iter()
-                    .flat_map(|m| ghostlink_proto::Event::decode_lines(&m.payload))
-                    .filter_map(Result::ok),
-            );
-            async { true }
-        },
-    )
-    .await
-    .expect("read stream");
-    out
 }
