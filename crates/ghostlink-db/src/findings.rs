@@ -10,48 +10,47 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use ghostlink_domain::probe::{ClientKey, FindingKind, ProbeAction};
 
 use crate::schema::probe_findings;
+use crate::stored::{AsText, AsTextOrEmpty};
 use crate::{Conn, DbError};
-
-/// The kinds of finding (the table's CHECK constraint).
-pub const KINDS: &[&str] = &["enumeration", "dead_link_probing", "zero_click", "burst"];
-
-/// Which key a finding's `client` is (the table's CHECK constraint): the hashed address and user
-/// agent, or the hashed address alone (a client rotating its user agent); `""` for link-level
-/// findings.
-pub const CLIENT_KEYS: &[&str] = &["address_agent", "address", ""];
 
 /// A stored finding. `client` and `code` are `""` where none applies.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = probe_findings)]
 pub struct Finding {
     pub id: i64,
-    pub kind: String,
+    #[diesel(deserialize_as = AsText<FindingKind>)]
+    pub kind: FindingKind,
     pub client: String,
     pub code: String,
     pub count: i64,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
-    pub action: String,
-    /// One of [`CLIENT_KEYS`].
-    pub client_key: String,
+    #[diesel(deserialize_as = AsText<ProbeAction>)]
+    pub action: ProbeAction,
+    /// Which key `client` is; none for link-level findings (stored as `''`).
+    #[diesel(deserialize_as = AsTextOrEmpty<ClientKey>)]
+    pub client_key: Option<ClientKey>,
 }
 
 /// One detection, as the ghost-probe saw it in its window.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = probe_findings)]
 pub struct Observation {
-    pub kind: String,
+    #[diesel(serialize_as = AsText<FindingKind>)]
+    pub kind: FindingKind,
     pub client: String,
     pub code: String,
     pub count: i64,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
-    /// `observe` or `deny`.
-    pub action: String,
-    /// One of [`CLIENT_KEYS`].
-    pub client_key: String,
+    #[diesel(serialize_as = AsText<ProbeAction>)]
+    pub action: ProbeAction,
+    /// Which key `client` is; none for link-level findings.
+    #[diesel(serialize_as = AsTextOrEmpty<ClientKey>)]
+    pub client_key: Option<ClientKey>,
 }
 
 /// Records a detection: extends the latest episode of the same (kind, client, code) if its
@@ -64,7 +63,7 @@ pub fn record(conn: &mut Conn, obs: &Observation, quiet_gap: Duration) -> Result
             .bind::<diesel::sql_types::Text, _>(format!("{}\u{1f}{}\u{1f}{}", obs.kind, obs.client, obs.code))
             .execute(c)?;
         let latest: Option<Finding> = probe_findings::table
-            .filter(probe_findings::kind.eq(&obs.kind))
+            .filter(probe_findings::kind.eq(AsText(obs.kind)))
             .filter(probe_findings::client.eq(&obs.client))
             .filter(probe_findings::code.eq(&obs.code))
             .order((probe_findings::last_seen.desc(), probe_findings::id.desc()))
@@ -74,19 +73,18 @@ pub fn record(conn: &mut Conn, obs: &Observation, quiet_gap: Duration) -> Result
         let gap = chrono::Duration::from_std(quiet_gap).unwrap_or(chrono::Duration::MAX);
         match latest {
             Some(row) if row.last_seen >= obs.first_seen - gap => {
-                let action = if obs.action == "deny" { "deny" } else { row.action.as_str() };
                 Ok(diesel::update(probe_findings::table.find(row.id))
                     .set((
                         probe_findings::count.eq(row.count.max(obs.count)),
                         probe_findings::first_seen.eq(row.first_seen.min(obs.first_seen)),
                         probe_findings::last_seen.eq(row.last_seen.max(obs.last_seen)),
-                        probe_findings::action.eq(action),
+                        probe_findings::action.eq(AsText(row.action.max(obs.action))),
                     ))
                     .returning(Finding::as_returning())
                     .get_result(c)?)
             }
             _ => Ok(diesel::insert_into(probe_findings::table)
-                .values(obs)
+                .values(obs.clone())
                 .returning(Finding::as_returning())
                 .get_result(c)?),
         }
@@ -94,11 +92,11 @@ pub fn record(conn: &mut Conn, obs: &Observation, quiet_gap: Duration) -> Result
 }
 
 /// Findings newest first (by `last_seen`), of one kind or all.
-pub fn list(conn: &mut Conn, kind: Option<&str>, limit: i64) -> Result<Vec<Finding>, DbError> {
+pub fn list(conn: &mut Conn, kind: Option<FindingKind>, limit: i64) -> Result<Vec<Finding>, DbError> {
     let conn = conn.pg();
     let mut q = probe_findings::table.select(Finding::as_select()).into_boxed();
     if let Some(k) = kind {
-        q = q.filter(probe_findings::kind.eq(k));
+        q = q.filter(probe_findings::kind.eq(AsText(k)));
     }
     Ok(q.order((probe_findings::last_seen.desc(), probe_findings::id.desc())).limit(limit).load(conn)?)
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Text};
+use diesel::sql_types::{Array, BigInt, Double, Text};
 use ghostlink_domain::{CheckOutcome, HealthState, LinkStatus};
 
 use crate::outbox::OutboxEvent;
@@ -84,6 +84,15 @@ pub struct Due {
     pub probe: bool,
 }
 
+/// The statuses of links the canary looks after: a live link, and a quarantined one (to see it
+/// come back).
+const WATCHED: [LinkStatus; 2] = [LinkStatus::Active, LinkStatus::Quarantined];
+
+/// [`WATCHED`] by name, to bind into raw SQL (`l.status = ANY($n)`).
+fn watched() -> Vec<&'static str> {
+    WATCHED.iter().map(|s| s.as_str()).collect()
+}
+
 /// When a run of results changes a link's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -108,7 +117,7 @@ pub fn schedule_now(conn: &mut Conn, code: &str, url: &str) -> Result<(), DbErro
     diesel::sql_query(
         "INSERT INTO link_health (code, url, next_check_at) VALUES ($1, $2, now())
          ON CONFLICT (code) DO UPDATE SET next_check_at = now(), url = excluded.url,
-           state = CASE WHEN link_health.url = excluded.url THEN link_health.state ELSE 'unknown' END,
+           state = CASE WHEN link_health.url = excluded.url THEN link_health.state ELSE $3 END,
            consecutive_failures = CASE WHEN link_health.url = excluded.url
              THEN link_health.consecutive_failures ELSE 0 END,
            consecutive_successes = CASE WHEN link_health.url = excluded.url
@@ -117,6 +126,7 @@ pub fn schedule_now(conn: &mut Conn, code: &str, url: &str) -> Result<(), DbErro
     )
     .bind::<Text, _>(code)
     .bind::<Text, _>(url)
+    .bind::<Text, _>(HealthState::Unknown.as_str())
     .execute(conn)?;
     Ok(())
 }
@@ -128,10 +138,11 @@ pub fn adopt_missing(conn: &mut Conn) -> Result<usize, DbError> {
     Ok(diesel::sql_query(
         "INSERT INTO link_health (code, url)
          SELECT l.code, l.url FROM links l
-         WHERE l.status IN ('active', 'quarantined')
+         WHERE l.status = ANY($1)
            AND NOT EXISTS (SELECT 1 FROM link_health h WHERE h.code = l.code)
          ON CONFLICT (code) DO NOTHING",
     )
+    .bind::<Array<Text>, _>(watched())
     .execute(conn)?)
 }
 
@@ -152,12 +163,13 @@ pub fn claim_due(
            SELECT code FROM link_health WHERE next_check_at <= now()
            ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING h.code, h.url,
-           (l.status IN ('active', 'quarantined') AND (l.expires_at IS NULL OR l.expires_at > now())
+           (l.status = ANY($4) AND (l.expires_at IS NULL OR l.expires_at > now())
             AND l.url = h.url) AS probe",
     )
     .bind::<BigInt, _>(limit)
     .bind::<Double, _>(interval.as_secs_f64())
     .bind::<Double, _>(jitter.as_secs_f64())
+    .bind::<Array<Text>, _>(watched())
     .load(conn)?)
 }
 
@@ -167,7 +179,7 @@ pub fn reschedule(conn: &mut Conn, codes: &[String], delay: Duration) -> Result<
     Ok(diesel::sql_query(
         "UPDATE link_health SET next_check_at = now() + make_interval(secs => $2) WHERE code = ANY($1)",
     )
-    .bind::<diesel::sql_types::Array<Text>, _>(codes)
+    .bind::<Array<Text>, _>(codes)
     .bind::<Double, _>(delay.as_secs_f64())
     .execute(conn)?)
 }

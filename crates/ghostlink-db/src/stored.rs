@@ -1,4 +1,5 @@
-//! How typed values are stored: a domain enum as its name in a `text` column ([`AsText`]), a
+//! How typed values are stored: a domain enum as its name in a `text` column ([`AsText`]), an
+//! optional one in a `text NOT NULL` column that says none with `''` ([`AsTextOrEmpty`]), a
 //! serde value as `jsonb` ([`Jsonb`]).
 //!
 //! diesel's `ToSql`/`FromSql` cannot be implemented here for the domain's types themselves
@@ -26,6 +27,11 @@ use serde::Serialize;
 #[diesel(sql_type = sql_types::Text)]
 pub struct AsText<T>(pub T);
 
+/// An optional [`Named`] enum in a `text NOT NULL` column: `''` is none (never a name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = sql_types::Text)]
+pub struct AsTextOrEmpty<T>(pub Option<T>);
+
 /// A serde value in a `jsonb` column.
 #[derive(Debug, Clone, PartialEq, Eq, AsExpression, FromSqlRow)]
 #[diesel(sql_type = sql_types::Jsonb)]
@@ -34,6 +40,18 @@ pub struct Jsonb<T>(pub T);
 impl<T> From<T> for AsText<T> {
     fn from(v: T) -> Self {
         AsText(v)
+    }
+}
+
+impl<T> From<Option<T>> for AsTextOrEmpty<T> {
+    fn from(v: Option<T>) -> Self {
+        AsTextOrEmpty(v)
+    }
+}
+
+impl<T> From<AsTextOrEmpty<T>> for Option<T> {
+    fn from(v: AsTextOrEmpty<T>) -> Self {
+        v.0
     }
 }
 
@@ -61,6 +79,22 @@ impl<T: Named> FromSql<sql_types::Text, Pg> for AsText<T> {
         let text = std::str::from_utf8(value.as_bytes())
             .map_err(|e| unreadable(T::KIND, format!("a {} that is not UTF-8: {e}", T::KIND)))?;
         text.parse().map(AsText).map_err(|e| unreadable(T::KIND, format!("stored {e}")))
+    }
+}
+
+impl<T: Named> ToSql<sql_types::Text, Pg> for AsTextOrEmpty<T> {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        out.write_all(self.0.map_or("", T::as_str).as_bytes())?;
+        Ok(IsNull::No)
+    }
+}
+
+impl<T: Named> FromSql<sql_types::Text, Pg> for AsTextOrEmpty<T> {
+    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+        if value.as_bytes().is_empty() {
+            return Ok(AsTextOrEmpty(None));
+        }
+        AsText::<T>::from_sql(value).map(|AsText(v)| AsTextOrEmpty(Some(v)))
     }
 }
 
@@ -107,6 +141,8 @@ stored_as!(
     ghostlink_domain::ClickOutcome,
     ghostlink_domain::Role,
     ghostlink_domain::workspace::MemberRole,
+    ghostlink_domain::probe::FindingKind,
+    ghostlink_domain::probe::ProbeAction,
 );
 stored_as!(
     Jsonb: Vec<ghostlink_domain::risk::Reason>,

@@ -11,6 +11,8 @@
 //! the event undecodable, as the schema refuses it.
 
 use chrono::{DateTime, Utc};
+use ghostlink_domain::probe::{ClientKey, FindingKind, ProbeAction};
+use ghostlink_domain::quarantine::QuarantineActor;
 use ghostlink_domain::risk::Level;
 use ghostlink_domain::{CheckOutcome, ClickOutcome, LinkStatus};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -185,7 +187,7 @@ pub struct LinkQuarantined {
     pub code: String,
     pub url: String,
     /// `canary` or `admin`.
-    pub by: String,
+    pub by: QuarantineActor,
     pub consecutive_failures: u32,
     #[serde(default)]
     pub failing_since: Option<DateTime<Utc>>,
@@ -205,7 +207,7 @@ pub struct LinkRestored {
     pub code: String,
     pub url: String,
     /// `canary` or `admin`.
-    pub by: String,
+    pub by: QuarantineActor,
     pub consecutive_successes: u32,
 }
 impl EventData for LinkRestored {
@@ -218,14 +220,14 @@ impl EventData for LinkRestored {
 #[serde(deny_unknown_fields)]
 pub struct ProbeDetected {
     /// `enumeration`, `dead_link_probing`, `zero_click` or `burst`.
-    pub kind: String,
+    pub kind: FindingKind,
     /// The hashed client; absent for link-level findings (`zero_click`).
     #[serde(default)]
     pub client_hash: Option<String>,
     /// What `client_hash` hashes: `address_agent` (address and user agent) or `address` (the
     /// address alone, IPv6 by /64); absent for link-level findings and in older events.
     #[serde(default)]
-    pub client_key: Option<String>,
+    pub client_key: Option<ClientKey>,
     #[serde(default)]
     pub code: Option<String>,
     pub count: u64,
@@ -233,7 +235,7 @@ pub struct ProbeDetected {
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// `observe` (recorded only) or `deny` (the client is refused until the entry expires).
-    pub action: String,
+    pub action: ProbeAction,
 }
 impl EventData for ProbeDetected {
     const TYPE: &'static str = "probe.detected";

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
+use ghostlink_domain::probe::{ClientKey, FindingKind, ProbeAction};
+use ghostlink_domain::quarantine::QuarantineActor;
 use ghostlink_domain::risk::Level;
 use ghostlink_domain::{CheckOutcome, ClickOutcome, LinkStatus};
 use ghostlink_proto::*;
@@ -122,7 +124,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 LinkQuarantined {
                     code: "abc1234".into(),
                     url: "https://example.com/".into(),
-                    by: "canary".into(),
+                    by: QuarantineActor::Canary,
                     consecutive_failures: 3,
                     failing_since: Some(now),
                     last_outcome: Some(CheckOutcome::Http5xx),
@@ -139,7 +141,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 LinkRestored {
                     code: "abc1234".into(),
                     url: "https://example.com/".into(),
-                    by: "canary".into(),
+                    by: QuarantineActor::Canary,
                     consecutive_successes: 2,
                 },
             )
@@ -152,15 +154,15 @@ fn samples() -> Vec<(&'static str, Value)> {
                 None,
                 now,
                 ProbeDetected {
-                    kind: "enumeration".into(),
+                    kind: FindingKind::Enumeration,
                     client_hash: Some("0123456789abcdef0123456789abcdef".into()),
-                    client_key: Some("address".into()),
+                    client_key: Some(ClientKey::Address),
                     code: None,
                     count: 20,
                     window_secs: 60,
                     first_seen: now,
                     last_seen: now,
-                    action: "deny".into(),
+                    action: ProbeAction::Deny,
                 },
             )
             .to_bytes()),
@@ -295,6 +297,11 @@ fn every_click_outcome_travels_as_its_name() {
         assert_eq!(v.is_valid(&value), outcome.is_recorded(), "{outcome}");
         let Ok(Event::ClickRecorded(back)) = Event::decode(&e.to_bytes()) else {
             panic!("{outcome} decodes")
+    assert_eq!(schema_enum(LinkQuarantined::TYPE, "by"), names::<QuarantineActor>(|_| true));
+    assert_eq!(schema_enum(LinkRestored::TYPE, "by"), names::<QuarantineActor>(|_| true));
+    assert_eq!(schema_enum(ProbeDetected::TYPE, "kind"), names::<FindingKind>(|_| true));
+    assert_eq!(schema_enum(ProbeDetected::TYPE, "client_key"), names::<ClientKey>(|_| true));
+    assert_eq!(schema_enum(ProbeDetected::TYPE, "action"), names::<ProbeAction>(|_| true));
         };
         assert_eq!(back.data.outcome, outcome);
     }
@@ -324,10 +331,16 @@ fn typed_fields_keep_the_wire_format() {
             .replace(r#""scan_limited""#, r#""teleported""#)
             .replace(r#""quarantined""#, r#""archived""#)
             .replace(r#""high""#, r#""severe""#)
-            .replace(r#""timeout""#, r#""slow""#);
+            .replace(r#""timeout""#, r#""slow""#)
+            .replace(r#""admin""#, r#""robot""#)
+            .replace(r#""dead_link_probing""#, r#""probing""#);
         assert!(Event::decode(unknown.as_bytes()).is_err(), "{unknown}");
         let value: Value = serde_json::from_str(&unknown).expect("json");
         let kind = value["type"].as_str().expect("type").to_string();
         assert!(!validator(&kind).is_valid(&value), "the schema refuses {unknown}");
     }
 }
+        r#"{"id":"01a23123-91bd-76c5-8549-21d4c82efbbf","type":"link.restored","version":1,"occurred_at":"2026-11-20T10:00:02Z","source":"canary","correlation_id":null,"data":{"code":"abc","url":"https://example.com/","by":"admin","consecutive_successes":2}}"#,
+        r#"{"id":"01a23123-91bd-76c5-8549-21d4c82efbc0","type":"probe.detected","version":1,"occurred_at":"2026-11-20T10:00:02Z","source":"ghost-probe","correlation_id":null,"data":{"kind":"dead_link_probing","client_hash":"0123456789abcdef0123456789abcdef","client_key":"address_agent","code":null,"count":10,"window_secs":60,"first_seen":"2026-11-20T10:00:00Z","last_seen":"2026-11-20T10:00:02Z","action":"observe"}}"#,
+            Event::LinkRestored(e) => e.to_bytes(),
+            Event::ProbeDetected(e) => e.to_bytes(),

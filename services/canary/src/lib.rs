@@ -29,6 +29,7 @@ use ghostlink_db::health::{Due, NewCheck, Policy, Transition};
 use ghostlink_db::outbox::OutboxEvent;
 use ghostlink_db::Db;
 use ghostlink_domain::net::PrivateTargets;
+use ghostlink_domain::quarantine::QuarantineActor;
 use ghostlink_proto::{Envelope, Event, EventData, LinkQuarantined, LinkRestored};
 use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Task};
 use ghostlink_web::deps;
@@ -536,7 +537,7 @@ fn transition_event(code: &str, url: &str, t: &Transition) -> Option<OutboxEvent
             Some(wrap(LinkQuarantined {
                 code: code.to_string(),
                 url: url.to_string(),
-                by: "canary".into(),
+                by: QuarantineActor::Canary,
                 consecutive_failures: *consecutive_failures,
                 failing_since: Some(*failing_since),
                 last_outcome: Some(*outcome),
@@ -545,7 +546,7 @@ fn transition_event(code: &str, url: &str, t: &Transition) -> Option<OutboxEvent
         Transition::Restored { consecutive_successes } => Some(wrap(LinkRestored {
             code: code.to_string(),
             url: url.to_string(),
-            by: "canary".into(),
+            by: QuarantineActor::Canary,
             consecutive_successes: *consecutive_successes,
         })),
     }

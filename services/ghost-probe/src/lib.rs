@@ -34,6 +34,7 @@ use ghostlink_cache::probe::{ProbeStore, StoreSettings, WindowCount, WindowUpdat
 use ghostlink_config::{ConfigError, RedisArgs, Validate};
 use ghostlink_db::findings::Observation;
 use ghostlink_db::Db;
+use ghostlink_domain::probe::{ClientKey, FindingKind, ProbeAction};
 use ghostlink_domain::ClickOutcome;
 use ghostlink_proto::{ClickRecorded, Envelope, Event, EventData, ProbeDetected};
 use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Task};
@@ -131,52 +132,13 @@ impl Config {
     }
 }
 
-/// The detectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    Enumeration,
-    DeadLinkProbing,
-    Burst,
-    ZeroClick,
-}
-
-impl Kind {
-    const ALL: [Kind; 4] = [Kind::Enumeration, Kind::DeadLinkProbing, Kind::Burst, Kind::ZeroClick];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Enumeration => "enumeration",
-            Kind::DeadLinkProbing => "dead_link_probing",
-            Kind::Burst => "burst",
-            Kind::ZeroClick => "zero_click",
-        }
-    }
-
-    fn key(self) -> &'static str {
-        match self {
-            Kind::Enumeration => "enum",
-            Kind::DeadLinkProbing => "dead",
-            Kind::Burst => "burst",
-            Kind::ZeroClick => "zc",
-        }
-    }
-}
-
-/// Which key of a client a window counts by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ClientKey {
-    /// The redirect's `client_hash`: address and user agent.
-    AddressAgent,
-    /// The event's `address_hash`: the address alone (IPv6 by /64).
-    Address,
-}
-
-impl ClientKey {
-    fn as_str(self) -> &'static str {
-        match self {
-            ClientKey::AddressAgent => "address_agent",
-            ClientKey::Address => "address",
-        }
+/// A detector's part of its windows' Redis keys.
+fn window_key_part(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::Enumeration => "enum",
+        FindingKind::DeadLinkProbing => "dead",
+        FindingKind::Burst => "burst",
+        FindingKind::ZeroClick => "zc",
     }
 }
 
@@ -195,19 +157,19 @@ impl Subject {
     }
 
     /// The window's key under the prefix (the address+agent and code keys are the original ones).
-    fn window_key(&self, kind: Kind) -> String {
+    fn window_key(&self, kind: FindingKind) -> String {
         match self {
             Subject::Client(ClientKey::AddressAgent, h) | Subject::Code(h) => {
-                format!("probe:{}:{h}", kind.key())
+                format!("probe:{}:{h}", window_key_part(kind))
             }
-            Subject::Client(ClientKey::Address, h) => format!("probe:{}:a:{h}", kind.key()),
+            Subject::Client(ClientKey::Address, h) => format!("probe:{}:a:{h}", window_key_part(kind)),
         }
     }
 }
 
 /// Key of the largest count one user agent of `address` reached in `kind`'s window.
-fn top_agent_key(kind: Kind, address: &str) -> String {
-    format!("probe:top:{}:{address}", kind.key())
+fn top_agent_key(kind: FindingKind, address: &str) -> String {
+    format!("probe:top:{}:{address}", window_key_part(kind))
 }
 
 /// The ghost-probe on the consumer runtime.
@@ -231,7 +193,7 @@ impl Handler for Probe {
             pool_size: 8,
         })?;
         // Every series from the start (at 0), so rates and alerts see the first detection.
-        for k in Kind::ALL {
+        for &k in FindingKind::ALL {
             metrics::counter!("probe_detections_total", "kind" => k.as_str()).increment(0);
         }
         for class in ["human", "bot"] {
@@ -271,7 +233,7 @@ impl Handler for Probe {
 /// A window that crossed its threshold.
 #[derive(Debug)]
 struct Detection {
-    kind: Kind,
+    kind: FindingKind,
     subject: Subject,
     count: u64,
     first: DateTime<Utc>,
@@ -289,7 +251,7 @@ pub struct Probe {
 
 /// One window's pending update while a message is read.
 struct Pending {
-    kind: Kind,
+    kind: FindingKind,
     subject: Subject,
     members: Vec<(i64, String)>,
     human_ms: i64,
@@ -319,13 +281,13 @@ fn ms_time(ms: i64) -> DateTime<Utc> {
 }
 
 impl Probe {
-    fn window(&self, kind: Kind) -> (Duration, u64) {
+    fn window(&self, kind: FindingKind) -> (Duration, u64) {
         let c = &self.config;
         let (secs, threshold) = match kind {
-            Kind::Enumeration => (c.enum_window_secs, c.enum_threshold),
-            Kind::DeadLinkProbing => (c.dead_window_secs, c.dead_threshold),
-            Kind::Burst => (c.burst_window_secs, c.burst_threshold),
-            Kind::ZeroClick => (c.zero_click_window_secs, c.zero_click_threshold),
+            FindingKind::Enumeration => (c.enum_window_secs, c.enum_threshold),
+            FindingKind::DeadLinkProbing => (c.dead_window_secs, c.dead_threshold),
+            FindingKind::Burst => (c.burst_window_secs, c.burst_threshold),
+            FindingKind::ZeroClick => (c.zero_click_window_secs, c.zero_click_threshold),
         };
         (Duration::from_secs(secs), threshold)
     }
@@ -335,11 +297,11 @@ impl Probe {
     /// dead-lettered.
     async fn handle_message(&self, payload: &[u8]) -> Verdict {
         let mut bad = false;
-        let mut pending: HashMap<(Kind, Subject), Pending> = HashMap::new();
+        let mut pending: HashMap<(FindingKind, Subject), Pending> = HashMap::new();
         // Each user agent's address, as this message's events tell it.
         let mut address_of: HashMap<String, String> = HashMap::new();
         let mut add =
-            |kind: Kind, subject: &Subject, member: Option<(i64, String)>, human_ms: i64, at: i64| {
+            |kind: FindingKind, subject: &Subject, member: Option<(i64, String)>, human_ms: i64, at: i64| {
                 let p = pending.entry((kind, subject.clone())).or_insert_with(|| Pending {
                     kind,
                     subject: subject.clone(),
@@ -375,12 +337,12 @@ impl Probe {
             let client_member = match outcome {
                 ClickOutcome::NotFound => {
                     metrics::counter!("probe_unknown_codes_total").increment(1);
-                    Some((Kind::Enumeration, code.clone()))
+                    Some((FindingKind::Enumeration, code.clone()))
                 }
                 // Past its scan budget an address's codes are not looked up any more: they are
                 // the same scan's unknown codes, and must keep counting towards it.
-                ClickOutcome::ScanLimited => Some((Kind::Enumeration, code.clone())),
-                ClickOutcome::Gone | ClickOutcome::Quarantined => Some((Kind::DeadLinkProbing, id.clone())),
+                ClickOutcome::ScanLimited => Some((FindingKind::Enumeration, code.clone())),
+                ClickOutcome::Gone | ClickOutcome::Quarantined => Some((FindingKind::DeadLinkProbing, id.clone())),
                 ClickOutcome::Redirect
                 | ClickOutcome::Unavailable
                 | ClickOutcome::Unsafe
@@ -393,15 +355,15 @@ impl Probe {
                 if let Some((kind, member)) = &client_member {
                     add(*kind, client, Some((at, member.clone())), 0, at);
                 }
-                add(Kind::Burst, client, Some((at, id.clone())), 0, at);
+                add(FindingKind::Burst, client, Some((at, id.clone())), 0, at);
             }
             // Clicks on links that exist and answer: does anyone but a machine open them?
             if answers(*outcome) {
                 let link = Subject::Code(code.clone());
                 if *bot {
-                    add(Kind::ZeroClick, &link, Some((at, id)), 0, at);
+                    add(FindingKind::ZeroClick, &link, Some((at, id)), 0, at);
                 } else {
-                    add(Kind::ZeroClick, &link, None, at, at);
+                    add(FindingKind::ZeroClick, &link, None, at, at);
                 }
             }
         }
@@ -411,7 +373,7 @@ impl Probe {
             .map(|p| WindowUpdate {
                 key: p.subject.window_key(p.kind),
                 human: match (&p.subject, p.kind) {
-                    (Subject::Code(c), Kind::ZeroClick) => Some((format!("probe:zch:{c}"), p.human_ms)),
+                    (Subject::Code(c), FindingKind::ZeroClick) => Some((format!("probe:zch:{c}"), p.human_ms)),
                     _ => None,
                 },
                 window: self.window(p.kind).0,
@@ -455,7 +417,7 @@ impl Probe {
         counts: &[WindowCount],
         address_of: &HashMap<String, String>,
     ) -> Result<Vec<Detection>, ghostlink_cache::CacheError> {
-        let mut busiest: HashMap<(Kind, &str), u64> = HashMap::new();
+        let mut busiest: HashMap<(FindingKind, &str), u64> = HashMap::new();
         for (p, c) in pending.iter().zip(counts) {
             if let Subject::Client(ClientKey::AddressAgent, agent) = &p.subject {
                 if let Some(address) = address_of.get(agent) {
@@ -520,7 +482,6 @@ impl Probe {
             let until = Utc::now().timestamp_millis() + (self.config.deny_ttl_secs * 1000) as i64;
             self.store.flag_client(client, until, deny).await?;
         }
-        let key_name = key.map(ClientKey::as_str);
         let (client_hash, code_name) = (client, code);
         let (client, code) = (client_hash.clone().unwrap_or_default(), code_name.clone().unwrap_or_default());
         let episode = format!("{}:{client}:{code}", d.kind.as_str());
@@ -535,16 +496,16 @@ impl Probe {
         if !write {
             return Ok(());
         }
-        let action = if deny { "deny" } else { "observe" };
+        let action = if deny { ProbeAction::Deny } else { ProbeAction::Observe };
         let obs = Observation {
-            kind: d.kind.as_str().to_string(),
+            kind: d.kind,
             client,
             code,
             count: d.count as i64,
             first_seen: d.first,
             last_seen: d.last,
-            action: action.to_string(),
-            client_key: key_name.unwrap_or_default().to_string(),
+            action,
+            client_key: key,
         };
         let gap = Duration::from_secs(self.config.quiet_gap_secs);
         let stored = self.db.run(move |c| ghostlink_db::findings::record(c, &obs, gap)).await;
@@ -563,15 +524,15 @@ impl Probe {
             None,
             Utc::now(),
             ProbeDetected {
-                kind: d.kind.as_str().to_string(),
+                kind: d.kind,
                 client_hash: client_hash.clone(),
-                client_key: key_name.map(str::to_owned),
+                client_key: key,
                 code: code_name.clone(),
                 count: d.count,
                 window_secs: self.window(d.kind).0.as_secs(),
                 first_seen: d.first,
                 last_seen: d.last,
-                action: action.to_string(),
+                action,
             },
         );
         let out = Outgoing {
@@ -586,8 +547,8 @@ impl Probe {
         metrics::counter!("probe_detections_total", "kind" => d.kind.as_str()).increment(1);
         slog::info!(self.log, "probe detected";
             "probe.kind" => d.kind.as_str(), "client.hash" => client_hash.as_deref().unwrap_or(""),
-            "client.key" => key_name.unwrap_or(""), "link.code" => code_name.as_deref().unwrap_or(""),
-            "probe.count" => d.count, "probe.action" => action);
+            "client.key" => key.map_or("", ClientKey::as_str), "link.code" => code_name.as_deref().unwrap_or(""),
+            "probe.count" => d.count, "probe.action" => action.as_str());
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use ghostlink_db::findings::KINDS;
+use ghostlink_domain::probe::{ClientKey, FindingKind, ProbeAction};
 use ghostlink_web::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -26,13 +26,16 @@ pub struct FindingsQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FindingView {
     pub id: i64,
-    pub kind: String,
+    /// `enumeration`, `dead_link_probing`, `zero_click` or `burst`.
+    #[schema(value_type = String)]
+    pub kind: FindingKind,
     /// The hashed client; null for link-level findings (`zero_click`).
     pub client: Option<String>,
     /// What `client` hashes: `address_agent` (the address and user agent) or `address` (the
     /// address alone, an IPv6 address by its /64: a client rotating its user agent); null for
     /// link-level findings.
-    pub client_key: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_key: Option<ClientKey>,
     /// The link concerned; null where no single code applies.
     pub code: Option<String>,
     /// Events in the detection window when last refreshed.
@@ -40,7 +43,8 @@ pub struct FindingView {
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// `observe` (recorded only) or `deny` (the client was refused at the redirect).
-    pub action: String,
+    #[schema(value_type = String)]
+    pub action: ProbeAction,
 }
 
 /// The ghost-probe's findings, newest first by `last_seen` (admin).
@@ -65,20 +69,16 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("invalid_query", "limit: must be between 1 and 500"));
     }
-    let kind = match q.kind.filter(|k| !k.is_empty()) {
-        Some(k) if !KINDS.contains(&k.as_str()) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("kind: must be one of {}", KINDS.join(", ")),
-            ))
-        }
-        k => k,
+    // An unknown kind is refused like the links list's filters: 400, naming the kinds there are.
+    let kind = match q.kind.as_deref() {
+        None | Some("") => None,
+        Some(k) => Some(
+            k.parse::<FindingKind>()
+                .map_err(|e| ApiError::bad_request("invalid_query", format!("kind: {e}")))?,
+        ),
     };
-    let rows = shared
-        .db
-        .run(move |c| ghostlink_db::findings::list(c, kind.as_deref(), limit))
-        .await
-        .map_err(db_error)?;
+    let rows =
+        shared.db.run(move |c| ghostlink_db::findings::list(c, kind, limit)).await.map_err(db_error)?;
     let some = |s: String| (!s.is_empty()).then_some(s);
     let views: Vec<FindingView> = rows
         .into_iter()
@@ -86,7 +86,7 @@ pub async fn list(
             id: r.id,
             kind: r.kind,
             client: some(r.client),
-            client_key: some(r.client_key),
+            client_key: r.client_key,
             code: some(r.code),
             count: r.count,
             first_seen: r.first_seen,

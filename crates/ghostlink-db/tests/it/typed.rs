@@ -2,12 +2,16 @@
 //! (so the CHECK constraints and the enums agree), JSON columns are `jsonb` read into their
 //! types, and a row its type cannot read is an error — never a default.
 
+use std::time::Duration;
+
 use chrono::Utc;
 use ghostlink_db::clicks::{self, insert_batch, NewClick};
+use ghostlink_db::findings::{self, Observation};
 use ghostlink_db::health::{self, NewCheck, Policy, Transition};
 use ghostlink_db::links::{self, LinkChanges, ListFilter, NewLink};
 use ghostlink_db::risk::{self, RiskRow};
 use ghostlink_db::{tokens, DbError};
+use ghostlink_domain::probe::{ClientKey, FindingKind, ProbeAction};
 use ghostlink_domain::risk::{Level, Reason};
 use ghostlink_domain::{CheckOutcome, ClickOutcome, HealthState, LinkStatus, Role};
 use ghostlink_test_support::TestDb;
@@ -158,6 +162,100 @@ fn click_outcomes_round_trip_on_both_insert_paths() {
         expected.sort_by_key(|(o, _)| o.as_str());
         assert_eq!(counted, expected);
     }
+}
+
+#[test]
+fn findings_store_kind_action_and_client_key_by_name() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let gap = Duration::from_secs(600);
+    let keys = [None, Some(ClientKey::AddressAgent), Some(ClientKey::Address)];
+    for (i, &kind) in FindingKind::ALL.iter().enumerate() {
+        for (j, &client_key) in keys.iter().enumerate() {
+            let client = if client_key.is_some() { format!("client{i}{j}") } else { String::new() };
+            let last = Utc::now() - chrono::Duration::hours((i * keys.len() + j) as i64);
+            let last = chrono::SubsecRound::trunc_subsecs(last, 6);
+            let obs = Observation {
+                kind,
+                client: client.clone(),
+                code: format!("c{i}{j}"),
+                count: 3,
+                first_seen: last,
+                last_seen: last,
+                action: ProbeAction::ALL[j % ProbeAction::ALL.len()],
+                client_key,
+            };
+            let row = findings::record(&mut conn, &obs, gap).expect("record");
+            assert_eq!(
+                (row.kind, row.action, row.client_key, row.client),
+                (kind, obs.action, client_key, client.clone())
+            );
+            let stored = db
+                .rows(&format!("SELECT kind, action, client_key FROM probe_findings WHERE id = {}", row.id));
+            assert_eq!(stored[0]["kind"], kind.as_str(), "stored by its name");
+            assert_eq!(stored[0]["action"], obs.action.as_str());
+            assert_eq!(stored[0]["client_key"], client_key.map_or("", ClientKey::as_str), "no key is ''");
+        }
+        let listed = findings::list(&mut conn, Some(kind), 100).expect("list");
+        assert_eq!(listed.len(), keys.len(), "{kind}");
+        assert!(listed.iter().all(|f| f.kind == kind));
+    }
+    assert_eq!(
+        findings::list(&mut conn, None, 100).expect("list all").len(),
+        FindingKind::ALL.len() * keys.len()
+    );
+
+    // A deny sticks to its episode: a later observe of it does not lift it.
+    let at = Utc::now();
+    let obs = |action| Observation {
+        kind: FindingKind::Burst,
+        client: "sticky".into(),
+        code: String::new(),
+        count: 5,
+        first_seen: at,
+        last_seen: at,
+        action,
+        client_key: Some(ClientKey::Address),
+    };
+    let denied = findings::record(&mut conn, &obs(ProbeAction::Deny), gap).expect("deny");
+    let again = findings::record(&mut conn, &obs(ProbeAction::Observe), gap).expect("observe");
+    assert_eq!((again.id, again.action), (denied.id, ProbeAction::Deny));
+}
+
+/// The canary's raw SQL names statuses and states by binding the enums: which links it looks
+/// after (active and quarantined ones) and the state a changed destination starts from.
+#[test]
+fn the_canary_watches_active_and_quarantined_links_only() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    for &status in LinkStatus::ALL {
+        let code = format!("w-{status}");
+        link(&db, &code);
+        db.execute(&format!("UPDATE links SET status = '{}' WHERE code = '{code}'", status.as_str()));
+    }
+    let watched = [LinkStatus::Active, LinkStatus::Quarantined];
+    assert_eq!(health::adopt_missing(&mut conn).expect("adopt"), watched.len());
+    for &status in LinkStatus::ALL {
+        let adopted = health::get(&mut conn, &format!("w-{status}")).expect("get").is_some();
+        assert_eq!(adopted, watched.contains(&status), "{status}");
+    }
+    for &status in LinkStatus::ALL {
+        health::schedule_now(&mut conn, &format!("w-{status}"), "https://example.com/").expect("schedule");
+    }
+    let mut due = health::claim_due(&mut conn, 100, Duration::from_secs(60), Duration::ZERO).expect("claim");
+    due.sort_by(|a, b| a.code.cmp(&b.code));
+    let probed: Vec<(String, bool)> = due.into_iter().map(|d| (d.code, d.probe)).collect();
+    let mut want: Vec<(String, bool)> =
+        LinkStatus::ALL.iter().map(|s| (format!("w-{s}"), watched.contains(s))).collect();
+    want.sort();
+    assert_eq!(probed, want);
+
+    // A changed destination starts again from unknown; the same one keeps its state.
+    db.execute("UPDATE link_health SET state = 'failing' WHERE code = 'w-active'");
+    health::schedule_now(&mut conn, "w-active", "https://example.com/").expect("same url");
+    assert_eq!(health::get(&mut conn, "w-active").expect("get").expect("row").state, HealthState::Failing);
+    health::schedule_now(&mut conn, "w-active", "https://example.org/").expect("new url");
+    assert_eq!(health::get(&mut conn, "w-active").expect("get").expect("row").state, HealthState::Unknown);
 }
 
 /// Before typed columns, an unknown outcome was counted under its own string, reasons of the

@@ -203,7 +203,7 @@ async fn quarantines_after_three_failures_and_restores_after_two_successes() {
     match Event::decode(q[0].1.as_bytes()).expect("decode") {
         Event::LinkQuarantined(e) => {
             assert_eq!(e.data.consecutive_failures, 3, "quarantined exactly at the third failure");
-            assert_eq!(e.data.by, "canary");
+            assert_eq!(e.data.by, ghostlink_domain::quarantine::QuarantineActor::Canary);
             assert_eq!(e.data.last_outcome, Some(Outcome::Http5xx));
         }
         other => panic!("unexpected {other:?}"),

@@ -8,6 +8,7 @@ use ghostlink_bus::{pack, Outgoing, Publisher};
 use ghostlink_cache::probe::ProbeStore;
 use ghostlink_config::{AmqpArgs, RedisArgs};
 use ghostlink_db::findings::Finding;
+use ghostlink_domain::probe::{ClientKey, FindingKind, ProbeAction};
 use ghostlink_ghost_probe::{App, Config, Mode};
 use ghostlink_proto::{ClickRecorded, Envelope, Event, ProbeDetected};
 use ghostlink_runtime::ServiceArgs;
@@ -62,7 +63,7 @@ impl Probe {
         ghostlink_db::findings::list(&mut self.db.conn(), None, 500).expect("list findings")
     }
 
-    async fn wait_finding(&self, kind: &str, subject: &str) -> Finding {
+    async fn wait_finding(&self, kind: FindingKind, subject: &str) -> Finding {
         let t = Instant::now();
         loop {
             let found = self
@@ -154,7 +155,7 @@ async fn a_scan_past_its_scan_budget_is_still_found() {
         click(&scan, &code, if i < 15 { "not_found" } else { "scan_limited" }, true, at)
     }))
     .await;
-    let f = p.wait_finding("enumeration", &scan).await;
+    let f = p.wait_finding(FindingKind::Enumeration, &scan).await;
     assert!(f.count >= 20, "{f:?}");
     assert!(p.redis.deny_score(&scan).await.expect("zscore").is_some());
     p.stop().await;
@@ -177,13 +178,13 @@ async fn enforce_flags_scanners_and_zero_click_links_but_not_people() {
     clicks.extend(spread(25, |_, at| click(&client(), "seenclk", "redirect", true, at)));
     p.publish(&clicks).await;
 
-    let f = p.wait_finding("enumeration", &scan).await;
-    assert_eq!((f.code.as_str(), f.action.as_str()), ("", "deny"));
+    let f = p.wait_finding(FindingKind::Enumeration, &scan).await;
+    assert_eq!((f.code.as_str(), f.action), ("", ProbeAction::Deny));
     assert!(f.count >= 20, "{f:?}");
-    let dead = p.wait_finding("dead_link_probing", &prober).await;
-    assert_eq!(dead.action, "deny");
-    let zc = p.wait_finding("zero_click", "zeroclk").await;
-    assert_eq!((zc.client.as_str(), zc.action.as_str()), ("", "observe"));
+    let dead = p.wait_finding(FindingKind::DeadLinkProbing, &prober).await;
+    assert_eq!(dead.action, ProbeAction::Deny);
+    let zc = p.wait_finding(FindingKind::ZeroClick, "zeroclk").await;
+    assert_eq!((zc.client.as_str(), zc.action), ("", ProbeAction::Observe));
     assert!(zc.count >= 20);
 
     // The scanner and the prober are denied; the person is not, and nothing else was found.
@@ -234,8 +235,10 @@ async fn enforce_flags_scanners_and_zero_click_links_but_not_people() {
     let mine: Vec<&ProbeDetected> =
         published.iter().filter(|d| d.client_hash.as_deref() == Some(scan.as_str())).collect();
     assert_eq!(mine.len(), 1, "{published:?}");
-    assert_eq!((mine[0].kind.as_str(), mine[0].action.as_str()), ("enumeration", "deny"));
-    assert!(published.iter().any(|d| d.kind == "zero_click" && d.code.as_deref() == Some("zeroclk")));
+    assert_eq!((mine[0].kind, mine[0].action), (FindingKind::Enumeration, ProbeAction::Deny));
+    assert!(published
+        .iter()
+        .any(|d| d.kind == FindingKind::ZeroClick && d.code.as_deref() == Some("zeroclk")));
     p.stop().await;
 }
 
@@ -253,10 +256,10 @@ async fn observe_records_findings_without_denying() {
     );
     p.publish(&clicks).await;
 
-    let f = p.wait_finding("enumeration", &scan).await;
-    assert_eq!(f.action, "observe");
-    let b = p.wait_finding("burst", &flood).await;
-    assert_eq!(b.action, "observe");
+    let f = p.wait_finding(FindingKind::Enumeration, &scan).await;
+    assert_eq!(f.action, ProbeAction::Observe);
+    let b = p.wait_finding(FindingKind::Burst, &flood).await;
+    assert_eq!(b.action, ProbeAction::Observe);
     assert!(b.count >= 300, "{b:?}");
     assert_eq!(p.redis.deny_score(&scan).await.expect("zscore"), None);
     assert_eq!(p.redis.deny_score(&flood).await.expect("zscore"), None);
@@ -267,8 +270,8 @@ async fn observe_records_findings_without_denying() {
         published.iter().filter(|d| d.client_hash.as_deref() == Some(scan.as_str())).collect();
     assert_eq!(mine.len(), 1, "{published:?}");
     assert_eq!(
-        (mine[0].kind.as_str(), mine[0].action.as_str(), mine[0].window_secs),
-        ("enumeration", "observe", 60)
+        (mine[0].kind, mine[0].action, mine[0].window_secs),
+        (FindingKind::Enumeration, ProbeAction::Observe, 60)
     );
     assert!(mine[0].count >= 20);
     p.stop().await;
@@ -304,9 +307,13 @@ async fn a_client_rotating_its_user_agent_is_found_by_its_address() {
     }));
     p.publish(&clicks).await;
 
-    for (kind, address) in [("enumeration", &scan), ("dead_link_probing", &prober), ("burst", &flood)] {
+    for (kind, address) in [
+        (FindingKind::Enumeration, &scan),
+        (FindingKind::DeadLinkProbing, &prober),
+        (FindingKind::Burst, &flood),
+    ] {
         let f = p.wait_finding(kind, address).await;
-        assert_eq!((f.client_key.as_str(), f.action.as_str()), ("address", "deny"), "{f:?}");
+        assert_eq!((f.client_key, f.action), (Some(ClientKey::Address), ProbeAction::Deny), "{f:?}");
         assert!(p.redis.deny_score(address).await.expect("zscore").is_some(), "{kind}: address not denied");
     }
     // No single user agent did enough to be found on its own.
@@ -318,7 +325,7 @@ async fn a_client_rotating_its_user_agent_is_found_by_its_address() {
     let mine: Vec<&ProbeDetected> =
         published.iter().filter(|d| d.client_hash.as_deref() == Some(scan.as_str())).collect();
     assert_eq!(mine.len(), 1, "{published:?}");
-    assert_eq!((mine[0].kind.as_str(), mine[0].client_key.as_deref()), ("enumeration", Some("address")));
+    assert_eq!((mine[0].kind, mine[0].client_key), (FindingKind::Enumeration, Some(ClientKey::Address)));
     p.stop().await;
 }
 
@@ -344,10 +351,10 @@ async fn one_user_agent_scanning_beside_people_is_denied_alone() {
     clicks.extend(marker(&first));
     p.publish(&clicks).await;
 
-    let f = p.wait_finding("enumeration", &scan).await;
-    assert_eq!((f.client_key.as_str(), f.action.as_str()), ("address_agent", "deny"));
+    let f = p.wait_finding(FindingKind::Enumeration, &scan).await;
+    assert_eq!((f.client_key, f.action), (Some(ClientKey::AddressAgent), ProbeAction::Deny));
     assert!(p.redis.deny_score(&scan).await.expect("zscore").is_some());
-    p.wait_finding("dead_link_probing", &first).await;
+    p.wait_finding(FindingKind::DeadLinkProbing, &first).await;
     // The scanner's own user agent explains the address's unknown codes: the address (and so
     // the people behind it) is not denied, and no address finding is opened.
     assert_eq!(p.redis.deny_score(&address).await.expect("zscore"), None);
@@ -361,14 +368,14 @@ async fn one_user_agent_scanning_beside_people_is_denied_alone() {
     let second = client();
     later.extend(marker(&second));
     p.publish(&later).await;
-    p.wait_finding("dead_link_probing", &second).await;
+    p.wait_finding(FindingKind::DeadLinkProbing, &second).await;
     assert_eq!(p.redis.deny_score(&address).await.expect("zscore"), None);
 
     // The scanner comes back with a new user agent for every request: now it is the address.
     let rotated = rotating(&address, 25, |i| (format!("rot{i}"), "not_found"));
     p.publish(&rotated).await;
-    let f = p.wait_finding("enumeration", &address).await;
-    assert_eq!((f.client_key.as_str(), f.action.as_str()), ("address", "deny"));
+    let f = p.wait_finding(FindingKind::Enumeration, &address).await;
+    assert_eq!((f.client_key, f.action), (Some(ClientKey::Address), ProbeAction::Deny));
     p.stop().await;
 }
 

@@ -4,20 +4,21 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ghostlink_db::findings::Observation;
+use ghostlink_domain::probe::{ClientKey, FindingKind, ProbeAction};
 
 use crate::{error_code, spawn};
 
-fn obs(kind: &str, client: &str, code: &str, minutes_ago: i64) -> Observation {
+fn obs(kind: FindingKind, client: &str, code: &str, minutes_ago: i64) -> Observation {
     let last = Utc::now() - chrono::Duration::minutes(minutes_ago);
     Observation {
-        kind: kind.into(),
+        kind,
         client: client.into(),
         code: code.into(),
         count: 42,
         first_seen: last - chrono::Duration::seconds(60),
         last_seen: last,
-        action: if client.is_empty() { "observe" } else { "deny" }.into(),
-        client_key: if client.is_empty() { "" } else { "address_agent" }.into(),
+        action: if client.is_empty() { ProbeAction::Observe } else { ProbeAction::Deny },
+        client_key: (!client.is_empty()).then_some(ClientKey::AddressAgent),
     }
 }
 
@@ -29,14 +30,14 @@ async fn admins_list_findings_newest_first() {
     {
         let mut c = app.db.conn();
         let record = |c: &mut _, o: Observation| ghostlink_db::findings::record(c, &o, gap).expect("record");
-        record(&mut c, obs("enumeration", scanner, "", 30));
-        record(&mut c, obs("zero_click", "", "prev1ew", 20));
-        let burst = record(&mut c, obs("burst", scanner, "", 10));
+        record(&mut c, obs(FindingKind::Enumeration, scanner, "", 30));
+        record(&mut c, obs(FindingKind::ZeroClick, "", "prev1ew", 20));
+        let burst = record(&mut c, obs(FindingKind::Burst, scanner, "", 10));
         // The same burst two minutes later: the episode is extended, not duplicated.
-        let again = record(&mut c, obs("burst", scanner, "", 8));
+        let again = record(&mut c, obs(FindingKind::Burst, scanner, "", 8));
         assert_eq!(again.id, burst.id);
         // After more than the quiet gap: a new episode.
-        record(&mut c, obs("enumeration", scanner, "", 5));
+        record(&mut c, obs(FindingKind::Enumeration, scanner, "", 5));
     }
 
     let (s, b) = app.call("GET", "/api/v1/findings", Some(&app.admin), None).await;
@@ -64,10 +65,19 @@ async fn admins_list_findings_newest_first() {
     let (_, b) = app.call("GET", "/api/v1/findings?kind=zero_click", Some(&app.admin), None).await;
     assert_eq!(b.as_array().map(Vec::len), Some(1));
 
-    for bad in ["kind=scan", "limit=0", "limit=501", "limit=many"] {
+    for bad in ["kind=scan", "kind=Burst", "limit=0", "limit=501", "limit=many"] {
         let (s, b) = app.call("GET", &format!("/api/v1/findings?{bad}"), Some(&app.admin), None).await;
         assert_eq!((s, error_code(&b).as_str()), (400, "invalid_query"), "{bad}: {b}");
     }
+    // An unknown kind is answered with the kinds there are.
+    let (_, b) = app.call("GET", "/api/v1/findings?kind=scan", Some(&app.admin), None).await;
+    let message = b["error"]["message"].as_str().unwrap_or_default();
+    for k in FindingKind::NAMES {
+        assert!(message.contains(k), "{message} names {k}");
+    }
+    // An empty kind is no filter.
+    let (s, b) = app.call("GET", "/api/v1/findings?kind=", Some(&app.admin), None).await;
+    assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(4)), "{b}");
     let (s, b) = app.call("GET", "/api/v1/findings", Some(&app.user), None).await;
     assert_eq!((s, error_code(&b).as_str()), (403, "forbidden"));
     let (s, _) = app.call("GET", "/api/v1/findings", None, None).await;
