@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod risk;
 mod schema;
 mod stored;
+pub mod tags;
 pub mod tokens;
 pub mod workspaces;
 

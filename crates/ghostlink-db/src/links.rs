@@ -185,10 +185,13 @@ pub fn get(conn: &mut Conn, code: &str) -> Result<Option<LinkRow>, DbError> {
     Ok(links::table.filter(links::code.eq(code)).select(LinkRow::as_select()).first(conn).optional()?)
 }
 
-/// A listing query. `owner` restricts to one token's links.
+/// A listing query. `workspace` restricts to one workspace's links, `owner` to one token's.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
+    pub workspace: Option<i64>,
     pub owner: Option<i64>,
+    /// Only links carrying this tag of this workspace (the name case-insensitively).
+    pub tag: Option<(i64, String)>,
     pub status: Option<LinkStatus>,
     /// Substring of the url or the code, case-insensitive.
     pub search: Option<String>,
@@ -208,6 +211,22 @@ pub fn list(conn: &mut Conn, filter: &ListFilter) -> Result<Vec<LinkRow>, DbErro
     let mut q = links::table.select(LinkRow::as_select()).into_boxed();
     if let Some(owner) = filter.owner {
         q = q.filter(links::owner_token_id.eq(owner));
+    }
+    if let Some(ws) = filter.workspace {
+        q = q.filter(links::workspace_id.eq(ws));
+    }
+    if let Some((tag_ws, tag)) = &filter.tag {
+        use diesel::sql_types::{BigInt, Bool, Text};
+        q = q.filter(
+            diesel::dsl::sql::<Bool>(
+                "links.id IN (SELECT lt.link_id FROM link_tags lt JOIN tags t ON t.id = lt.tag_id \
+                 WHERE t.workspace_id = ",
+            )
+            .bind::<BigInt, _>(*tag_ws)
+            .sql(" AND lower(t.name) = lower(")
+            .bind::<Text, _>(tag.clone())
+            .sql("))"),
+        );
     }
     match filter.status {
         Some(s) => q = q.filter(links::status.eq(AsText(s))),
@@ -260,6 +279,32 @@ pub struct LinkChanges {
     pub status: Option<LinkStatus>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
     pub max_clicks: Option<Option<i64>>,
+    /// A new destination: recorded as a revision by `actor` when it differs.
+    pub url: Option<String>,
+    pub title: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub rules: Option<Vec<Rule>>,
+    pub forward_query: Option<bool>,
+    pub utm: Option<Utm>,
+    pub password_hash: Option<Option<String>>,
+    /// Who makes the change (for the revision): the member, and a name to show.
+    pub actor: Option<(Option<i64>, String)>,
+}
+
+impl LinkChanges {
+    /// Whether anything would change.
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.expires_at.is_none()
+            && self.max_clicks.is_none()
+            && self.url.is_none()
+            && self.title.is_none()
+            && self.description.is_none()
+            && self.rules.is_none()
+            && self.forward_query.is_none()
+            && self.utm.is_none()
+            && self.password_hash.is_none()
+    }
 }
 
 /// [`LinkChanges`] as diesel writes them.
@@ -269,12 +314,52 @@ struct Changeset {
     status: Option<AsText<LinkStatus>>,
     expires_at: Option<Option<DateTime<Utc>>>,
     max_clicks: Option<Option<i64>>,
+    url: Option<String>,
+    title: Option<Option<String>>,
+    description: Option<Option<String>>,
+    rules: Option<Jsonb<Vec<Rule>>>,
+    forward_query: Option<bool>,
+    utm: Option<Jsonb<Utm>>,
+    password_hash: Option<Option<String>>,
 }
 
 impl From<&LinkChanges> for Changeset {
     fn from(c: &LinkChanges) -> Self {
-        Self { status: c.status.map(AsText), expires_at: c.expires_at, max_clicks: c.max_clicks }
+        Self {
+            status: c.status.map(AsText),
+            expires_at: c.expires_at,
+            max_clicks: c.max_clicks,
+            url: c.url.clone(),
+            title: c.title.clone(),
+            description: c.description.clone(),
+            rules: c.rules.clone().map(Jsonb),
+            forward_query: c.forward_query,
+            utm: c.utm.clone().map(Jsonb),
+            password_hash: c.password_hash.clone(),
+        }
     }
+}
+
+/// A change of a link's destination.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::link_revisions)]
+pub struct RevisionRow {
+    pub id: i64,
+    pub changed_at: DateTime<Utc>,
+    pub member_id: Option<i64>,
+    pub actor: String,
+    pub old_url: String,
+    pub new_url: String,
+}
+
+/// A link's destination changes, oldest first.
+pub fn revisions(conn: &mut Conn, link_id: i64) -> Result<Vec<RevisionRow>, DbError> {
+    use crate::schema::link_revisions;
+    Ok(link_revisions::table
+        .filter(link_revisions::link_id.eq(link_id))
+        .order(link_revisions::id)
+        .select(RevisionRow::as_select())
+        .load(conn.pg())?)
 }
 
 /// Applies `changes` to a live (not deleted) link; `None` when there is none.
@@ -289,6 +374,19 @@ pub fn update(conn: &mut Conn, code: &str, changes: &LinkChanges) -> Result<Opti
             .first(conn)
             .optional()?;
         let Some(current) = current else { return Ok(None) };
+        if let Some(new_url) = changes.url.as_deref().filter(|u| *u != current.url) {
+            use crate::schema::link_revisions;
+            let (member, actor) = changes.actor.clone().unwrap_or((None, String::new()));
+            diesel::insert_into(link_revisions::table)
+                .values((
+                    link_revisions::link_id.eq(current.id),
+                    link_revisions::member_id.eq(member),
+                    link_revisions::actor.eq(actor),
+                    link_revisions::old_url.eq(&current.url),
+                    link_revisions::new_url.eq(new_url),
+                ))
+                .execute(conn)?;
+        }
         let status_changed = changes.status.is_some_and(|s| s != current.status);
         let row = diesel::update(links::table.filter(links::id.eq(current.id)))
             .set((Changeset::from(changes), links::updated_at.eq(diesel::dsl::now)))

@@ -114,13 +114,72 @@ impl TestDb {
         DatabaseArgs { database_url: self.url.clone(), db_pool_size: 8, db_timeout_ms: 1000 }
     }
 
-    /// Stores a token and returns its secret.
+    /// Stores a token and returns its secret: an `admin` token as an owner of the default
+    /// workspace (the instance administrator), a `user` token as the owner of a workspace of its
+    /// own, so that two user tokens never see each other's links.
     pub fn token(&self, name: &str, role: &str) -> String {
+        let role: ghostlink_domain::Role = role.parse().expect("a role");
+        if role == ghostlink_domain::Role::Admin {
+            let secret = ghostlink_domain::new_token(&mut rand::rngs::OsRng);
+            let hash = ghostlink_domain::hash_token(&secret);
+            ghostlink_db::tokens::insert(&mut self.conn(), name, role, &hash, &secret[..8])
+                .expect("insert token");
+            return secret;
+        }
+        let slug: String = format!("ws-{name}")
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(40)
+            .collect();
+        let slug = slug.trim_end_matches('-').to_string();
+        let ws = ghostlink_db::workspaces::create(&mut self.conn(), &slug, name).expect("create workspace");
+        self.member_key(ws.id, name, ghostlink_domain::workspace::MemberRole::Owner, None)
+    }
+
+    /// Adds a member of `role` to `workspace` and returns the secret of a key for it, with
+    /// `scopes` (default: every scope the role can use).
+    pub fn member_key(
+        &self,
+        workspace: i64,
+        name: &str,
+        role: ghostlink_domain::workspace::MemberRole,
+        scopes: Option<&[ghostlink_domain::workspace::Scope]>,
+    ) -> String {
+        let mut conn = self.conn();
+        let member =
+            ghostlink_db::workspaces::add_member(&mut conn, workspace, name, role).expect("add member");
+        self.key_for(
+            workspace,
+            member.id,
+            name,
+            scopes.map_or_else(|| role.full_scopes(), <[_]>::to_vec),
+            None,
+        )
+    }
+
+    /// Stores a key of `member` and returns its secret.
+    pub fn key_for(
+        &self,
+        workspace: i64,
+        member: i64,
+        name: &str,
+        scopes: Vec<ghostlink_domain::workspace::Scope>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> String {
         let secret = ghostlink_domain::new_token(&mut rand::rngs::OsRng);
         let hash = ghostlink_domain::hash_token(&secret);
-        let role = role.parse().expect("a role");
-        ghostlink_db::tokens::insert(&mut self.conn(), name, role, &hash, &secret[..8])
-            .expect("insert token");
+        let key = ghostlink_db::tokens::NewKey {
+            workspace_id: workspace,
+            member_id: member,
+            name,
+            role: ghostlink_domain::Role::User,
+            scopes: &scopes,
+            expires_at,
+            sha256: &hash,
+            prefix: &secret[..8],
+        };
+        ghostlink_db::tokens::insert_key(&mut self.conn(), &key).expect("insert key");
         secret
     }
 }

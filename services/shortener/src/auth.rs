@@ -21,6 +21,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use ghostlink_cache::RedisCache;
 use ghostlink_db::Db;
 use ghostlink_domain::forwarded::{address_key, TrustedProxies};
+use ghostlink_domain::workspace::{Action, Grant};
 use ghostlink_domain::{hash_token, Role};
 use ghostlink_web::ApiError;
 use governor::clock::{Clock, DefaultClock};
@@ -28,17 +29,38 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use failures::FailureLimit;
 
-/// Who is calling.
+/// Who is calling: a key of a workspace, acting for one of its members.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub token_id: i64,
+    /// The key's name.
     pub name: String,
+    /// `admin`: the instance administrator's key (the admin API, any workspace's links).
     pub role: Role,
+    pub workspace_id: i64,
+    pub member_id: i64,
+    pub member_name: String,
+    /// The member's role and the key's scopes.
+    pub grant: Grant,
 }
 
 impl Caller {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// Refuses with 403 what the key's scopes or the member's role do not allow.
+    pub fn allow(&self, action: Action) -> Result<(), ApiError> {
+        self.grant.allows(action).map_err(|why| {
+            metrics::counter!("auth_failures_total", "reason" => "forbidden").increment(1);
+            ApiError::forbidden(why.to_string())
+        })
+    }
+
+    /// Whether a link of `workspace` exists for this caller: its own workspace's (the instance
+    /// admin: any). Others' links are answered as missing.
+    pub fn sees(&self, workspace: i64) -> bool {
+        self.is_admin() || workspace == self.workspace_id
     }
 
     /// Refuses non-admins with 403.
@@ -76,6 +98,8 @@ pub struct Auth {
     /// random tokens cannot push the known ones out.
     unknown: moka::sync::Cache<String, ()>,
     limiter: DefaultKeyedRateLimiter<i64>,
+    /// Keys whose use was noted in the last minute.
+    touched: moka::sync::Cache<i64, ()>,
     failures: FailureLimit,
     trusted: TrustedProxies,
 }
@@ -87,6 +111,7 @@ const CACHED_TOKENS: u64 = 10_000;
 struct CachedToken {
     caller: Caller,
     revoked: bool,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The token of an `Authorization: Bearer` header, or why there is none (the reason label of
@@ -126,6 +151,10 @@ impl Auth {
             db,
             known: moka::sync::Cache::builder().max_capacity(CACHED_TOKENS).time_to_live(ttl).build(),
             unknown: moka::sync::Cache::builder().max_capacity(CACHED_TOKENS).time_to_live(ttl).build(),
+            touched: moka::sync::Cache::builder()
+                .max_capacity(CACHED_TOKENS)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             limiter: RateLimiter::keyed(Quota::per_second(settings.per_second).allow_burst(settings.burst)),
             failures: FailureLimit::new(redis, settings.failure_limit, settings.failure_window),
             trusted: settings.trusted,
@@ -153,8 +182,14 @@ impl Auth {
         match found {
             None => Err(self.failed(client, "invalid", "invalid token").await),
             Some(t) if t.revoked => Err(self.failed(client, "revoked", "token has been revoked").await),
+            Some(t) if t.expires_at.is_some_and(|e| e <= chrono::Utc::now()) => {
+                Err(self.failed(client, "expired", "token has expired").await)
+            }
             Some(t) => match self.limiter.check_key(&t.caller.token_id) {
-                Ok(()) => Ok(t.caller.clone()),
+                Ok(()) => {
+                    self.touch(t.caller.token_id);
+                    Ok(t.caller.clone())
+                }
                 Err(not_until) => {
                     metrics::counter!("rate_limited_total", "limit" => "token").increment(1);
                     let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -168,18 +203,51 @@ impl Auth {
     async fn lookup(&self, hash: String) -> Result<Option<Arc<CachedToken>>, ApiError> {
         metrics::counter!("auth_token_lookups_total").increment(1);
         let h = hash.clone();
-        let row =
-            self.db.run(move |c| ghostlink_db::tokens::find_by_hash(c, &h)).await.map_err(crate::db_error)?;
-        let Some(r) = row else {
+        let row = self
+            .db
+            .run(move |c| ghostlink_db::tokens::principal_by_hash(c, &h))
+            .await
+            .map_err(crate::db_error)?;
+        let Some(p) = row else {
             self.unknown.insert(hash, ());
             return Ok(None);
         };
+        let r = p.key;
         let t = Arc::new(CachedToken {
-            revoked: r.revoked_at.is_some(),
-            caller: Caller { token_id: r.id, role: r.role, name: r.name },
+            revoked: r.revoked_at.is_some() || p.member_removed,
+            expires_at: r.expires_at,
+            caller: Caller {
+                token_id: r.id,
+                role: r.role,
+                name: r.name,
+                workspace_id: r.workspace_id,
+                member_id: r.member_id,
+                member_name: p.member_name,
+                grant: Grant { role: p.member_role, scopes: r.scopes },
+            },
         });
         self.known.insert(hash, t.clone());
         Ok(Some(t))
+    }
+
+    /// Notes the key's use in Postgres, at most once a minute per key and replica, off the
+    /// request (a failure only delays `last_used_at`).
+    fn touch(&self, token: i64) {
+        if self.touched.contains_key(&token) {
+            return;
+        }
+        self.touched.insert(token, ());
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            // Best effort: last-used time is informational, never worth failing a request.
+            let _ = db.run(move |c| ghostlink_db::tokens::touch(c, token)).await;
+        });
+    }
+
+    /// Forgets what this replica remembers of a key (after revoking it here; other replicas
+    /// forget within `TOKEN_CACHE_TTL_MS`).
+    pub fn forget(&self, hash: &str) {
+        self.known.invalidate(hash);
     }
 
     /// A failed authentication: counted against the client, answered 401.

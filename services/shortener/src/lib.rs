@@ -14,6 +14,7 @@ pub mod config;
 pub mod findings;
 pub mod health;
 pub mod qr;
+pub mod workspace;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -74,11 +75,20 @@ impl Shared {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "GhostLink API", description = "Create and manage short links."),
-    paths(api::create, api::get, api::list, api::update, api::delete, api::stats, api::risk, qr::qr, findings::list, health::health),
+    paths(
+        api::create, api::get, api::list, api::update, api::delete, api::revisions, api::stats, api::risk, qr::qr,
+        findings::list, health::health,
+        workspace::show, workspace::members, workspace::add_member, workspace::change_member,
+        workspace::remove_member, workspace::keys, workspace::create_key, workspace::revoke_key,
+        workspace::tags, workspace::rename_tag, workspace::delete_tag
+    ),
     components(schemas(
         api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
         api::LinkStatsView, api::DayCount, api::ReferrerCount, api::RiskView, api::RiskReasonView,
-        findings::FindingView,
+        findings::FindingView, api::RevisionView,
+        workspace::WorkspaceView, workspace::MemberView, workspace::KeyView, workspace::NewKeyView,
+        workspace::NewMemberRequest, workspace::MemberChangeRequest, workspace::NewKeyRequest,
+        workspace::TagRenameRequest, workspace::TagView,
         health::HealthView, health::CheckView
     )),
     modifiers(&BearerAuth, &Throttled)
@@ -242,6 +252,50 @@ impl App {
                             web::resource("/links/{code}/risk")
                                 .route(read().to(api::risk))
                                 .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
+                        )
+                        .service(
+                            web::resource("/links/{code}/revisions")
+                                .route(read().to(api::revisions))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
+                        )
+                        .service(
+                            web::resource("/workspace")
+                                .route(read().to(workspace::show))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
+                        )
+                        .service(
+                            web::resource("/members")
+                                .route(read().to(workspace::members))
+                                .route(web::post().to(workspace::add_member))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD, POST"))),
+                        )
+                        .service(
+                            web::resource("/members/{id}")
+                                .route(web::patch().to(workspace::change_member))
+                                .route(web::delete().to(workspace::remove_member))
+                                .default_service(web::to(|r| method_not_allowed(r, "PATCH, DELETE"))),
+                        )
+                        .service(
+                            web::resource("/keys")
+                                .route(read().to(workspace::keys))
+                                .route(web::post().to(workspace::create_key))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD, POST"))),
+                        )
+                        .service(
+                            web::resource("/keys/{id}")
+                                .route(web::delete().to(workspace::revoke_key))
+                                .default_service(web::to(|r| method_not_allowed(r, "DELETE"))),
+                        )
+                        .service(
+                            web::resource("/tags")
+                                .route(read().to(workspace::tags))
+                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
+                        )
+                        .service(
+                            web::resource("/tags/{name}")
+                                .route(web::patch().to(workspace::rename_tag))
+                                .route(web::delete().to(workspace::delete_tag))
+                                .default_service(web::to(|r| method_not_allowed(r, "PATCH, DELETE"))),
                         )
                         .service(
                             web::resource("/links/{code}/stats")

@@ -26,15 +26,15 @@ async fn tokens_and_roles() {
 
     let (_, link) = app.create(&app.admin, json!({"url": "https://admin-only.example/"})).await;
     let code = link["code"].as_str().expect("code");
-    // A user cannot see another's link, nor change or delete any.
+    // A user of another workspace cannot see the link, so neither change nor delete it.
     let (s, _) = app.call("GET", &format!("/api/v1/links/{code}"), Some(&app.user), None).await;
     assert_eq!(s, 404);
     let (s, b) = app
         .call("PATCH", &format!("/api/v1/links/{code}"), Some(&app.user), Some(json!({"status": "disabled"})))
         .await;
-    assert_eq!((s, error_code(&b).as_str()), (403, "forbidden"));
+    assert_eq!((s, error_code(&b).as_str()), (404, "not_found"));
     let (s, _) = app.call("DELETE", &format!("/api/v1/links/{code}"), Some(&app.user), None).await;
-    assert_eq!(s, 403);
+    assert_eq!(s, 404);
 
     // Revocation takes effect (token cache TTL is 200 ms in tests).
     assert!(ghostlink_db::tokens::revoke(&mut app.db.conn(), "alice").expect("revoke"));

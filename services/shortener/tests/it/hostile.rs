@@ -275,7 +275,26 @@ async fn malformed_oversized_and_mistyped_bodies_are_refused_and_write_nothing()
         (json!({"expires_at": "0000-06-01T00:00:00Z"}), 422, "invalid_expires_at"),
         (json!({"expires_at": "0001-01-01T00:00:00+00:01"}), 422, "invalid_expires_at"),
         (json!({"max_clicks": 9_007_199_254_740_992_i64}), 422, "invalid_max_clicks"),
-        (json!({"url": "https://other.example/"}), 422, "unknown_field"),
+        (json!({"owner": 1}), 422, "unknown_field"),
+        (json!({"url": 7}), 422, "url_malformed"),
+        (json!({"url": null}), 422, "url_malformed"),
+        (json!({"title": "a\u{0}b"}), 422, "invalid_title"),
+        (json!({"title": "x".repeat(201)}), 422, "invalid_title"),
+        (json!({"description": "\u{1b}[31m"}), 422, "invalid_description"),
+        (json!({"tags": "a,b"}), 422, "invalid_tags"),
+        (json!({"tags": [""]}), 422, "invalid_tags"),
+        (json!({"tags": ["a\nb"]}), 422, "invalid_tags"),
+        (json!({"tags": (0..21).map(|i| i.to_string()).collect::<Vec<_>>()}), 422, "invalid_tags"),
+        (json!({"rules": {"url": "https://a.example/"}}), 422, "invalid_rules"),
+        (
+            json!({"rules": [{"conditions": [{"type": "planet", "is": ["mars"]}], "url": "https://a.example/"}]}),
+            422,
+            "invalid_rules",
+        ),
+        (json!({"forward_query": "yes"}), 422, "invalid_forward_query"),
+        (json!({"utm": {"source": "a", "evil": "b"}}), 422, "invalid_utm"),
+        (json!({"password": ""}), 422, "invalid_password"),
+        (json!({"password": 12345}), 422, "invalid_password"),
         (json!({}), 422, "empty_change"),
         (json!([]), 400, "malformed_json"),
     ];
@@ -447,7 +466,15 @@ fn routes(code: &str) -> Vec<(String, &'static [&'static str])> {
         (format!("/api/v1/links/{code}/risk"), &["GET", "HEAD"]),
         (format!("/api/v1/links/{code}/health"), &["GET", "HEAD"]),
         (format!("/api/v1/links/{code}/qr"), &["GET", "HEAD"]),
+        (format!("/api/v1/links/{code}/revisions"), &["GET", "HEAD"]),
         ("/api/v1/findings".into(), &["GET", "HEAD"]),
+        ("/api/v1/workspace".into(), &["GET", "HEAD"]),
+        ("/api/v1/members".into(), &["GET", "HEAD", "POST"]),
+        ("/api/v1/members/1".into(), &["PATCH", "DELETE"]),
+        ("/api/v1/keys".into(), &["GET", "HEAD", "POST"]),
+        ("/api/v1/keys/1".into(), &["DELETE"]),
+        ("/api/v1/tags".into(), &["GET", "HEAD"]),
+        ("/api/v1/tags/x".into(), &["PATCH", "DELETE"]),
         ("/".into(), &[]),
         ("/api".into(), &[]),
         ("/api/v1".into(), &[]),
@@ -466,14 +493,19 @@ async fn every_method_on_every_route() {
     let app = spawn().await;
     let (s, _) = app.create(&app.user, json!({"url": "https://keep.example/", "alias": "keep-me"})).await;
     assert_eq!(s, 201);
+    // A plain member of the user's workspace: it reads the workspace's links but changes only
+    // its own, and administers nothing.
+    let ws =
+        ghostlink_db::workspaces::by_slug(&mut app.db.conn(), "ws-alice").expect("query").expect("workspace");
+    let member = app.db.member_key(ws.id, "bob", ghostlink_domain::workspace::MemberRole::Member, None);
     let before = snapshot(&app);
     let mut failures = vec![];
-    // With the user's token on their own link, no body: every call is either a read (2xx), or
-    // refused before it writes (403 admin only, 415 no JSON body, 405, 404); without a token,
-    // everything under /api/v1 but the OpenAPI document is 401 first.
+    // With a member's token on another member's link, no body: every call is either a read
+    // (2xx), or refused before it writes (403 not allowed, 415 no JSON body, 405, 404); without
+    // a token, everything under /api/v1 but the OpenAPI document is 401 first.
     for (path, allowed) in routes("keep-me") {
         for method in METHODS {
-            for (who, token) in [("user", Some(app.user.as_str())), ("none", None)] {
+            for (who, token) in [("member", Some(member.as_str())), ("none", None)] {
                 let resp = app
                     .client
                     .request(method.parse().expect("method"), app.url(&path))
@@ -503,10 +535,11 @@ async fn every_method_on_every_route() {
                 } else {
                     match *method {
                         "GET" | "HEAD" if path.ends_with("/findings") => &[403],
+                        "GET" | "HEAD" if path.ends_with("/members") || path.ends_with("/keys") => &[403],
                         "GET" | "HEAD" => &[200, 404],
-                        "POST" => &[415],
-                        // Admin only: refused before the (missing) body is looked at.
-                        "PATCH" => &[403],
+                        // No JSON body: refused before anything is looked up.
+                        "POST" | "PATCH" => &[415],
+                        // Another member's link, a key, a member or a tag: a member may not.
                         "DELETE" => &[403],
                         _ => &[],
                     }
@@ -521,7 +554,7 @@ async fn every_method_on_every_route() {
                     ok &= allow.as_deref().is_some_and(|a| allowed.iter().all(|m| a.contains(m)));
                 }
                 if !ok {
-                    failures.push(format!("{method:7} {path:32} {who:5} -> {s} (want {want:?}) {ct} {body}"));
+                    failures.push(format!("{method:7} {path:32} {who:6} -> {s} (want {want:?}) {ct} {body}"));
                 }
             }
         }

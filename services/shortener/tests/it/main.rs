@@ -9,6 +9,7 @@ mod findings;
 mod health;
 mod hostile;
 mod qr;
+mod workspaces;
 
 use std::net::SocketAddr;
 
