@@ -27,6 +27,13 @@ end
 return {n, ttl}
 ";
 
+/// Takes back one event counted in the window, if the window is still open (an expired
+/// counter is not brought back as a negative one). KEYS: the counter.
+const UNDO_LUA: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+";
+
 /// A window's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowState {
@@ -55,6 +62,19 @@ impl RedisCache {
             })
             .await?;
         Ok(WindowState::from_pair(n, ttl))
+    }
+
+    /// Takes back one event counted under `key` by [`RedisCache::window_hit`]: a caller that
+    /// counts an attempt before knowing how it ends (so concurrent attempts cannot overshoot
+    /// the limit) undoes the count of one that turned out not to count.
+    pub async fn window_undo(&self, key: &str) -> Result<(), CacheError> {
+        let key = self.prefixed(key);
+        let _: i64 = self
+            .call("window_undo", true, |mut c| async move {
+                redis::cmd("EVAL").arg(UNDO_LUA).arg(1).arg(key).query_async(&mut c).await
+            })
+            .await?;
+        Ok(())
     }
 
     /// The state of the window under `key` without counting anything.

@@ -29,6 +29,10 @@ crate::named::named_enum! {
         BotPreview = "bot_preview",
         /// An address past its scan budget asked for a code in neither cache: 429, not looked up.
         ScanLimited = "scan_limited",
+        /// A password-protected link answered its password form instead of the destination:
+        /// shown (200, and always to bots), a wrong password (401), too many wrong ones (429)
+        /// or a form that could not be read (4xx).
+        PasswordRequired = "password_required",
         /// A client in the ghost-probe's deny set: 429 before any lookup. Counted, but no click
         /// is recorded for it (see [`ClickOutcome::is_recorded`]).
         Denied = "denied",

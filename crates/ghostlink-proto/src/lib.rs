@@ -149,6 +149,12 @@ pub struct ClickRecorded {
     /// its user agent is still one client; absent in older events.
     #[serde(default)]
     pub address_hash: Option<String>,
+    /// The index of the link's redirect rule that chose the destination, when one did (first
+    /// match wins). Left out when absent, so a click without one is written as before; a reader
+    /// older than this field refuses a click that has one (`deny_unknown_fields`): deploy the
+    /// consumers first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<u32>,
 }
 impl EventData for ClickRecorded {
     const TYPE: &'static str = "click.recorded";

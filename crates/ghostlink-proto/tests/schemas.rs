@@ -91,6 +91,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                     client_hash: "0123456789abcdef0123456789abcdef".into(),
                     bot: false,
                     address_hash: Some("fedcba9876543210fedcba9876543210".into()),
+                    rule: Some(2),
                 },
             )
             .to_bytes()),
@@ -220,6 +221,31 @@ fn a_click_without_an_address_hash_is_still_a_v1_click() {
         panic!("an older click decodes");
     };
     assert_eq!(e.data.address_hash, None);
+}
+
+#[test]
+fn a_click_names_the_rule_that_chose_its_destination_or_none() {
+    let (_, mut click) = samples().into_iter().find(|(k, _)| *k == ClickRecorded::TYPE).expect("click");
+    let v = validator(ClickRecorded::TYPE);
+    assert_eq!(click["data"]["rule"], 2);
+    let last = ghostlink_domain::rules::MAX_RULES - 1;
+    let schema = load(ClickRecorded::TYPE);
+    assert_eq!(schema["properties"]["data"]["properties"]["rule"]["maximum"], last, "one index per rule");
+    for bad in [Value::from(-1), Value::from(last + 1), Value::from("0"), Value::Null] {
+        click["data"]["rule"] = bad.clone();
+        assert!(!v.is_valid(&click), "rule {bad}");
+    }
+    click["data"]["rule"] = Value::from(last);
+    click["data"]["method"] = Value::from("POST");
+    assert!(v.is_valid(&click), "the last rule, a password sent to the form");
+    click["data"].as_object_mut().expect("data").remove("rule");
+    assert!(v.is_valid(&click), "no rule matched");
+    let Ok(Event::ClickRecorded(e)) = Event::decode(&serde_json::to_vec(&click).expect("bytes")) else {
+        panic!("a click without a rule decodes");
+    };
+    assert_eq!(e.data.rule, None);
+    let written: Value = serde_json::from_slice(&e.to_bytes()).expect("json");
+    assert!(written["data"].get("rule").is_none(), "an absent rule is left out, as older redirects wrote it");
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub fn click(code: &str) -> ClickRecorded {
         client_hash: "0123456789abcdef0123456789abcdef".into(),
         bot: false,
         address_hash: None,
+        rule: None,
     }
 }
 

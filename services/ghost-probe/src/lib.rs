@@ -266,7 +266,8 @@ fn answers(outcome: ClickOutcome) -> bool {
         | ClickOutcome::BotPreview
         | ClickOutcome::Interstitial
         | ClickOutcome::Quarantined
-        | ClickOutcome::Blocked => true,
+        | ClickOutcome::Blocked
+        | ClickOutcome::PasswordRequired => true,
         ClickOutcome::NotFound
         | ClickOutcome::ScanLimited
         | ClickOutcome::Gone
@@ -349,6 +350,8 @@ impl Probe {
                 | ClickOutcome::Blocked
                 | ClickOutcome::Interstitial
                 | ClickOutcome::BotPreview
+                // A password form says the code exists: no unknown code of a scan.
+                | ClickOutcome::PasswordRequired
                 | ClickOutcome::Denied => None,
             };
             for client in &clients {

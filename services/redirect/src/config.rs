@@ -1,12 +1,14 @@
 //! The redirect service's configuration: shared blocks plus its own settings.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use ghostlink_config::{ConfigError, ProxyArgs, RedisArgs, SharedArgs, Validate};
 use ghostlink_domain::forwarded::TrustedProxies;
 
+use crate::geoip::GeoIp;
 use crate::pages::ReferrerPolicy;
 
 /// The salt `--dev` uses when none is given.
@@ -89,6 +91,11 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "HTTP_WORKERS")]
     pub http_workers: Option<usize>,
+    /// A MaxMind DB (GeoLite2/GeoIP2 Country or City, `.mmdb`) giving the client's country for
+    /// redirect rules with a country condition; read into memory at start. Unset: no country is
+    /// known, and country conditions never hold.
+    #[arg(long, env = "GEOIP_DB")]
+    pub geoip_db: Option<std::path::PathBuf>,
 }
 
 /// The validated, resolved settings.
@@ -99,6 +106,7 @@ pub struct Resolved {
     pub trusted_proxies: TrustedProxies,
     pub referrer_policy: Option<ReferrerPolicy>,
     pub click_salt: String,
+    pub geoip: Option<Arc<GeoIp>>,
 }
 
 ghostlink_config::service_config!(Config);
@@ -144,7 +152,15 @@ impl Config {
             trusted_proxies: self.proxy.resolve()?,
             referrer_policy: self.referrer_policy()?,
             click_salt: self.click_salt()?,
+            geoip: self.geoip()?,
         })
+    }
+
+    /// The GeoIP database, loaded: a path that is not a MaxMind DB is refused before anything
+    /// binds.
+    fn geoip(&self) -> Result<Option<Arc<GeoIp>>, ConfigError> {
+        let Some(path) = &self.geoip_db else { return Ok(None) };
+        GeoIp::open(path).map(|g| Some(Arc::new(g))).map_err(|e| ConfigError::new("GEOIP_DB (--geoip-db)", e))
     }
 
     /// The salt from CLICK_SALT or CLICK_SALT_FILE (one of them), or the development salt in

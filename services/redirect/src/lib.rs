@@ -1,7 +1,9 @@
-//! GhostLink redirect service: the public hot path `GET /{code}` (and `HEAD`).
+//! GhostLink redirect service: the public hot path `GET /{code}` (and `HEAD`, and the `POST` of
+//! a password-protected link's form, [`password`]).
 //!
 //! The request path does a lookup (memory → Redis → Postgres, see [`lookup`]), decides with the
-//! domain rules, answers, and queues a click event ([`clicks`], published to RabbitMQ off the
+//! domain rules, picks the destination with the link's redirect rules and query options
+//! ([`destination`], in memory from the cached snapshot), answers, and queues a click event ([`clicks`], published to RabbitMQ off the
 //! path, spooled to disk while the broker is down); it never waits on a click write, logs
 //! nothing per request, and writes to Postgres only for the atomic counter of a `max_clicks`
 //! link. Clients in the ghost-probe's deny set ([`deny`], an in-process copy refreshed every
@@ -12,11 +14,14 @@
 pub mod clicks;
 pub mod config;
 pub mod deny;
+pub mod destination;
+pub mod geoip;
 pub mod lookup;
 pub mod pages;
+pub mod password;
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +53,9 @@ pub struct State {
     referrer_policy: Option<pages::ReferrerPolicy>,
     outcomes: Outcomes,
     deny: Arc<deny::DenyList>,
+    geoip: Option<Arc<geoip::GeoIp>>,
+    gate: password::Gate,
+    query_fallbacks: metrics::Counter,
 }
 
 /// `redirect_responses_total{outcome}`, one counter per [`ClickOutcome`] (registered up front,
@@ -89,6 +97,9 @@ impl App {
     pub fn build(config: Config) -> anyhow::Result<Self> {
         let resolved = config.resolve()?;
         let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        // The user-agent parser's tables, built now rather than by the first request a rule
+        // reads a user agent for.
+        ghostlink_domain::rules::warm_up();
         let handle = ghostlink_telemetry::metrics_handle(SERVICE);
         // The hot path's queries are primary-key lookups and one counter UPDATE: a query still
         // running after 1 s is waiting on a lock or a sick server, and a 503 now beats a hung
@@ -158,6 +169,13 @@ impl App {
             referrer_policy: resolved.referrer_policy,
             outcomes: Outcomes::new(),
             deny,
+            geoip: resolved.geoip.clone(),
+            gate: password::Gate::new(
+                &resolved.click_salt,
+                redis.clone(),
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
+            query_fallbacks: metrics::counter!("redirect_query_fallbacks_total"),
         });
 
         let listener =
@@ -172,6 +190,7 @@ impl App {
                     web::resource("/{code}")
                         .route(web::get().to(follow))
                         .route(web::head().to(follow))
+                        .route(web::post().to(unlock))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .default_service(web::to(not_found))
@@ -202,7 +221,8 @@ impl App {
         if resolved.click_salt == config::DEV_CLICK_SALT {
             slog::warn!(log, "CLICK_SALT is the published development salt (--dev); never in production");
         }
-        slog::info!(log, "redirect listening"; "public" => %public_addr, "ops" => %ops.addr);
+        slog::info!(log, "redirect listening"; "public" => %public_addr, "ops" => %ops.addr,
+            "geoip" => resolved.geoip.as_ref().map(|g| format!("{g:?}")));
         Ok(Self { public, ops, public_addr, drain, watcher, deny_refresh, log })
     }
 
@@ -245,10 +265,61 @@ fn header_text(req: &HttpRequest, name: actix_web::http::header::HeaderName, max
 }
 
 async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<State>) -> HttpResponse {
-    let code = path.into_inner();
-    let is_head = req.method() == Method::HEAD;
+    handle(req, path.into_inner(), state, None).await
+}
+
+/// `POST /{code}`: a password sent with a password-protected link's form.
+async fn unlock(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<State>,
+    form: web::Payload,
+) -> HttpResponse {
+    handle(req, path.into_inner(), state, Some(form)).await
+}
+
+/// Who asked, as the answer needs it.
+struct Client<'a> {
+    addr: IpAddr,
+    /// The hashed address key (the scan budget's and the password limit's unit).
+    address_hash: &'a str,
+    user_agent: Option<&'a str>,
+    bot: bool,
+}
+
+/// What a request was answered, and what its click event says of it.
+struct Answer {
+    outcome: ClickOutcome,
+    /// The rule that chose the destination of a redirect.
+    rule: Option<u32>,
+    resp: HttpResponse,
+    /// `false`: not a click (a `POST` to anything but a password link).
+    recorded: bool,
+    /// The answer is a password link's (the only ones a `POST` is for).
+    posted_to_password: bool,
+}
+
+impl From<(ClickOutcome, HttpResponse)> for Answer {
+    fn from((outcome, resp): (ClickOutcome, HttpResponse)) -> Self {
+        Self { outcome, rule: None, resp, recorded: true, posted_to_password: false }
+    }
+}
+
+async fn handle(
+    req: HttpRequest,
+    code: String,
+    state: web::Data<State>,
+    form: Option<web::Payload>,
+) -> HttpResponse {
+    let method = if form.is_some() {
+        "POST"
+    } else if req.method() == Method::HEAD {
+        "HEAD"
+    } else {
+        "GET"
+    };
     let user_agent = header_text(&req, actix_web::http::header::USER_AGENT, click_text::MAX_USER_AGENT_BYTES);
-    let bot = ghostlink_domain::bot::is_bot(is_head, user_agent.as_deref());
+    let bot = ghostlink_domain::bot::is_bot(method == "HEAD", user_agent.as_deref());
     // The client by its two keys, hashed once per request: its address and user agent, and its
     // address alone (an IPv6 address by its /64), which a client rotating user agents keeps.
     let addr = ghostlink_web::client_ip(&req, &state.trusted_proxies);
@@ -267,40 +338,56 @@ async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<Stat
         .with_retry_after(secs);
         return pages::error(&req, err, "Too many suspicious requests from your address; try again later.");
     }
-    let (outcome, resp) = answer(&req, &code, &address_hash, &state, bot).await;
-    state.outcomes.count(outcome);
-    let method = if is_head { "HEAD" } else { "GET" };
+    let client = Client { addr, address_hash: &address_hash, user_agent: user_agent.as_deref(), bot };
+    let posted = form.is_some();
+    let mut answer = answer(&req, &code, &client, &state, form).await;
+    if posted && !answer.posted_to_password {
+        // Only a password link's form is posted to: any other POST is the 405 it always was
+        // (no click), whether the code exists or not.
+        answer = Answer { recorded: false, ..(ClickOutcome::Redirect, method_not_allowed_page(&req)).into() };
+    }
+    if !answer.recorded {
+        return answer.resp;
+    }
+    state.outcomes.count(answer.outcome);
     state.clicks.record(clicks::ClickEvent {
         id: uuid::Uuid::now_v7(),
         at: Utc::now(),
         request_id: req.extensions().get::<ghostlink_web::RequestId>().map(|r| r.0.clone()),
         data: ClickRecorded {
             code: click_text::storable_str(&code, click_text::MAX_CODE_BYTES),
-            outcome,
+            outcome: answer.outcome,
             method: method.to_owned(),
             user_agent,
             referrer: header_text(&req, actix_web::http::header::REFERER, click_text::MAX_REFERRER_BYTES),
             client_hash,
             bot,
             address_hash: Some(address_hash),
+            rule: answer.rule,
         },
     });
-    resp
+    answer.resp
+}
+
+/// Whether a decision's answer would reveal the destination, so that a password must come
+/// first: the redirect, and the pages that name it.
+fn reveals_destination(decision: &Decision) -> bool {
+    matches!(decision, Decision::Redirect { .. } | Decision::Quarantined | Decision::Interstitial)
 }
 
 async fn answer(
     req: &HttpRequest,
     code: &str,
-    address: &str,
+    client: &Client<'_>,
     state: &State,
-    bot: bool,
-) -> (ClickOutcome, HttpResponse) {
+    form: Option<web::Payload>,
+) -> Answer {
     if !is_plausible_code(code) {
-        return not_found_link(req);
+        return not_found_link(req).into();
     }
-    let found = match state.resolver.resolve(code, address).await {
+    let found = match state.resolver.resolve(code, client.address_hash).await {
         Ok(f) => f,
-        Err(lookup::NotAsked::Unavailable) => return unavailable(req),
+        Err(lookup::NotAsked::Unavailable) => return unavailable(req).into(),
         Err(lookup::NotAsked::OverScanBudget { retry_after_secs }) => {
             let err = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -310,39 +397,49 @@ async fn answer(
             .with_retry_after(retry_after_secs);
             let page =
                 pages::error(req, err, "Too many requests for links that do not exist; try again later.");
-            return (ClickOutcome::ScanLimited, page);
+            return (ClickOutcome::ScanLimited, page).into();
         }
     };
-    let Some(link) = found else { return not_found_link(req) };
-    match link.decide(Utc::now()) {
+    let Some(link) = found else { return not_found_link(req).into() };
+    if form.is_some() && link.password_hash.is_none() {
+        // Not for this link: the caller answers 405 (before any click counter is touched).
+        return not_found_link(req).into();
+    }
+    let mut answer = decided(req, code, &link, client, state, form).await;
+    answer.posted_to_password = link.password_hash.is_some();
+    answer
+}
+
+/// The answer for a found link.
+async fn decided(
+    req: &HttpRequest,
+    code: &str,
+    link: &ghostlink_domain::LinkSnapshot,
+    client: &Client<'_>,
+    state: &State,
+    form: Option<web::Payload>,
+) -> Answer {
+    let now = Utc::now();
+    let decision = link.decide(now);
+    // A password link's destination, and the pages naming it, wait for the password (or a
+    // cookie from having given it); bots only ever see the form.
+    let mut unlocked: Option<String> = None;
+    if let Some(hash) = link.password_hash.as_deref().filter(|_| reveals_destination(&decision)) {
+        match password_gate(req, code, hash, client, state, form, now).await {
+            Ok(cookie) => unlocked = cookie,
+            Err(answered) => return answered.into(),
+        }
+    }
+    let mut answer: Answer = match decision {
         Decision::Redirect { counted } => {
-            if counted && bot {
-                // Bots (link previews, crawlers, HEADs) never use up a limited link; they get a
-                // page without the destination instead.
-                return (ClickOutcome::BotPreview, pages::bot_preview());
-            }
-            if counted {
-                let owned = code.to_owned();
-                match state.db.run(move |c| ghostlink_db::links::take_click(c, &owned)).await {
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
-                        state.resolver.forget(code);
-                        return gone(req, GoneReason::UsedUp);
-                    }
-                    Err(_) => {
-                        metrics::counter!("db_errors_total", "op" => "take_click").increment(1);
-                        return unavailable(req);
-                    }
-                }
-            }
-            (ClickOutcome::Redirect, pages::redirect(state.redirect_status, &link.url, state.referrer_policy))
+            return redirect(req, code, link, client, state, counted, unlocked, now).await
         }
         Decision::Quarantined => {
-            (ClickOutcome::Quarantined, pages::quarantined(link.status_since, &link.url))
+            (ClickOutcome::Quarantined, pages::quarantined(link.status_since, &link.url)).into()
         }
-        Decision::Gone(reason) => gone(req, reason),
+        Decision::Gone(reason) => gone(req, reason).into(),
         Decision::Interstitial => {
-            (ClickOutcome::Interstitial, pages::interstitial(&link.url, &link.risk_reasons))
+            (ClickOutcome::Interstitial, pages::interstitial(&link.url, &link.risk_reasons)).into()
         }
         Decision::Blocked => {
             let err = ApiError::new(
@@ -351,7 +448,7 @@ async fn answer(
                 "this link's destination is blocked",
             );
             let page = pages::error(req, err, "This link's destination is blocked and will not be opened.");
-            (ClickOutcome::Blocked, page)
+            (ClickOutcome::Blocked, page).into()
         }
         Decision::Unsafe => {
             let err = ApiError::new(
@@ -359,8 +456,133 @@ async fn answer(
                 "unsafe_destination",
                 "this link's destination is not allowed",
             );
-            (ClickOutcome::Unsafe, pages::error(req, err, "This link's destination is not allowed."))
+            (ClickOutcome::Unsafe, pages::error(req, err, "This link's destination is not allowed.")).into()
         }
+    };
+    with_cookie(&mut answer.resp, unlocked);
+    answer
+}
+
+/// The `Redirect` decision's answer: the click counter of a limited link, then the destination
+/// the rules and query options give.
+#[allow(clippy::too_many_arguments)]
+async fn redirect(
+    req: &HttpRequest,
+    code: &str,
+    link: &ghostlink_domain::LinkSnapshot,
+    client: &Client<'_>,
+    state: &State,
+    counted: bool,
+    unlocked: Option<String>,
+    now: chrono::DateTime<Utc>,
+) -> Answer {
+    if counted && client.bot {
+        // Bots (link previews, crawlers, HEADs) never use up a limited link; they get a
+        // page without the destination instead.
+        return (ClickOutcome::BotPreview, pages::bot_preview()).into();
+    }
+    if counted {
+        let owned = code.to_owned();
+        match state.db.run(move |c| ghostlink_db::links::take_click(c, &owned)).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                state.resolver.forget(code);
+                return gone(req, GoneReason::UsedUp).into();
+            }
+            Err(_) => {
+                metrics::counter!("db_errors_total", "op" => "take_click").increment(1);
+                return unavailable(req).into();
+            }
+        }
+    }
+    let request = destination::Request { req, user_agent: client.user_agent, client: client.addr, now };
+    let chosen = destination::choose(link, &request, state.geoip.as_deref(), &state.query_fallbacks);
+    if ghostlink_domain::safe_location(&chosen.url).is_none() {
+        let err =
+            ApiError::new(StatusCode::GONE, "unsafe_destination", "this link's destination is not allowed");
+        return (ClickOutcome::Unsafe, pages::error(req, err, "This link's destination is not allowed."))
+            .into();
+    }
+    // A password just given is answered 303 (the form's POST becomes a GET of the destination).
+    let status = if unlocked.is_some() { StatusCode::SEE_OTHER } else { state.redirect_status };
+    let mut resp = pages::redirect(status, &chosen.url, state.referrer_policy);
+    with_cookie(&mut resp, unlocked);
+    Answer { rule: chosen.rule, ..(ClickOutcome::Redirect, resp).into() }
+}
+
+/// The password gate of a link with `hash`: `Ok` to go on (with the unlock cookie to set when
+/// the password was just given), `Err` with the answer instead (the form, a refusal).
+async fn password_gate(
+    req: &HttpRequest,
+    code: &str,
+    hash: &str,
+    client: &Client<'_>,
+    state: &State,
+    form: Option<web::Payload>,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<String>, (ClickOutcome, HttpResponse)> {
+    use pages::PasswordPrompt;
+    let asked = |prompt| (ClickOutcome::PasswordRequired, pages::password_form(req, prompt));
+    if client.bot {
+        // Not verified, not counted: a preview or crawler never gets past the form.
+        return Err(asked(PasswordPrompt::Ask));
+    }
+    let Some(form) = form else {
+        return if state.gate.unlocked(req, code, hash, now.timestamp()) {
+            Ok(None)
+        } else {
+            Err(asked(PasswordPrompt::Ask))
+        };
+    };
+    let password = match password::read_password(req, form).await {
+        Ok(p) => p,
+        Err(e) => return Err((ClickOutcome::PasswordRequired, form_refused(req, e))),
+    };
+    match state.gate.attempt(client.address_hash, code, hash, password).await {
+        password::Attempt::Right => {
+            let https = password::over_https(req, &state.trusted_proxies);
+            Ok(Some(state.gate.cookie(code, hash, now.timestamp(), https)))
+        }
+        password::Attempt::Wrong => Err(asked(PasswordPrompt::Wrong)),
+        password::Attempt::Limited { retry_after_secs } => {
+            let err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_passwords",
+                "too many wrong passwords for this link from this address; try again later",
+            )
+            .with_retry_after(retry_after_secs);
+            let page = pages::error(req, err, "Too many wrong passwords; try again later.");
+            Err((ClickOutcome::PasswordRequired, page))
+        }
+        password::Attempt::Unavailable => {
+            let err = ApiError::unavailable("passwords cannot be checked right now; try again shortly");
+            Err((
+                ClickOutcome::Unavailable,
+                pages::error(req, err, "Temporarily unavailable; try again shortly."),
+            ))
+        }
+    }
+}
+
+fn form_refused(req: &HttpRequest, e: password::FormError) -> HttpResponse {
+    use password::FormError;
+    let (status, code, text) = match e {
+        FormError::MediaType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the password as application/x-www-form-urlencoded",
+        ),
+        FormError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the form is too large"),
+        FormError::Slow => (StatusCode::REQUEST_TIMEOUT, "body_timeout", "the form was not received in time"),
+        FormError::NoPassword => (StatusCode::BAD_REQUEST, "no_password", "the form has no password"),
+    };
+    pages::error(req, ApiError::new(status, code, text), text)
+}
+
+/// Sets the unlock cookie, when there is one, on an answer.
+fn with_cookie(resp: &mut HttpResponse, cookie: Option<String>) {
+    if let Some((name, value)) = cookie.and_then(password::set_cookie) {
+        resp.headers_mut().insert(name, value);
     }
 }
 
@@ -398,12 +620,16 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    method_not_allowed_page(&req)
+}
+
+fn method_not_allowed_page(req: &HttpRequest) -> HttpResponse {
     let err = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!("{} is not allowed here; use GET or HEAD", req.method()),
     );
-    let mut resp = pages::error(&req, err, "Method not allowed.");
+    let mut resp = pages::error(req, err, "Method not allowed.");
     resp.headers_mut().insert(
         actix_web::http::header::ALLOW,
         actix_web::http::header::HeaderValue::from_static("GET, HEAD"),

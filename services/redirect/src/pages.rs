@@ -170,6 +170,45 @@ pub fn bot_preview() -> HttpResponse {
         .body(page("Shared link", "<p>Open this link in a browser to continue.</p>"))
 }
 
+/// Why the password form is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordPrompt {
+    /// First asked (200).
+    Ask,
+    /// The password sent was wrong (401).
+    Wrong,
+}
+
+/// The form of a password-protected link: it names no destination, and posts to the page's own
+/// URL (no `action`), so the short URL's query comes along. API clients get the JSON error
+/// (401 `password_required` / `wrong_password`).
+pub fn password_form(req: &HttpRequest, prompt: PasswordPrompt) -> HttpResponse {
+    let (status, code, notice) = match prompt {
+        PasswordPrompt::Ask => (StatusCode::OK, "password_required", ""),
+        PasswordPrompt::Wrong => {
+            (StatusCode::UNAUTHORIZED, "wrong_password", "<p role=\"alert\">That password is not right.</p>")
+        }
+    };
+    if wants_json(req) {
+        let err = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            code,
+            "this link is protected by a password; open it in a browser to enter it",
+        );
+        return actix_web::ResponseError::error_response(&err);
+    }
+    let body = format!(
+        "<p>This link is protected by a password.</p>{notice}\
+         <form method=\"post\"><label>Password <input type=\"password\" name=\"password\" \
+         autocomplete=\"current-password\" required autofocus></label> <button type=\"submit\">Open</button></form>"
+    );
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("x-robots-tag", "noindex"))
+        .content_type("text/html; charset=utf-8")
+        .body(page(&escape("Password required"), &body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::ReferrerPolicy;

@@ -6,7 +6,9 @@ mod follow;
 mod forwarded;
 mod hostile;
 mod outages;
+mod password;
 mod process;
+mod rules;
 mod scan;
 
 use std::net::SocketAddr;
@@ -47,6 +49,7 @@ pub fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs) -> Config {
         click_batch_size: 100,
         referrer_policy: String::new(),
         http_workers: Some(2),
+        geoip_db: None,
     }
 }
 
