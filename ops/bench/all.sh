@@ -244,7 +244,7 @@ echo
 say "link creation through the shortener API: ${SECS}s at $CREATE_CONNS connections"
 TOKEN=$(DATABASE_URL=$DB_URL "$BIN/ghostctl" token create --name "bench-$RUN_ID" --role admin)
 DATABASE_URL=$DB_URL AMQP_URL=$AMQP BUS_PREFIX=$BENCH_PREFIX REDIS_KEY_PREFIX=$RPFX \
-  LISTEN_ADDR=127.0.0.1:$P_SHORT OPS_LISTEN_ADDR=127.0.0.1:$P_SHORT_OPS LOG_LEVEL=warn \
+  LISTEN_ADDR=127.0.0.1:$P_SHORT OPS_LISTEN_ADDR=127.0.0.1:$P_SHORT_OPS ADMIN_LISTEN_ADDR=127.0.0.1:0 LOG_LEVEL=warn \
   RATE_LIMIT_PER_SECOND=1000000 RATE_LIMIT_BURST=1000000 \
   "$BIN/ghostlink-shortener" >"$WORK/shortener.log" 2>&1 & PIDS+=($!); SHORT=$!
 wait_healthy $P_SHORT_OPS || { cat "$WORK/shortener.log"; exit 1; }

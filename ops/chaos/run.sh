@@ -77,7 +77,7 @@ start() {
   case \$name in
     redirect-1) common TRUSTED_PROXIES=127.0.0.1 LISTEN_ADDR=127.0.0.1:$R1 OPS_LISTEN_ADDR=127.0.0.1:$R1_OPS SPOOL_DIR="$WORK/spool-1" "$BIN/ghostlink-redirect" ;;
     redirect-2) common TRUSTED_PROXIES=127.0.0.1 LISTEN_ADDR=127.0.0.1:$R2 OPS_LISTEN_ADDR=127.0.0.1:$R2_OPS SPOOL_DIR="$WORK/spool-2" "$BIN/ghostlink-redirect" ;;
-    shortener) common LISTEN_ADDR=127.0.0.1:$SH OPS_LISTEN_ADDR=127.0.0.1:$SH_OPS RATE_LIMIT_PER_SECOND=10000 RATE_LIMIT_BURST=10000 "$BIN/ghostlink-shortener" ;;
+    shortener) common LISTEN_ADDR=127.0.0.1:$SH OPS_LISTEN_ADDR=127.0.0.1:$SH_OPS ADMIN_LISTEN_ADDR=127.0.0.1:0 RATE_LIMIT_PER_SECOND=10000 RATE_LIMIT_BURST=10000 "$BIN/ghostlink-shortener" ;;
     click-recorder) common OPS_LISTEN_ADDR=127.0.0.1:$REC_OPS "$BIN/ghostlink-click-recorder" ;;
     canary) common OPS_LISTEN_ADDR=127.0.0.1:$CAN_OPS CANARY_INTERVAL=$CANARY_INTERVAL CANARY_ALLOW_PRIVATE_TARGETS=127.0.0.1/32 \\
               CANARY_TIMEOUT_MS=2000 CANARY_CONNECT_TIMEOUT_MS=1000 "$BIN/ghostlink-canary" ;;

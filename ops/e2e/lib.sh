@@ -104,7 +104,7 @@ start_service() {
   env -u RISK_BLOCKLIST \
     DATABASE_URL="$DB_URL" REDIS_URL="$redis" REDIS_KEY_PREFIX="$PREFIX:" \
     AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" BUS_PREFIX="$PREFIX" \
-    LISTEN_ADDR="127.0.0.1:$port" OPS_LISTEN_ADDR="127.0.0.1:$ops" \
+    LISTEN_ADDR="127.0.0.1:$port" OPS_LISTEN_ADDR="127.0.0.1:$ops" ADMIN_LISTEN_ADDR=127.0.0.1:0 \
     SPOOL_DIR="$WORK/spool-$name" LOG_LEVEL=warn CLICK_SALT="${CLICK_SALT:-e2e-salt-$SUFFIX}" \
     "$BIN/$bin" >>"$WORK/$name.log" 2>&1 &
   PID[$name]=$!

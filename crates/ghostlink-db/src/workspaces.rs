@@ -156,3 +156,36 @@ pub fn owner_count(conn: &mut Conn, workspace: i64) -> Result<i64, DbError> {
         .count()
         .get_result(conn.pg())?)
 }
+
+/// Creates a workspace, its first member (an owner named `owner`) and a key of that owner with
+/// every scope, in one transaction; returns the workspace and the member's id. `Conflict` when
+/// the slug is taken.
+pub fn create_with_owner(
+    conn: &mut Conn,
+    slug: &str,
+    name: &str,
+    owner: &str,
+    sha256: &str,
+    prefix: &str,
+) -> Result<(WorkspaceRow, i64), DbError> {
+    conn.pg().transaction(|c| {
+        let c = Conn::wrap(c);
+        let ws = create(c, slug, name)?;
+        let member = add_member(c, ws.id, owner, MemberRole::Owner)?;
+        let scopes = MemberRole::Owner.full_scopes();
+        crate::tokens::insert_key(
+            c,
+            &crate::tokens::NewKey {
+                workspace_id: ws.id,
+                member_id: member.id,
+                name: owner,
+                role: ghostlink_domain::Role::User,
+                scopes: &scopes,
+                expires_at: None,
+                sha256,
+                prefix,
+            },
+        )?;
+        Ok((ws, member.id))
+    })
+}

@@ -66,19 +66,52 @@ struct ServiceSpec {
     name: &'static str,
     binary: &'static str,
     public_port: Option<u16>,
+    /// The internal admin API's port (ADMIN_LISTEN_ADDR), for the service that has one.
+    admin_port: Option<u16>,
     ops_port: u16,
 }
 
 const SERVICES: &[ServiceSpec] = &[
-    ServiceSpec { name: "redirect", binary: "ghostlink-redirect", public_port: Some(8080), ops_port: 9101 },
-    ServiceSpec { name: "shortener", binary: "ghostlink-shortener", public_port: Some(8081), ops_port: 9102 },
-    ServiceSpec { name: "canary", binary: "ghostlink-canary", public_port: None, ops_port: 9103 },
-    ServiceSpec { name: "risk-scorer", binary: "ghostlink-risk-scorer", public_port: None, ops_port: 9104 },
-    ServiceSpec { name: "ghost-probe", binary: "ghostlink-ghost-probe", public_port: None, ops_port: 9105 },
+    ServiceSpec {
+        name: "redirect",
+        binary: "ghostlink-redirect",
+        public_port: Some(8080),
+        admin_port: None,
+        ops_port: 9101,
+    },
+    ServiceSpec {
+        name: "shortener",
+        binary: "ghostlink-shortener",
+        public_port: Some(8081),
+        admin_port: Some(8091),
+        ops_port: 9102,
+    },
+    ServiceSpec {
+        name: "canary",
+        binary: "ghostlink-canary",
+        public_port: None,
+        admin_port: None,
+        ops_port: 9103,
+    },
+    ServiceSpec {
+        name: "risk-scorer",
+        binary: "ghostlink-risk-scorer",
+        public_port: None,
+        admin_port: None,
+        ops_port: 9104,
+    },
+    ServiceSpec {
+        name: "ghost-probe",
+        binary: "ghostlink-ghost-probe",
+        public_port: None,
+        admin_port: None,
+        ops_port: 9105,
+    },
     ServiceSpec {
         name: "click-recorder",
         binary: "ghostlink-click-recorder",
         public_port: None,
+        admin_port: None,
         ops_port: 9106,
     },
 ];
@@ -133,6 +166,9 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
             .env_remove("CLICK_SALT_FILE");
         if let Some(p) = spec.public_port {
             cmd.env("LISTEN_ADDR", format!("{}:{}", args.host, port(p)?));
+        }
+        if let Some(p) = spec.admin_port {
+            cmd.env("ADMIN_LISTEN_ADDR", format!("{}:{}", args.host, port(p)?));
         }
         if std::env::var_os("RISK_BLOCKLIST").is_none() {
             cmd.env("RISK_BLOCKLIST", &blocklist);
@@ -192,6 +228,9 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
             args.host,
             port(r.spec.ops_port)?
         ));
+        if let Some(p) = r.spec.admin_port {
+            banner.push_str(&format!("  {:<15} admin  http://{}:{}/admin/v1\n", "", args.host, port(p)?));
+        }
     }
     match &admin_token {
         Some(t) => banner.push_str(&format!("\nAdmin token (shown once; store it): {t}\n")),

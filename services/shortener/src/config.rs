@@ -18,6 +18,10 @@ pub struct Config {
     /// Who the client is behind our proxies (failed authentications are counted per client).
     #[command(flatten)]
     pub proxy: ProxyArgs,
+    /// Where the internal admin API listens (findings, workspaces, moderation): loopback by
+    /// default, so only what runs beside the shortener reaches it.
+    #[arg(long = "admin-listen", env = "ADMIN_LISTEN_ADDR", default_value = "127.0.0.1:8091")]
+    pub admin_listen: String,
     /// Base of the short URLs handed out (where the redirect service is reachable).
     #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
     pub public_base_url: String,
@@ -36,9 +40,10 @@ pub struct Config {
     /// failure.
     #[arg(long, env = "AUTH_FAILURE_WINDOW_MS", default_value_t = 60_000)]
     pub auth_failure_window_ms: u64,
-    /// How long a token lookup is cached, in milliseconds (a revocation takes effect within it;
+    /// How long a token lookup is cached, in milliseconds (a revocation takes effect within it on
+    /// every other replica, at once on the one that revoked;
     /// an unknown token is remembered as unknown as long).
-    #[arg(long, env = "TOKEN_CACHE_TTL_MS", default_value_t = 2000)]
+    #[arg(long, env = "TOKEN_CACHE_TTL_MS", default_value_t = 1000)]
     pub token_cache_ttl_ms: u64,
     /// The risk blocklist file: links to a listed domain are refused at creation (re-read when
     /// it changes). Unset: no creation-time check (the risk scorer still blocks on redirect).
@@ -57,6 +62,7 @@ pub struct Config {
 pub struct Resolved {
     pub public: SocketAddr,
     pub ops: SocketAddr,
+    pub admin: SocketAddr,
     pub base_url: String,
     pub trusted: ghostlink_domain::forwarded::TrustedProxies,
 }
@@ -111,7 +117,14 @@ impl Config {
         if self.http_workers == Some(0) {
             return Err(ConfigError::new("HTTP_WORKERS (--http-workers)", "must be greater than 0"));
         }
+        let admin = self.admin_listen.parse().map_err(|_| {
+            ConfigError::new(
+                "ADMIN_LISTEN_ADDR (--admin-listen)",
+                format!("'{}' is not an address:port", self.admin_listen),
+            )
+        })?;
         Ok(Resolved {
+            admin,
             public: self.shared.listen.public_or("127.0.0.1:8081")?,
             ops: self.shared.listen.ops_or("127.0.0.1:9102")?,
             base_url: self.public_base_url.trim_end_matches('/').to_string(),

@@ -1,4 +1,4 @@
-//! `GET /api/v1/findings` (admin): the ghost-probe's findings, newest first. Each is an episode
+//! `GET /admin/v1/findings` (the admin API): the ghost-probe's findings, newest first. Each is an episode
 //! of suspicious traffic (enumeration, dead-link probing, burst, zero-click) recorded by the
 //! ghost-probe in `probe_findings`; this is the read side for operators.
 
@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Admin;
 use crate::{db_error, Shared};
 
-/// Query of `GET /api/v1/findings`.
+/// Query of `GET /admin/v1/findings`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FindingsQuery {
@@ -49,7 +49,7 @@ pub struct FindingView {
 
 /// The ghost-probe's findings, newest first by `last_seen` (admin).
 #[utoipa::path(
-    get, path = "/api/v1/findings", tag = "security",
+    get, path = "/admin/v1/findings", tag = "admin",
     params(FindingsQuery),
     responses(
         (status = 200, description = "Findings, newest first", body = [FindingView]),

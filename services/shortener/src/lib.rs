@@ -8,12 +8,14 @@
 //! change invalidates the link's Redis entry so the redirect sees it within a second. [`App::build`] validates the config and binds the
 //! listeners; [`App::run`] serves until the shutdown future resolves.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod findings;
 pub mod health;
 pub mod qr;
+mod routes;
 pub mod workspace;
 
 use std::future::Future;
@@ -77,7 +79,7 @@ impl Shared {
     info(title = "GhostLink API", description = "Create and manage short links."),
     paths(
         api::create, api::get, api::list, api::update, api::delete, api::revisions, api::stats, api::risk, qr::qr,
-        findings::list, health::health,
+        health::health,
         workspace::show, workspace::members, workspace::add_member, workspace::change_member,
         workspace::remove_member, workspace::keys, workspace::create_key, workspace::revoke_key,
         workspace::tags, workspace::rename_tag, workspace::delete_tag
@@ -85,7 +87,7 @@ impl Shared {
     components(schemas(
         api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
         api::LinkStatsView, api::DayCount, api::ReferrerCount, api::RiskView, api::RiskReasonView,
-        findings::FindingView, api::RevisionView,
+        api::RevisionView,
         workspace::WorkspaceView, workspace::MemberView, workspace::KeyView, workspace::NewKeyView,
         workspace::NewMemberRequest, workspace::MemberChangeRequest, workspace::NewKeyRequest,
         workspace::TagRenameRequest, workspace::TagView,
@@ -98,7 +100,7 @@ pub struct ApiDoc;
 /// Every authenticated operation may be refused with 429 before its handler runs (the token's
 /// rate, or the client's failed authentications): documented here, from the `security` each
 /// operation declares, so that no route can leave it out.
-struct Throttled;
+pub(crate) struct Throttled;
 
 impl utoipa::Modify for Throttled {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -132,7 +134,7 @@ impl utoipa::Modify for Throttled {
     }
 }
 
-struct BearerAuth;
+pub(crate) struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -145,13 +147,51 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-async fn openapi() -> HttpResponse {
+pub(crate) async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// What every listener's handlers are given.
+#[derive(Clone)]
+struct AppState {
+    auth: web::Data<auth::Auth>,
+    shared: web::Data<Shared>,
+    access: web::Data<AccessLog>,
+    body_limits: ghostlink_web::BodyLimits,
+    query_cfg: web::QueryConfig,
+    path_cfg: web::PathConfig,
+}
+
+impl AppState {
+    /// An app with the state and the middleware every listener has.
+    fn app(
+        &self,
+    ) -> actix_web::App<
+        impl actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        actix_web::App::new()
+            .app_data(self.auth.clone())
+            .app_data(self.shared.clone())
+            .app_data(self.access.clone())
+            .app_data(self.body_limits)
+            .app_data(self.query_cfg.clone())
+            .app_data(self.path_cfg.clone())
+            .wrap(middleware::from_fn(ghostlink_web::access_log))
+            .wrap(middleware::from_fn(ghostlink_web::observe))
+    }
 }
 
 /// A built, bound, not yet running shortener.
 pub struct App {
     public: actix_web::dev::Server,
+    admin: actix_web::dev::Server,
+    admin_addr: SocketAddr,
     ops: OpsServer,
     public_addr: SocketAddr,
     relay: ghostlink_outbox::Relay,
@@ -205,121 +245,31 @@ impl App {
             deadline: Duration::from_millis(config.body_read_timeout_ms),
         };
 
-        let listener =
-            TcpListener::bind(resolved.public).with_context(|| format!("binding {}", resolved.public))?;
-        let public_addr = listener.local_addr()?;
-        let mut server = actix_web::HttpServer::new(move || {
-            actix_web::App::new()
-                .app_data(auth.clone())
-                .app_data(shared.clone())
-                .app_data(access.clone())
-                .app_data(body_limits)
-                .app_data(query_cfg.clone())
-                .app_data(path_cfg.clone())
-                .wrap(middleware::from_fn(ghostlink_web::access_log))
-                .wrap(middleware::from_fn(ghostlink_web::observe))
-                // Public, and outside the authenticated scope.
-                .service(
-                    web::resource("/api/v1/openapi.json")
-                        .route(read().to(openapi))
-                        .default_service(web::to(ghostlink_web::not_found)),
-                )
-                .service(
-                    web::scope("/api/v1")
-                        .wrap(middleware::from_fn(auth::authenticate))
-                        .service(
-                            web::resource("/links")
-                                .route(web::post().to(api::create))
-                                .route(read().to(api::list))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD, POST"))),
-                        )
-                        .service(
-                            web::resource("/links/{code}/health")
-                                .route(read().to(health::health))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
-                        )
-                        .service(
-                            web::resource("/findings")
-                                .route(read().to(findings::list))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
-                        )
-                        .service(
-                            web::resource("/links/{code}/qr")
-                                .route(read().to(qr::qr))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
-                        )
-                        .service(
-                            web::resource("/links/{code}/risk")
-                                .route(read().to(api::risk))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
-                        )
-                        .service(
-                            web::resource("/links/{code}/revisions")
-                                .route(read().to(api::revisions))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
-                        )
-                        .service(
-                            web::resource("/workspace")
-                                .route(read().to(workspace::show))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
-                        )
-                        .service(
-                            web::resource("/members")
-                                .route(read().to(workspace::members))
-                                .route(web::post().to(workspace::add_member))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD, POST"))),
-                        )
-                        .service(
-                            web::resource("/members/{id}")
-                                .route(web::patch().to(workspace::change_member))
-                                .route(web::delete().to(workspace::remove_member))
-                                .default_service(web::to(|r| method_not_allowed(r, "PATCH, DELETE"))),
-                        )
-                        .service(
-                            web::resource("/keys")
-                                .route(read().to(workspace::keys))
-                                .route(web::post().to(workspace::create_key))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD, POST"))),
-                        )
-                        .service(
-                            web::resource("/keys/{id}")
-                                .route(web::delete().to(workspace::revoke_key))
-                                .default_service(web::to(|r| method_not_allowed(r, "DELETE"))),
-                        )
-                        .service(
-                            web::resource("/tags")
-                                .route(read().to(workspace::tags))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
-                        )
-                        .service(
-                            web::resource("/tags/{name}")
-                                .route(web::patch().to(workspace::rename_tag))
-                                .route(web::delete().to(workspace::delete_tag))
-                                .default_service(web::to(|r| method_not_allowed(r, "PATCH, DELETE"))),
-                        )
-                        .service(
-                            web::resource("/links/{code}/stats")
-                                .route(read().to(api::stats))
-                                .default_service(web::to(|r| method_not_allowed(r, "GET, HEAD"))),
-                        )
-                        .service(
-                            web::resource("/links/{code}")
-                                .route(read().to(api::get))
-                                .route(web::patch().to(api::update))
-                                .route(web::delete().to(api::delete))
-                                .default_service(web::to(|r| {
-                                    method_not_allowed(r, "GET, HEAD, PATCH, DELETE")
-                                })),
-                        ),
-                )
-                .default_service(web::to(ghostlink_web::not_found))
-        })
-        .disable_signals()
-        .shutdown_timeout(10);
-        if let Some(w) = config.http_workers {
-            server = server.workers(w);
-        }
-        let public = server.listen(listener)?.run();
+        let state = AppState { auth, shared, access, body_limits, query_cfg, path_cfg };
+        let serve = |addr: SocketAddr, listener: admin::Listener| -> anyhow::Result<_> {
+            let socket = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+            let bound = socket.local_addr()?;
+            let state = state.clone();
+            let routes = match listener {
+                admin::Listener::Public => routes::public,
+                admin::Listener::Admin => routes::admin,
+            };
+            let mut server = actix_web::HttpServer::new(move || {
+                state
+                    .app()
+                    .app_data(web::Data::new(listener))
+                    .configure(routes)
+                    .default_service(web::to(ghostlink_web::not_found))
+            })
+            .disable_signals()
+            .shutdown_timeout(10);
+            if let Some(w) = config.http_workers {
+                server = server.workers(w);
+            }
+            Ok((server.listen(socket)?.run(), bound))
+        };
+        let (public, public_addr) = serve(resolved.public, admin::Listener::Public)?;
+        let (admin_server, admin_addr) = serve(resolved.admin, admin::Listener::Admin)?;
 
         let ops = OpsServer::bind(
             resolved.ops,
@@ -333,12 +283,17 @@ impl App {
             vec![deps::pool_sampler(db.clone())],
         )
         .with_context(|| format!("binding ops listener {}", resolved.ops))?;
-        slog::info!(log, "shortener listening"; "public" => %public_addr, "ops" => %ops.addr);
-        Ok(Self { public, ops, public_addr, relay, log })
+        slog::info!(log, "shortener listening"; "public" => %public_addr, "admin" => %admin_addr, "ops" => %ops.addr);
+        Ok(Self { public, admin: admin_server, ops, public_addr, admin_addr, relay, log })
     }
 
     pub fn public_addr(&self) -> SocketAddr {
         self.public_addr
+    }
+
+    /// Where the admin API listens.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
     }
 
     pub fn ops_addr(&self) -> SocketAddr {
@@ -347,16 +302,20 @@ impl App {
 
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let (ph, oh) = (self.public.handle(), self.ops.server.handle());
+        let (ph, ah, oh) = (self.public.handle(), self.admin.handle(), self.ops.server.handle());
         let public = tokio::spawn(self.public);
+        let admin = tokio::spawn(self.admin);
         let ops = tokio::spawn(self.ops.server);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let relay = tokio::spawn(self.relay.run(stop_rx));
         shutdown.await;
         slog::info!(self.log, "shutting down: draining requests");
         ph.stop(true).await;
+        ah.stop(true).await;
         oh.stop(true).await;
+        // Each server's own result: it has stopped either way.
         let _ = public.await;
+        let _ = admin.await;
         let _ = ops.await;
         // The relay publishes what the last requests wrote, then stops.
         let _ = stop_tx.send(true);
@@ -364,23 +323,4 @@ impl App {
         slog::info!(self.log, "stopped");
         Ok(())
     }
-}
-
-/// A route for reads: GET, and HEAD (the same answer without its body; actix drops the body).
-fn read() -> actix_web::Route {
-    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
-}
-
-/// 405 in the JSON error shape, with the `Allow` header naming the resource's methods.
-async fn method_not_allowed(req: actix_web::HttpRequest, allow: &'static str) -> HttpResponse {
-    use actix_web::ResponseError;
-    let mut resp = ApiError::new(
-        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} is not allowed on {}", req.method(), req.path()),
-    )
-    .error_response();
-    resp.headers_mut()
-        .insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
-    resp
 }

@@ -23,6 +23,7 @@ use super::UpdateLinkRequest;
 use super::{
     destination, load_visible, outbox_event, tags_of, updated_event, view, ErrorBody, LinkView, ReqId,
 };
+use crate::admin::Listener;
 use crate::auth::Caller;
 use crate::{db_error, Shared};
 
@@ -57,6 +58,18 @@ async fn load_writable(shared: &Shared, caller: &Caller, code: String) -> Result
 )]
 pub async fn update(
     caller: Caller,
+    path: web::Path<String>,
+    body: JsonBody<Value>,
+    shared: web::Data<Shared>,
+    rid: ReqId,
+) -> Result<HttpResponse, ApiError> {
+    update_as(caller, Listener::Public, path, body, shared, rid).await
+}
+
+/// [`update`] as served on `listener`: only the admin API quarantines and releases links.
+pub(crate) async fn update_as(
+    caller: Caller,
+    listener: Listener,
     path: web::Path<String>,
     body: JsonBody<Value>,
     shared: web::Data<Shared>,
@@ -124,8 +137,10 @@ pub async fn update(
     let moderates = |s: LinkStatus| s == LinkStatus::Quarantined;
     let quarantine_change =
         status.is_some_and(|s| s != current.status && (moderates(s) || moderates(current.status)));
-    if quarantine_change && !caller.is_admin() {
-        return Err(ApiError::forbidden("quarantining or releasing a link needs the instance admin's token"));
+    if quarantine_change && listener != Listener::Admin {
+        return Err(ApiError::forbidden(
+            "quarantining or releasing a link is the admin API's (ADMIN_LISTEN_ADDR, with an admin token)",
+        ));
     }
     let mut row = current;
     if !changes.is_empty() {

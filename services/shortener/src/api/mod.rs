@@ -32,7 +32,7 @@ use ghostlink_db::outbox::OutboxEvent;
 use ghostlink_proto::{Envelope, EventData, LinkCreated, LinkUpdated};
 use ghostlink_web::RequestId;
 
-type ReqId = Option<web::ReqData<RequestId>>;
+pub(crate) type ReqId = Option<web::ReqData<RequestId>>;
 
 fn outbox_event<T: EventData>(request_id: Option<String>, data: T) -> OutboxEvent {
     let env = Envelope::new("shortener", request_id, Utc::now(), data);
@@ -265,28 +265,11 @@ pub async fn create(
     let known: Vec<&str> =
         ["url", "alias", "expires_at", "max_clicks"].into_iter().chain(LINK_FIELDS).collect();
     reject_unknown(&m, &known)?;
-    let raw_url = match m.get("url") {
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => return Err(ApiError::unprocessable("url_missing", "url: is required")),
-        Some(_) => return Err(ApiError::unprocessable("url_malformed", "url: must be a string")),
-    };
-    let url = destination(&shared, "url", &raw_url)?;
-    let fields = LinkFields::read(&m)?;
-    let rules = fields.rules.flatten().unwrap_or_default();
-    for (i, rule) in rules.iter().enumerate() {
-        refuse_blocklisted(&shared, &format!("rules[{i}].url"), &rule.url)?;
-    }
-    let password_hash = match fields.password.flatten() {
+    let NewLinkInput { url, alias, expires_at, max_clicks, fields, rules, tags } = read_new_link(&shared, &m)?;
+    let password_hash = match fields.password.clone().flatten() {
         Some(p) => Some(hash_password(p).await?),
         None => None,
     };
-    let tags = fields.tags.flatten().unwrap_or_default();
-    let alias = field(&m, "alias", parse_string)?.flatten();
-    if let Some(a) = &alias {
-        validate_alias(a).map_err(|e| ApiError::unprocessable(e.code(), format!("alias: {e}")))?;
-    }
-    let expires_at = field(&m, "expires_at", parse_future_time)?.flatten();
-    let max_clicks = field(&m, "max_clicks", parse_max_clicks)?.flatten();
 
     let mut attempts = 0;
     let row = loop {
@@ -343,6 +326,42 @@ pub async fn create(
     slog::info!(shared.log, "link created"; "link.code" => &row.code, "token.name" => &caller.name);
     let location = format!("/api/v1/links/{}", row.code);
     Ok(HttpResponse::Created().insert_header(("location", location)).json(view(row, &shared.base_url, tags)))
+}
+
+/// What a create body asks for, validated (the password still as sent).
+pub(crate) struct NewLinkInput {
+    pub url: String,
+    pub alias: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_clicks: Option<i64>,
+    pub fields: LinkFields,
+    pub rules: Vec<ghostlink_domain::rules::Rule>,
+    pub tags: Vec<String>,
+}
+
+/// Every rule a new link's body must meet, in the order its errors are reported: the
+/// destination (normalised, not blocklisted), the other fields, the rules' destinations, the
+/// alias, the expiry and `max_clicks`. A create and each row of an import go through it.
+pub(crate) fn read_new_link(shared: &Shared, m: &serde_json::Map<String, Value>) -> Result<NewLinkInput, ApiError> {
+    let raw_url = match m.get("url") {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => return Err(ApiError::unprocessable("url_missing", "url: is required")),
+        Some(_) => return Err(ApiError::unprocessable("url_malformed", "url: must be a string")),
+    };
+    let url = destination(shared, "url", &raw_url)?;
+    let fields = LinkFields::read(m)?;
+    let rules = fields.rules.clone().flatten().unwrap_or_default();
+    for (i, rule) in rules.iter().enumerate() {
+        refuse_blocklisted(shared, &format!("rules[{i}].url"), &rule.url)?;
+    }
+    let tags = fields.tags.clone().flatten().unwrap_or_default();
+    let alias = field(m, "alias", parse_string)?.flatten();
+    if let Some(a) = &alias {
+        validate_alias(a).map_err(|e| ApiError::unprocessable(e.code(), format!("alias: {e}")))?;
+    }
+    let expires_at = field(m, "expires_at", parse_future_time)?.flatten();
+    let max_clicks = field(m, "max_clicks", parse_max_clicks)?.flatten();
+    Ok(NewLinkInput { url, alias, expires_at, max_clicks, fields, rules, tags })
 }
 
 /// A destination as given in `field`: validated and normalised like every link's, and refused

@@ -69,7 +69,6 @@ fn table() -> Vec<Route> {
         ok_code: Some("not_found"),
     };
     vec![
-        r("GET", "/api/v1/findings", None, true, 200),
         // Not admin only: a user owns its workspace, and its links.
         r("PATCH", "/api/v1/links/{code}", Some(json!({"status": "disabled"})), false, 200),
         r("DELETE", "/api/v1/links/{code}", None, false, 204),

@@ -1,4 +1,4 @@
-//! `GET /api/v1/findings`: admin only, newest first, filtered by kind, bounded by limit.
+//! `GET /admin/v1/findings` (the admin API): admin only, newest first, filtered by kind, bounded by limit.
 
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ async fn admins_list_findings_newest_first() {
         record(&mut c, obs(FindingKind::Enumeration, scanner, "", 5));
     }
 
-    let (s, b) = app.call("GET", "/api/v1/findings", Some(&app.admin), None).await;
+    let (s, b) = app.admin_call("GET", "/admin/v1/findings", Some(&app.admin), None).await;
     assert_eq!(s, 200, "{b}");
     let list = b.as_array().expect("array");
     assert_eq!(list.len(), 4, "{b}");
@@ -57,33 +57,38 @@ async fn admins_list_findings_newest_first() {
     assert!(list[2]["client"].is_null() && list[2]["client_key"].is_null());
     assert_eq!(list[2]["code"], "prev1ew");
 
-    let (s, b) = app.call("GET", "/api/v1/findings?kind=enumeration&limit=1", Some(&app.admin), None).await;
+    let (s, b) =
+        app.admin_call("GET", "/admin/v1/findings?kind=enumeration&limit=1", Some(&app.admin), None).await;
     assert_eq!(s, 200);
     let list = b.as_array().expect("array");
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["kind"], "enumeration");
-    let (_, b) = app.call("GET", "/api/v1/findings?kind=zero_click", Some(&app.admin), None).await;
+    let (_, b) = app.admin_call("GET", "/admin/v1/findings?kind=zero_click", Some(&app.admin), None).await;
     assert_eq!(b.as_array().map(Vec::len), Some(1));
 
     for bad in ["kind=scan", "kind=Burst", "limit=0", "limit=501", "limit=many"] {
-        let (s, b) = app.call("GET", &format!("/api/v1/findings?{bad}"), Some(&app.admin), None).await;
+        let (s, b) =
+            app.admin_call("GET", &format!("/admin/v1/findings?{bad}"), Some(&app.admin), None).await;
         assert_eq!((s, error_code(&b).as_str()), (400, "invalid_query"), "{bad}: {b}");
     }
     // An unknown kind is answered with the kinds there are.
-    let (_, b) = app.call("GET", "/api/v1/findings?kind=scan", Some(&app.admin), None).await;
+    let (_, b) = app.admin_call("GET", "/admin/v1/findings?kind=scan", Some(&app.admin), None).await;
     let message = b["error"]["message"].as_str().unwrap_or_default();
     for k in FindingKind::NAMES {
         assert!(message.contains(k), "{message} names {k}");
     }
     // An empty kind is no filter.
-    let (s, b) = app.call("GET", "/api/v1/findings?kind=", Some(&app.admin), None).await;
+    let (s, b) = app.admin_call("GET", "/admin/v1/findings?kind=", Some(&app.admin), None).await;
     assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(4)), "{b}");
-    let (s, b) = app.call("GET", "/api/v1/findings", Some(&app.user), None).await;
+    let (s, b) = app.admin_call("GET", "/admin/v1/findings", Some(&app.user), None).await;
     assert_eq!((s, error_code(&b).as_str()), (403, "forbidden"));
-    let (s, _) = app.call("GET", "/api/v1/findings", None, None).await;
+    let (s, _) = app.admin_call("GET", "/admin/v1/findings", None, None).await;
     assert_eq!(s, 401);
 
-    let (_, doc) = app.call("GET", "/api/v1/openapi.json", Some(&app.admin), None).await;
-    assert!(doc["paths"]["/api/v1/findings"]["get"].is_object());
+    let (_, doc) = app.admin_call("GET", "/admin/v1/openapi.json", None, None).await;
+    assert!(doc["paths"]["/admin/v1/findings"]["get"].is_object());
+    // The public listener has no admin route.
+    let (s, _) = app.call("GET", "/api/v1/findings", Some(&app.admin), None).await;
+    assert_eq!(s, 404);
     app.stop().await;
 }

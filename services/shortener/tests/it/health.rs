@@ -92,16 +92,21 @@ async fn health_shows_state_and_checks_and_filters_the_list() {
 
     // An admin releases it by hand: the canary's run of failures is forgotten.
     let (s, _) = app
-        .call("PATCH", &format!("/api/v1/links/{sick}"), Some(&app.admin), Some(json!({"status": "active"})))
+        .admin_call(
+            "PATCH",
+            &format!("/admin/v1/links/{sick}"),
+            Some(&app.admin),
+            Some(json!({"status": "active"})),
+        )
         .await;
     assert_eq!(s, 200);
     let (_, h) = app.call("GET", &format!("/api/v1/links/{sick}/health"), Some(&app.admin), None).await;
     assert_eq!((h["state"].as_str(), h["consecutive_failures"].as_i64()), (Some("unknown"), Some(0)));
     // ... and quarantines by hand: the canary never lifts an admin's quarantine.
     let (s, _) = app
-        .call(
+        .admin_call(
             "PATCH",
-            &format!("/api/v1/links/{sick}"),
+            &format!("/admin/v1/links/{sick}"),
             Some(&app.admin),
             Some(json!({"status": "quarantined"})),
         )

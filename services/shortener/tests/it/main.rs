@@ -1,5 +1,6 @@
 //! Integration tests of the shortener against real Postgres and Redis.
 
+mod admin;
 mod api;
 mod auth;
 mod auth_matrix;
@@ -20,6 +21,8 @@ use serde_json::Value;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The admin API's listener.
+    pub admin_addr: SocketAddr,
     pub ops: SocketAddr,
     pub db: TestDb,
     pub redis: RedisArgs,
@@ -40,6 +43,7 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
         shared: shared_args(&db, &amqp),
         redis: redis.clone(),
         public_base_url: "http://sho.rt".into(),
+        admin_listen: "127.0.0.1:0".into(),
         rate_limit_per_second: 1000,
         rate_limit_burst: 1000,
         token_cache_ttl_ms: 200,
@@ -57,8 +61,20 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
     let amqp = cfg.amqp.clone();
     let app = App::build(cfg).expect("build shortener");
     let addr = app.public_addr();
+    let admin_addr = app.admin_addr();
     let service = Running::spawn(app.ops_addr(), |stop| app.run(stop));
-    TestApp { addr, ops: service.ops, db, redis, amqp, client: reqwest::Client::new(), admin, user, service }
+    TestApp {
+        addr,
+        admin_addr,
+        ops: service.ops,
+        db,
+        redis,
+        amqp,
+        client: reqwest::Client::new(),
+        admin,
+        user,
+        service,
+    }
 }
 
 impl TestApp {
@@ -66,7 +82,8 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// Sends a request with an optional bearer token and JSON body; returns status and body.
+    /// Sends a request to the public API with an optional bearer token and JSON body; returns
+    /// status and body.
     pub async fn call(
         &self,
         method: &str,
@@ -74,7 +91,28 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.client.request(method.parse().expect("method"), self.url(path));
+        self.send(self.url(path), method, token, body).await
+    }
+
+    /// [`TestApp::call`] on the admin API.
+    pub async fn admin_call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.send(format!("http://{}{}", self.admin_addr, path), method, token, body).await
+    }
+
+    async fn send(
+        &self,
+        url: String,
+        method: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.client.request(method.parse().expect("method"), url);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
