@@ -376,7 +376,9 @@ impl Probe {
             .map(|p| WindowUpdate {
                 key: p.subject.window_key(p.kind),
                 human: match (&p.subject, p.kind) {
-                    (Subject::Code(c), FindingKind::ZeroClick) => Some((format!("probe:zch:{c}"), p.human_ms)),
+                    (Subject::Code(c), FindingKind::ZeroClick) => {
+                        Some((format!("probe:zch:{c}"), p.human_ms))
+                    }
                     _ => None,
                 },
                 window: self.window(p.kind).0,

@@ -7,6 +7,7 @@ mod events;
 mod simulate;
 mod tokens;
 mod up;
+mod workspaces;
 
 use clap::{Parser, Subcommand};
 use ghostlink_config::{AmqpArgs, DatabaseArgs, Validate};
@@ -30,6 +31,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(tokens::TokenCommand),
+    /// Workspaces, their members and the members' keys.
+    #[command(subcommand)]
+    Workspace(workspaces::WorkspaceCommand),
     /// Re-apply events from the stream (the replay log).
     #[command(subcommand)]
     Replay(events::ReplayCommand),
@@ -95,6 +99,7 @@ fn main() {
     let result = match cli.command {
         Command::Migrate => migrate(&cli.database.database_url),
         Command::Token(cmd) => tokens::run(&cli.database.database_url, cmd),
+        Command::Workspace(cmd) => workspaces::run(&cli.database.database_url, cmd),
         Command::Replay(cmd) => events::replay(&cli.database, &cli.amqp, cmd),
         Command::Dlq(cmd) => events::dlq(&cli.amqp, cmd),
         Command::Risk(cmd) => events::risk(&cli.database, &cli.amqp, cmd),

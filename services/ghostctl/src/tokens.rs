@@ -47,7 +47,7 @@ pub fn revoke(url: &str, name: &str) -> Result<bool, Failure> {
     Ok(tokens::revoke(&mut *connect(url)?, name)?)
 }
 
-fn connect(url: &str) -> Result<ghostlink_db::Connection, Failure> {
+pub(crate) fn connect(url: &str) -> Result<ghostlink_db::Connection, Failure> {
     let db = ghostlink_db::Db::new(&ghostlink_db::DbSettings {
         url: url.to_string(),
         pool_size: 1,

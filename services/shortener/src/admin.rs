@@ -15,7 +15,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::api::{ErrorBody, LinkView, ReqId, UpdateLinkRequest};
 use crate::auth::Admin;
-use crate::{db_error, findings, BearerAuth, Shared, Throttled};
+use crate::{db_error, findings, BearerAuth, Refusals, Shared, Throttled};
 
 /// Which listener a request came in on: the public API refuses moderation, the admin API
 /// serves it.
@@ -34,7 +34,7 @@ pub enum Listener {
         findings::FindingView, WorkspaceView, NewWorkspaceRequest, NewWorkspaceView, ErrorBody, LinkView,
         UpdateLinkRequest
     )),
-    modifiers(&BearerAuth, &Throttled)
+    modifiers(&BearerAuth, &Throttled, &Refusals)
 )]
 pub struct AdminDoc;
 

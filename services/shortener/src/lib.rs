@@ -93,7 +93,7 @@ impl Shared {
         workspace::TagRenameRequest, workspace::TagView,
         health::HealthView, health::CheckView
     )),
-    modifiers(&BearerAuth, &Throttled)
+    modifiers(&BearerAuth, &Throttled, &Refusals)
 )]
 pub struct ApiDoc;
 
@@ -128,6 +128,53 @@ impl utoipa::Modify for Throttled {
             for op in ops.into_iter().flatten() {
                 if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
                     op.responses.responses.entry("429".into()).or_insert_with(|| response.clone().into());
+                }
+            }
+        }
+    }
+}
+
+/// The refusals of the body and path extractors, which answer before any handler: documented on
+/// every operation that reads a body (400 malformed JSON, 408, 413, 415) or a path parameter
+/// (400), so that no route can leave them out.
+pub(crate) struct Refusals;
+
+impl utoipa::Modify for Refusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let response = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        let body_refusals = [
+            ("400", "Malformed JSON, or a path parameter that is not one"),
+            ("408", "The body did not arrive within BODY_READ_TIMEOUT_MS (`body_timeout`)"),
+            ("413", "Body larger than the route's limit"),
+            ("415", "Not JSON (`unsupported_media_type`), or encoded: any Content-Encoding but identity (`unsupported_encoding`)"),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                let has_path_param = op.parameters.as_ref().is_some_and(|ps| {
+                    ps.iter().any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Path)
+                });
+                if op.request_body.is_some() {
+                    for (status, description) in body_refusals {
+                        op.responses
+                            .responses
+                            .entry(status.into())
+                            .or_insert_with(|| response(description).into());
+                    }
+                } else if has_path_param {
+                    op.responses
+                        .responses
+                        .entry("400".into())
+                        .or_insert_with(|| response("A path parameter that is not one").into());
                 }
             }
         }

@@ -76,6 +76,70 @@ fn tokens_create_list_revoke() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"));
 }
 
+#[test]
+fn workspaces_members_and_their_keys() {
+    use ghostlink_domain::workspace::{MemberRole, Scope};
+    let db = TestDb::new();
+    let key = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).expect("utf8");
+        let lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 1, "the key alone on stdout: {stdout:?}");
+        ghostlink_db::tokens::principal_by_hash(&mut db.conn(), &ghostlink_domain::hash_token(&lines[0]))
+            .expect("db")
+            .expect("stored")
+    };
+    let owner = key(ghostctl(
+        &db.url,
+        &["workspace", "create", "--slug", "acme", "--name", "Acme", "--owner", "ann"],
+    ));
+    assert_eq!((owner.member_name.as_str(), owner.member_role), ("ann", MemberRole::Owner));
+    assert_eq!(owner.key.scopes, MemberRole::Owner.full_scopes());
+    let viewer = key(ghostctl(
+        &db.url,
+        &[
+            "workspace",
+            "add-member",
+            "--workspace",
+            "acme",
+            "--name",
+            "vic",
+            "--role",
+            "viewer",
+            "--scopes",
+            "links:read",
+        ],
+    ));
+    assert_eq!((viewer.member_role, viewer.key.scopes.clone()), (MemberRole::Viewer, vec![Scope::LinksRead]));
+    assert_eq!(viewer.key.workspace_id, owner.key.workspace_id);
+    let out = ghostctl(&db.url, &["workspace", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("acme"));
+    // Bad input: exit 2 with a message, nothing written.
+    for args in [
+        vec!["workspace", "create", "--slug", "Acme!", "--name", "x", "--owner", "o"],
+        vec!["workspace", "create", "--slug", "acme", "--name", "again", "--owner", "o"],
+        vec!["workspace", "add-member", "--workspace", "nope", "--name", "x", "--role", "member"],
+        vec!["workspace", "add-member", "--workspace", "acme", "--name", "vic", "--role", "member"],
+        vec![
+            "workspace",
+            "add-member",
+            "--workspace",
+            "acme",
+            "--name",
+            "w",
+            "--role",
+            "viewer",
+            "--scopes",
+            "links:write",
+        ],
+        vec!["workspace", "add-member", "--workspace", "acme", "--name", "w", "--role", "boss"],
+    ] {
+        let out = ghostctl(&db.url, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!out.stderr.is_empty(), "{args:?} says why");
+    }
+}
+
 /// The README walk-through: `ghostctl up`, a token, a link, a redirect, every /metrics.
 #[tokio::test]
 async fn up_starts_the_system_and_the_walkthrough_works() {

@@ -265,7 +265,8 @@ pub async fn create(
     let known: Vec<&str> =
         ["url", "alias", "expires_at", "max_clicks"].into_iter().chain(LINK_FIELDS).collect();
     reject_unknown(&m, &known)?;
-    let NewLinkInput { url, alias, expires_at, max_clicks, fields, rules, tags } = read_new_link(&shared, &m)?;
+    let NewLinkInput { url, alias, expires_at, max_clicks, fields, rules, tags } =
+        read_new_link(&shared, &m)?;
     let password_hash = match fields.password.clone().flatten() {
         Some(p) => Some(hash_password(p).await?),
         None => None,
@@ -342,7 +343,10 @@ pub(crate) struct NewLinkInput {
 /// Every rule a new link's body must meet, in the order its errors are reported: the
 /// destination (normalised, not blocklisted), the other fields, the rules' destinations, the
 /// alias, the expiry and `max_clicks`. A create and each row of an import go through it.
-pub(crate) fn read_new_link(shared: &Shared, m: &serde_json::Map<String, Value>) -> Result<NewLinkInput, ApiError> {
+pub(crate) fn read_new_link(
+    shared: &Shared,
+    m: &serde_json::Map<String, Value>,
+) -> Result<NewLinkInput, ApiError> {
     let raw_url = match m.get("url") {
         Some(Value::String(s)) => s.clone(),
         None | Some(Value::Null) => return Err(ApiError::unprocessable("url_missing", "url: is required")),
