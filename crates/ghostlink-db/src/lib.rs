@@ -419,6 +419,33 @@ pub fn run_migrations(url: &str) -> Result<Vec<String>, DbError> {
     applied
 }
 
+/// Reverts applied migrations, newest first, until `version` is the newest applied (an
+/// operator's rollback, and how the tests fill a database of an earlier schema). Returns the
+/// versions reverted.
+pub fn revert_migrations_to(url: &str, version: &str) -> Result<Vec<String>, DbError> {
+    let mut conn = <PgConnection as diesel::Connection>::establish(url)
+        .map_err(|e| DbError::Unavailable(e.to_string()))?;
+    let known = migration_versions()?;
+    if !known.iter().any(|v| v == version) {
+        return Err(DbError::Query(format!("no migration {version} in this build")));
+    }
+    let mut reverted = Vec::new();
+    loop {
+        let applied = conn
+            .applied_migrations()
+            .map_err(|e| DbError::Query(format!("reading applied migrations: {e}")))?;
+        let newest = applied.iter().map(|v| v.to_string()).max();
+        match newest {
+            Some(v) if v.as_str() > version => {
+                conn.revert_last_migration(MIGRATIONS)
+                    .map_err(|e| DbError::Query(format!("reverting {v}: {e}")))?;
+                reverted.push(v);
+            }
+            _ => return Ok(reverted),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! values are stored and read ([`typed`]).
 
 mod typed;
+mod upgrade;
 
 use chrono::{TimeZone, Utc};
 use ghostlink_db::clicks::{insert_batch, NewClick};
