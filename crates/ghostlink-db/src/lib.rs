@@ -11,6 +11,7 @@ pub mod admin;
 pub mod clicks;
 pub mod findings;
 pub mod health;
+pub mod import;
 pub mod links;
 pub mod outbox;
 pub mod risk;

@@ -12,6 +12,7 @@ pub mod code;
 pub mod confusables;
 pub mod forwarded;
 pub mod health;
+pub mod import;
 pub mod link;
 pub mod named;
 pub mod net;

@@ -6,6 +6,7 @@
 mod events;
 mod simulate;
 mod tokens;
+mod transfer;
 mod up;
 mod workspaces;
 
@@ -34,6 +35,11 @@ enum Command {
     /// Workspaces, their members and the members' keys.
     #[command(subcommand)]
     Workspace(workspaces::WorkspaceCommand),
+    /// Export the workspace's links through the shortener's API (CSV or JSON).
+    Export(transfer::ExportArgs),
+    /// Import links (GhostLink CSV/JSON, Shlink, YOURLS, Kutt, Bitly) through the shortener's
+    /// API: validated like creates, reported row by row.
+    Import(transfer::ImportArgs),
     /// Re-apply events from the stream (the replay log).
     #[command(subcommand)]
     Replay(events::ReplayCommand),
@@ -100,6 +106,8 @@ fn main() {
         Command::Migrate => migrate(&cli.database.database_url),
         Command::Token(cmd) => tokens::run(&cli.database.database_url, cmd),
         Command::Workspace(cmd) => workspaces::run(&cli.database.database_url, cmd),
+        Command::Export(args) => transfer::export(args),
+        Command::Import(args) => transfer::import(args),
         Command::Replay(cmd) => events::replay(&cli.database, &cli.amqp, cmd),
         Command::Dlq(cmd) => events::dlq(&cli.amqp, cmd),
         Command::Risk(cmd) => events::risk(&cli.database, &cli.amqp, cmd),

@@ -16,6 +16,7 @@ pub mod findings;
 pub mod health;
 pub mod qr;
 mod routes;
+pub mod transfer;
 pub mod workspace;
 
 use std::future::Future;
@@ -82,7 +83,8 @@ impl Shared {
         health::health,
         workspace::show, workspace::members, workspace::add_member, workspace::change_member,
         workspace::remove_member, workspace::keys, workspace::create_key, workspace::revoke_key,
-        workspace::tags, workspace::rename_tag, workspace::delete_tag
+        workspace::tags, workspace::rename_tag, workspace::delete_tag,
+        transfer::export, transfer::import
     ),
     components(schemas(
         api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
@@ -91,7 +93,8 @@ impl Shared {
         workspace::WorkspaceView, workspace::MemberView, workspace::KeyView, workspace::NewKeyView,
         workspace::NewMemberRequest, workspace::MemberChangeRequest, workspace::NewKeyRequest,
         workspace::TagRenameRequest, workspace::TagView,
-        health::HealthView, health::CheckView
+        health::HealthView, health::CheckView,
+        transfer::ExportLink, transfer::ImportReport, transfer::ImportRowReport
     )),
     modifiers(&BearerAuth, &Throttled, &Refusals)
 )]

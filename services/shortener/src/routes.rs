@@ -5,7 +5,7 @@
 use actix_web::{middleware, web, HttpResponse};
 use ghostlink_web::ApiError;
 
-use crate::{admin, api, auth, findings, health, qr, workspace};
+use crate::{admin, api, auth, findings, health, qr, transfer, workspace};
 
 /// A route for reads: GET, and HEAD (the same answer without its body; actix drops the body).
 fn read() -> actix_web::Route {
@@ -57,6 +57,8 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
                     .route(web::patch().to(api::update))
                     .route(web::delete().to(api::delete)),
             )
+            .service(resource("/export", "GET, HEAD").route(read().to(transfer::export)))
+            .service(resource("/import", "POST").route(web::post().to(transfer::import)))
             .service(resource("/workspace", "GET, HEAD").route(read().to(workspace::show)))
             .service(
                 resource("/members", "GET, HEAD, POST")

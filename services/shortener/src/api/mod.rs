@@ -34,7 +34,7 @@ use ghostlink_web::RequestId;
 
 pub(crate) type ReqId = Option<web::ReqData<RequestId>>;
 
-fn outbox_event<T: EventData>(request_id: Option<String>, data: T) -> OutboxEvent {
+pub(crate) fn outbox_event<T: EventData>(request_id: Option<String>, data: T) -> OutboxEvent {
     let env = Envelope::new("shortener", request_id, Utc::now(), data);
     OutboxEvent {
         event_id: env.id,

@@ -81,6 +81,8 @@ fn table() -> Vec<Route> {
         r("GET", "/api/v1/keys", None, false, 200),
         r("POST", "/api/v1/keys", Some(json!({"name": "matrix-key"})), false, 201),
         missing("DELETE", "/api/v1/keys/{id}", None),
+        r("GET", "/api/v1/export", None, false, 200),
+        r("POST", "/api/v1/import", Some(json!([{"url": "https://matrix.example/imported"}])), false, 200),
         r("GET", "/api/v1/tags", None, false, 200),
         missing("PATCH", "/api/v1/tags/{name}", Some(json!({"name": "renamed"}))),
         missing("DELETE", "/api/v1/tags/{name}", None),

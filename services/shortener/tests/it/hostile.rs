@@ -469,6 +469,8 @@ fn routes(code: &str) -> Vec<(String, &'static [&'static str])> {
         (format!("/api/v1/links/{code}/revisions"), &["GET", "HEAD"]),
         // The admin API's, not served here.
         ("/api/v1/findings".into(), &[]),
+        ("/api/v1/export".into(), &["GET", "HEAD"]),
+        ("/api/v1/import".into(), &["POST"]),
         ("/api/v1/workspace".into(), &["GET", "HEAD"]),
         ("/api/v1/members".into(), &["GET", "HEAD", "POST"]),
         ("/api/v1/members/1".into(), &["PATCH", "DELETE"]),

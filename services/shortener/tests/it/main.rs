@@ -10,6 +10,7 @@ mod findings;
 mod health;
 mod hostile;
 mod qr;
+mod transfer;
 mod workspaces;
 
 use std::net::SocketAddr;
