@@ -60,7 +60,12 @@ ALTER TABLE links
 UPDATE links l SET
     workspace_id = (SELECT id FROM workspaces WHERE slug = 'default'),
     owner_member_id = (SELECT t.member_id FROM api_tokens t WHERE t.id = l.owner_token_id);
-ALTER TABLE links ALTER COLUMN workspace_id SET NOT NULL;
+-- A row written without a workspace (a tool's raw INSERT) goes to 'default'.
+CREATE FUNCTION default_workspace_id() RETURNS BIGINT
+    LANGUAGE sql STABLE AS $$ SELECT id FROM workspaces WHERE slug = 'default' $$;
+ALTER TABLE links
+    ALTER COLUMN workspace_id SET NOT NULL,
+    ALTER COLUMN workspace_id SET DEFAULT default_workspace_id();
 CREATE INDEX links_workspace_idx ON links (workspace_id, id);
 CREATE INDEX links_owner_member_idx ON links (owner_member_id, id);
 

@@ -65,6 +65,10 @@ fn tokens_and_links_move_into_the_default_workspace_with_no_loss() {
         };
         assert_eq!(row["member"].as_str(), want, "{row}");
     }
+    // A tool's raw INSERT, which names no workspace, lands in 'default'.
+    db.execute("INSERT INTO links (code, url) VALUES ('raw', 'https://r.example/')");
+    let raw = query_json(&mut c, "SELECT workspace_id FROM links WHERE code = 'raw'").expect("raw");
+    assert_eq!(raw[0]["workspace_id"], default.id);
     // And back: the migration reverts cleanly, and re-applies.
     drop(c);
     ghostlink_db::revert_migrations_to(&db.url, "20261202000108").expect("revert again");
