@@ -76,7 +76,6 @@ pub async fn import(
         .map_err(|_| ApiError::internal())?
         .map_err(|e| ApiError::unprocessable(e.code(), format!("{format} document: {e}")))?;
     let started = std::time::Instant::now();
-    let total = parsed.len();
     let v_shared = shared.clone();
     let (ws, token, member) = (caller.workspace_id, caller.token_id, caller.member_id);
     let rows: Vec<Row> = tokio::task::spawn_blocking(move || {
@@ -85,32 +84,34 @@ pub async fn import(
     .await
     .map_err(|_| ApiError::internal())?;
 
-    let mut run = Run { dry_run, workspace: ws, rid, seen_codes: HashMap::new(), seen_urls: HashMap::new() };
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(total);
+    let mut run = Run { workspace: ws, seen_codes: HashMap::new(), seen_urls: HashMap::new() };
+    // Batches are matched in order, and written up to WRITERS at a time (each on a connection
+    // of its own: Postgres then indexes them on several cores).
+    let mut writes = tokio::task::JoinSet::new();
+    let mut done: Vec<Option<Vec<Outcome>>> = Vec::new();
     let mut rows = rows.into_iter().peekable();
-    // Each batch's new codes are invalidated (a negative cache entry may exist for a code
-    // someone tried before it existed) while the next batch is written.
-    let mut invalidations = tokio::task::JoinSet::new();
-    let mut created = 0u64;
     while rows.peek().is_some() {
         let batch: Vec<Row> = rows.by_ref().take(IMPORT_BATCH).collect();
-        let done = run.batch(&shared, batch).await?;
-        let codes: Vec<String> =
-            done.iter().filter(|o| o.status == RowStatus::Created).filter_map(|o| o.code.clone()).collect();
-        outcomes.extend(done);
-        if !dry_run && !codes.is_empty() {
-            created += codes.len() as u64;
-            let shared = shared.clone();
-            invalidations.spawn(async move {
-                futures_util::stream::iter(codes.iter())
-                    .for_each_concurrent(16, |code| shared.invalidate(code))
-                    .await;
-            });
+        let (out, pending) = run.plan(&shared, batch).await?;
+        let index = done.len();
+        done.push(None);
+        if dry_run || pending.is_empty() {
+            done[index] = Some(out);
+            continue;
         }
+        if writes.len() >= WRITERS {
+            finish(&mut writes, &mut done).await?;
+        }
+        writes.spawn(write(shared.clone(), rid.clone(), index, out, pending));
     }
+    while !writes.is_empty() {
+        finish(&mut writes, &mut done).await?;
+    }
+    let mut outcomes: Vec<Outcome> = done.into_iter().flatten().flatten().collect();
+    resolve_codes(&mut outcomes);
     let written = started.elapsed();
-    while invalidations.join_next().await.is_some() {}
-    if created > 0 {
+    let created = outcomes.iter().filter(|o| o.status == RowStatus::Created).count() as u64;
+    if !dry_run && created > 0 {
         shared.relay.notify_one();
         metrics::counter!("links_created_total").increment(created);
     }
@@ -256,19 +257,26 @@ fn prepare(
 struct Outcome {
     line: usize,
     code: Option<String>,
+    /// The destination of a row without a code of its own.
+    url: Option<String>,
     status: RowStatus,
     error: Option<ApiError>,
 }
 
+/// Batches written at once.
+const WRITERS: usize = 3;
+
+/// A row to write: its index in its batch's outcomes, the link, its status and tags, and
+/// whether its code is the row's own.
+type Pending = (usize, NewLink, LinkStatus, Vec<String>, bool);
+
 /// One import's matching state across its batches.
 struct Run {
-    dry_run: bool,
     workspace: i64,
-    rid: Option<String>,
-    /// Codes this import created (or would create), with their destinations.
+    /// Codes this import creates (or would create), with their destinations.
     seen_codes: HashMap<String, String>,
-    /// Destinations this import created (or would create) a link for, with its code (none in a
-    /// dry run for a generated one).
+    /// Destinations this import creates (or would create) a link for, with its code when the
+    /// row named one (a generated code is known once written: [`resolve_codes`]).
     seen_urls: HashMap<String, Option<String>>,
 }
 
@@ -277,8 +285,13 @@ fn taken_error() -> ApiError {
 }
 
 impl Run {
-    /// Matches a batch against what exists and (unless a dry run) writes what is new.
-    async fn batch(&mut self, shared: &Shared, batch: Vec<Row>) -> Result<Vec<Outcome>, ApiError> {
+    /// Matches a batch against what exists and what this import already took: each row's
+    /// outcome, and the rows to write.
+    async fn plan(
+        &mut self,
+        shared: &Shared,
+        batch: Vec<Row>,
+    ) -> Result<(Vec<Outcome>, Vec<Pending>), ApiError> {
         let codes: Vec<String> = batch
             .iter()
             .filter_map(|r| match r {
@@ -306,12 +319,17 @@ impl Run {
             .map_err(db_error)?;
 
         let mut out: Vec<Outcome> = Vec::with_capacity(batch.len());
-        // Rows to write: their index in `out`, and the link.
-        let mut pending: Vec<(usize, NewLink, LinkStatus, Vec<String>, bool)> = vec![];
+        let mut pending: Vec<Pending> = vec![];
         for row in batch {
             let (line, new, alias, status, tags) = match row {
                 Row::Refused { line, code, error } => {
-                    out.push(Outcome { line, code, status: RowStatus::Refused, error: Some(error) });
+                    out.push(Outcome {
+                        line,
+                        code,
+                        url: None,
+                        status: RowStatus::Refused,
+                        error: Some(error),
+                    });
                     continue;
                 }
                 Row::Valid { line, new, alias, status, tags } => (line, *new, alias, status, tags),
@@ -325,106 +343,129 @@ impl Run {
                     (None, None) => {
                         self.seen_codes.insert(new.code.clone(), new.url.clone());
                         self.seen_urls.entry(new.url.clone()).or_insert_with(|| Some(new.code.clone()));
-                        out.push(Outcome {
-                            line,
-                            code: Some(new.code.clone()),
-                            status: RowStatus::Created,
-                            error: None,
-                        });
+                        let code = Some(new.code.clone());
+                        out.push(Outcome { line, code, url: None, status: RowStatus::Created, error: None });
                         pending.push((idx, new, status, tags, true));
                         continue;
                     }
                 };
+                let code = Some(new.code);
                 out.push(match verdict {
-                    true => Outcome { line, code: Some(new.code), status: RowStatus::Unchanged, error: None },
+                    true => Outcome { line, code, url: None, status: RowStatus::Unchanged, error: None },
                     false => Outcome {
                         line,
-                        code: Some(new.code),
+                        code,
+                        url: None,
                         status: RowStatus::Refused,
                         error: Some(taken_error()),
                     },
                 });
-            } else if let Some(code) =
-                by_url.get(&new.url).cloned().map(Some).or_else(|| self.seen_urls.get(&new.url).cloned())
-            {
-                out.push(Outcome { line, code, status: RowStatus::Unchanged, error: None });
+            } else if let Some(code) = by_url.get(&new.url) {
+                let code = Some(code.clone());
+                out.push(Outcome { line, code, url: None, status: RowStatus::Unchanged, error: None });
+            } else if let Some(code) = self.seen_urls.get(&new.url) {
+                let (code, url) = (code.clone(), Some(new.url.clone()));
+                out.push(Outcome { line, code, url, status: RowStatus::Unchanged, error: None });
             } else {
                 self.seen_urls.insert(new.url.clone(), None);
-                out.push(Outcome { line, code: None, status: RowStatus::Created, error: None });
+                let url = Some(new.url.clone());
+                out.push(Outcome { line, code: None, url, status: RowStatus::Created, error: None });
                 pending.push((idx, new, status, tags, false));
             }
         }
-        if !self.dry_run {
-            self.write(shared, &mut out, pending).await?;
-        }
-        Ok(out)
+        Ok((out, pending))
     }
+}
 
-    /// Writes `pending`, giving code-less rows generated codes (fresh ones for those taken in
-    /// the meantime); a named code taken in the meantime is refused.
-    async fn write(
-        &mut self,
-        shared: &Shared,
-        out: &mut [Outcome],
-        mut pending: Vec<(usize, NewLink, LinkStatus, Vec<String>, bool)>,
-    ) -> Result<(), ApiError> {
-        for attempt in 0..CODE_ATTEMPTS {
-            if pending.is_empty() {
-                return Ok(());
-            }
-            for (_, new, _, _, alias) in pending.iter_mut() {
-                if !*alias {
-                    new.code = generate_code(&mut rand::rngs::OsRng);
-                }
-            }
-            let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
-            let links: Vec<ImportLink> = pending
-                .iter()
-                .map(|(_, new, status, tags, _)| ImportLink {
-                    event: outbox_event(
-                        self.rid.clone(),
-                        LinkCreated {
-                            code: new.code.clone(),
-                            url: new.url.clone(),
-                            status: *status,
-                            owner_token_id: new.owner_token_id,
-                            expires_at: new.expires_at,
-                            max_clicks: new.max_clicks,
-                            created_at: at,
-                        },
-                    ),
-                    new: new.clone(),
-                    status: *status,
-                    tags: tags.clone(),
-                })
-                .collect();
-            let inserted = shared
-                .db
-                .run(move |c| ghostlink_db::import::insert_batch(c, at, links))
-                .await
-                .map_err(db_error)?;
-            let inserted: std::collections::HashSet<String> = inserted.into_iter().map(|(c, _)| c).collect();
-            let mut retry = vec![];
-            for p in pending {
-                let (idx, new, _, _, alias) = &p;
-                if inserted.contains(&new.code) {
-                    out[*idx].code = Some(new.code.clone());
-                    if !alias {
-                        self.seen_urls.insert(new.url.clone(), Some(new.code.clone()));
-                    }
-                } else if *alias || attempt + 1 == CODE_ATTEMPTS {
-                    out[*idx].status = RowStatus::Refused;
-                    out[*idx].error = Some(if *alias { taken_error() } else { ApiError::internal() });
-                    if *alias {
-                        self.seen_codes.remove(&new.code);
-                    }
-                } else {
-                    retry.push(p);
-                }
-            }
-            pending = retry;
+/// Waits for one batch's write and files its outcomes.
+async fn finish(
+    writes: &mut tokio::task::JoinSet<Result<(usize, Vec<Outcome>), ApiError>>,
+    done: &mut [Option<Vec<Outcome>>],
+) -> Result<(), ApiError> {
+    if let Some(joined) = writes.join_next().await {
+        let (index, out) = joined.map_err(|_| ApiError::internal())??;
+        done[index] = Some(out);
+    }
+    Ok(())
+}
+
+/// Writes a batch's `pending` rows, giving code-less rows generated codes (fresh ones for
+/// those taken in the meantime; a named code taken in the meantime is refused), then drops
+/// the new codes' cache entries (a negative entry may exist for a code someone tried before
+/// it existed).
+async fn write(
+    shared: web::Data<Shared>,
+    rid: Option<String>,
+    index: usize,
+    mut out: Vec<Outcome>,
+    mut pending: Vec<Pending>,
+) -> Result<(usize, Vec<Outcome>), ApiError> {
+    let mut created = vec![];
+    for attempt in 0..CODE_ATTEMPTS {
+        if pending.is_empty() {
+            break;
         }
-        Ok(())
+        for (_, new, _, _, alias) in pending.iter_mut() {
+            if !*alias {
+                new.code = generate_code(&mut rand::rngs::OsRng);
+            }
+        }
+        let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+        let links: Vec<ImportLink> = pending
+            .iter()
+            .map(|(_, new, status, tags, _)| ImportLink {
+                event: outbox_event(
+                    rid.clone(),
+                    LinkCreated {
+                        code: new.code.clone(),
+                        url: new.url.clone(),
+                        status: *status,
+                        owner_token_id: new.owner_token_id,
+                        expires_at: new.expires_at,
+                        max_clicks: new.max_clicks,
+                        created_at: at,
+                    },
+                ),
+                new: new.clone(),
+                status: *status,
+                tags: tags.clone(),
+            })
+            .collect();
+        let inserted = shared
+            .db
+            .run(move |c| ghostlink_db::import::insert_batch(c, at, links))
+            .await
+            .map_err(db_error)?;
+        let inserted: std::collections::HashSet<String> = inserted.into_iter().map(|(c, _)| c).collect();
+        let mut retry = vec![];
+        for p in pending {
+            let (idx, new, _, _, alias) = &p;
+            if inserted.contains(&new.code) {
+                out[*idx].code = Some(new.code.clone());
+                created.push(new.code.clone());
+            } else if *alias || attempt + 1 == CODE_ATTEMPTS {
+                out[*idx].status = RowStatus::Refused;
+                out[*idx].error = Some(if *alias { taken_error() } else { ApiError::internal() });
+            } else {
+                retry.push(p);
+            }
+        }
+        pending = retry;
+    }
+    futures_util::stream::iter(created.iter()).for_each_concurrent(16, |code| shared.invalidate(code)).await;
+    Ok((index, out))
+}
+
+/// Gives the rows that matched a destination this import created without a code the code it
+/// got (known only once its batch was written).
+fn resolve_codes(outcomes: &mut [Outcome]) {
+    let made: HashMap<String, String> = outcomes
+        .iter()
+        .filter(|o| o.status == RowStatus::Created)
+        .filter_map(|o| Some((o.url.clone()?, o.code.clone()?)))
+        .collect();
+    for o in outcomes.iter_mut().filter(|o| o.status == RowStatus::Unchanged && o.code.is_none()) {
+        o.code = o.url.as_ref().and_then(|u| made.get(u).cloned());
     }
 }
 
