@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use actix_web::http::header;
 use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
-use ghostlink_domain::rules::{self, Condition, RequestFacts};
+use ghostlink_domain::rules::{self, Client, Condition, RequestFacts};
 use ghostlink_domain::{utm, LinkSnapshot};
 
 use crate::geoip::GeoIp;
@@ -37,6 +37,44 @@ pub struct Request<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// What each recently seen `User-Agent` was parsed as, shared by the workers: real traffic
+/// repeats a few thousand user agents, and the parse (woothee, ~24k instructions) was almost
+/// all of what a link's device and OS rules cost per request.
+pub struct ClientCache(quick_cache::sync::Cache<Box<str>, Client>);
+
+/// User agents remembered (a few hundred KiB at most: the key is capped at `MAX_UA_BYTES`).
+const REMEMBERED_USER_AGENTS: usize = 4096;
+
+impl ClientCache {
+    pub fn new() -> Self {
+        Self(quick_cache::sync::Cache::new(REMEMBERED_USER_AGENTS))
+    }
+
+    /// The client `user_agent` says, parsed once per distinct user agent while it stays cached.
+    pub fn client(&self, user_agent: Option<&str>) -> Client {
+        let Some(ua) = user_agent else { return rules::classify(None) };
+        if ua.len() > rules::MAX_UA_BYTES {
+            return rules::classify(Some(ua));
+        }
+        if let Some(c) = self.0.get(ua) {
+            return c;
+        }
+        let c = rules::classify(Some(ua));
+        self.0.insert(ua.into(), c);
+        c
+    }
+}
+
+impl Default for ClientCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn reads_the_client(link: &LinkSnapshot) -> bool {
+    link.rules.iter().any(|r| r.conditions.iter().any(Condition::reads_user_agent))
+}
+
 fn has_country_condition(link: &LinkSnapshot) -> bool {
     link.rules.iter().any(|r| r.conditions.iter().any(|c| matches!(c, Condition::Country { .. })))
 }
@@ -52,6 +90,7 @@ pub fn choose<'l>(
     link: &'l LinkSnapshot,
     request: &Request<'_>,
     geoip: Option<&GeoIp>,
+    clients: &ClientCache,
     fallbacks: &metrics::Counter,
 ) -> Chosen<'l> {
     let query = request_query(request.req);
@@ -60,11 +99,14 @@ pub fn choose<'l>(
     } else {
         let country = geoip.filter(|_| has_country_condition(link)).and_then(|g| g.country(request.client));
         let language = request.req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-        let facts = RequestFacts::new(request.now)
+        let mut facts = RequestFacts::new(request.now)
             .user_agent(request.user_agent)
             .accept_language(language)
             .country_code(country)
             .query(query);
+        if reads_the_client(link) {
+            facts = facts.known_client(clients.client(request.user_agent));
+        }
         match rules::evaluate(&link.rules, &facts) {
             Some((i, url)) => (url, u32::try_from(i).ok()),
             None => (link.url.as_str(), None),

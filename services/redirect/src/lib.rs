@@ -54,6 +54,7 @@ pub struct State {
     outcomes: Outcomes,
     deny: Arc<deny::DenyList>,
     geoip: Option<Arc<geoip::GeoIp>>,
+    clients: destination::ClientCache,
     gate: password::Gate,
     query_fallbacks: metrics::Counter,
 }
@@ -170,6 +171,7 @@ impl App {
             outcomes: Outcomes::new(),
             deny,
             geoip: resolved.geoip.clone(),
+            clients: destination::ClientCache::new(),
             gate: password::Gate::new(
                 &resolved.click_salt,
                 redis.clone(),
@@ -496,7 +498,8 @@ async fn redirect(
         }
     }
     let request = destination::Request { req, user_agent: client.user_agent, client: client.addr, now };
-    let chosen = destination::choose(link, &request, state.geoip.as_deref(), &state.query_fallbacks);
+    let chosen =
+        destination::choose(link, &request, state.geoip.as_deref(), &state.clients, &state.query_fallbacks);
     if ghostlink_domain::safe_location(&chosen.url).is_none() {
         let err =
             ApiError::new(StatusCode::GONE, "unsafe_destination", "this link's destination is not allowed");

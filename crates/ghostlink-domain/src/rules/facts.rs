@@ -83,6 +83,14 @@ impl<'a> RequestFacts<'a> {
         self.query
     }
 
+    /// The client the caller already knows the user agent to be (a parse remembered across
+    /// requests): [`RequestFacts::client`] answers it instead of parsing.
+    pub fn known_client(self, client: Client) -> Self {
+        let known = OnceCell::new();
+        let _ = known.set(client); // a fresh cell: set cannot fail
+        Self { client: known, ..self }
+    }
+
     /// Device and OS from the user agent, parsed on first use.
     pub fn client(&self) -> Client {
         *self.client.get_or_init(|| classify(self.user_agent))
@@ -96,5 +104,19 @@ impl<'a> RequestFacts<'a> {
     /// The languages the request accepts (q > 0), read on first use.
     pub fn languages(&self) -> &[&'a str] {
         self.languages.get_or_init(|| self.accept_language.map(accepted_languages).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{DeviceType, Os};
+
+    #[test]
+    fn a_known_client_is_answered_without_a_parse() {
+        let known = Client { device: DeviceType::Tablet, os: Os::Linux };
+        let facts = RequestFacts::new(Utc::now()).user_agent(Some("curl/8.0")).known_client(known);
+        assert!(facts.client_parsed());
+        assert_eq!(facts.client(), known);
     }
 }
