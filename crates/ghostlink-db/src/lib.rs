@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod clicks;
+pub mod domains;
 pub mod findings;
 pub mod health;
 pub mod import;

@@ -87,6 +87,19 @@ diesel::table! {
         forward_query -> Bool,
         utm -> Jsonb,
         password_hash -> Nullable<Text>,
+        domain_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    domains (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        host -> Text,
+        root_url -> Nullable<Text>,
+        not_found_url -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -111,6 +124,7 @@ diesel::joinable!(members -> workspaces (workspace_id));
 diesel::joinable!(link_tags -> tags (tag_id));
 diesel::joinable!(link_tags -> links (link_id));
 diesel::joinable!(link_revisions -> links (link_id));
+diesel::joinable!(links -> domains (domain_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     workspaces,
@@ -119,6 +133,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tags,
     link_tags,
     links,
+    domains,
     clicks,
     outbox,
     risk_assessments,

@@ -10,8 +10,9 @@
 //! become U+FFFD as well (so a log line, a CSV export or a terminal sees no raw control byte),
 //! and the result is cut to a byte budget on a character boundary.
 
-/// The most bytes kept of a requested code.
-pub const MAX_CODE_BYTES: usize = 128;
+/// The most bytes kept of a requested link's key: a custom domain's host (at most 253), `/`
+/// and a code (at most 64), with room to spare.
+pub const MAX_CODE_BYTES: usize = 320;
 /// The most bytes kept of a User-Agent header.
 pub const MAX_USER_AGENT_BYTES: usize = 512;
 /// The most bytes kept of a Referer header.

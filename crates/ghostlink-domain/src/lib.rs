@@ -10,6 +10,7 @@ pub mod click;
 pub mod click_text;
 pub mod code;
 pub mod confusables;
+pub mod domains;
 pub mod forwarded;
 pub mod health;
 pub mod import;

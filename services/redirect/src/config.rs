@@ -96,6 +96,11 @@ pub struct Config {
     /// known, and country conditions never hold.
     #[arg(long, env = "GEOIP_DB")]
     pub geoip_db: Option<std::path::PathBuf>,
+    /// The default domain's host names, comma-separated (`sho.rt,www.sho.rt`): once set, a
+    /// request whose `Host` is neither one of them nor a custom domain gets a bare 404. Empty
+    /// (the default): every host that is not a custom domain is the default domain.
+    #[arg(long, env = "DEFAULT_HOSTS", value_delimiter = ',', default_value = "")]
+    pub default_hosts: Vec<String>,
 }
 
 /// The validated, resolved settings.
@@ -107,6 +112,7 @@ pub struct Resolved {
     pub referrer_policy: Option<ReferrerPolicy>,
     pub click_salt: String,
     pub geoip: Option<Arc<GeoIp>>,
+    pub default_hosts: Vec<String>,
 }
 
 ghostlink_config::service_config!(Config);
@@ -153,7 +159,27 @@ impl Config {
             referrer_policy: self.referrer_policy()?,
             click_salt: self.click_salt()?,
             geoip: self.geoip()?,
+            default_hosts: self.default_hosts()?,
         })
+    }
+
+    /// The default hosts, each a host name or address as a `Host` header names it.
+    fn default_hosts(&self) -> Result<Vec<String>, ConfigError> {
+        let mut hosts = Vec::new();
+        for raw in self.default_hosts.iter().map(|h| h.trim()).filter(|h| !h.is_empty()) {
+            match ghostlink_domain::domains::request_host(raw) {
+                Some(h) if h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b)) => {
+                    hosts.push(h)
+                }
+                _ => {
+                    return Err(ConfigError::new(
+                        "DEFAULT_HOSTS (--default-hosts)",
+                        format!("'{}' is not a host name", raw.escape_debug()),
+                    ))
+                }
+            }
+        }
+        Ok(hosts)
     }
 
     /// The GeoIP database, loaded: a path that is not a MaxMind DB is refused before anything

@@ -38,27 +38,15 @@ impl DenyList {
 }
 
 /// Refreshes the copy every second, forever (through the ghost-probe's store, on the link
-/// cache's pool); logs only when Redis stops or starts answering.
+/// cache's pool).
 pub async fn refresh(list: Arc<DenyList>, redis: RedisCache, log: slog::Logger) {
     let store = ProbeStore::sharing(&redis);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
-    loop {
-        tick.tick().await;
-        match store.deny_live(Utc::now().timestamp_millis(), Duration::from_millis(500)).await {
-            Ok(live) => {
-                if failing {
-                    slog::info!(log, "deny set readable again");
-                    failing = false;
-                }
-                list.replace(live);
-            }
-            Err(e) if !failing => {
-                slog::warn!(log, "cannot refresh the deny set; keeping the last copy"; "error" => %e);
-                failing = true;
-            }
-            Err(_) => {}
-        }
-    }
+    crate::refresh::every(
+        "deny set",
+        Duration::from_secs(1),
+        || store.deny_live(Utc::now().timestamp_millis(), Duration::from_millis(500)),
+        |live| list.replace(live),
+        log,
+    )
+    .await
 }

@@ -15,10 +15,12 @@ pub mod clicks;
 pub mod config;
 pub mod deny;
 pub mod destination;
+pub mod domains;
 pub mod geoip;
 pub mod lookup;
 pub mod pages;
 pub mod password;
+mod refresh;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -57,6 +59,9 @@ pub struct State {
     clients: destination::ClientCache,
     gate: password::Gate,
     query_fallbacks: metrics::Counter,
+    domains: Arc<domains::Domains>,
+    /// `redirect_unknown_hosts_total`: requests for a host that is no domain of ours.
+    unknown_hosts: metrics::Counter,
 }
 
 /// `redirect_responses_total{outcome}`, one counter per [`ClickOutcome`] (registered up front,
@@ -88,6 +93,7 @@ pub struct App {
     drain: tokio::task::JoinHandle<()>,
     watcher: tokio::task::JoinHandle<()>,
     deny_refresh: tokio::task::JoinHandle<()>,
+    domains_refresh: tokio::task::JoinHandle<()>,
     log: slog::Logger,
 }
 
@@ -144,6 +150,8 @@ impl App {
         ));
         let deny = Arc::new(deny::DenyList::default());
         let deny_refresh = tokio::spawn(deny::refresh(deny.clone(), redis.clone(), log.clone()));
+        let domains = Arc::new(domains::Domains::new(resolved.default_hosts.clone()));
+        let domains_refresh = tokio::spawn(domains::refresh(domains.clone(), db.clone(), log.clone()));
         let (sink, rx) = clicks::channel(config.click_queue_capacity);
         let drain = tokio::spawn(clicks::publish_loop(
             rx,
@@ -170,6 +178,7 @@ impl App {
             referrer_policy: resolved.referrer_policy,
             outcomes: Outcomes::new(),
             deny,
+            domains,
             geoip: resolved.geoip.clone(),
             clients: destination::ClientCache::new(),
             gate: password::Gate::new(
@@ -178,6 +187,7 @@ impl App {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
             query_fallbacks: metrics::counter!("redirect_query_fallbacks_total"),
+            unknown_hosts: metrics::counter!("redirect_unknown_hosts_total"),
         });
 
         let listener =
@@ -188,6 +198,12 @@ impl App {
             actix_web::App::new()
                 .app_data(data.clone())
                 .wrap(middleware::from_fn(ghostlink_web::observe))
+                .service(
+                    web::resource("/")
+                        .route(web::get().to(root))
+                        .route(web::head().to(root))
+                        .default_service(web::to(method_not_allowed)),
+                )
                 .service(
                     web::resource("/{code}")
                         .route(web::get().to(follow))
@@ -225,7 +241,7 @@ impl App {
         }
         slog::info!(log, "redirect listening"; "public" => %public_addr, "ops" => %ops.addr,
             "geoip" => resolved.geoip.as_ref().map(|g| format!("{g:?}")));
-        Ok(Self { public, ops, public_addr, drain, watcher, deny_refresh, log })
+        Ok(Self { public, ops, public_addr, drain, watcher, deny_refresh, domains_refresh, log })
     }
 
     pub fn public_addr(&self) -> SocketAddr {
@@ -251,6 +267,7 @@ impl App {
         let _ = ops.await;
         self.watcher.abort();
         self.deny_refresh.abort();
+        self.domains_refresh.abort();
         // Every sender lived in the servers' app data; with them gone the drain flushes and ends.
         if tokio::time::timeout(Duration::from_secs(30), self.drain).await.is_err() {
             slog::error!(self.log, "click publisher did not finish in 30s");
@@ -313,6 +330,12 @@ async fn handle(
     state: web::Data<State>,
     form: Option<web::Payload>,
 ) -> HttpResponse {
+    let route = state.domains.route(&req);
+    match route {
+        domains::Route::Unknown => return unknown_host(&state),
+        domains::Route::NotLoaded => return unavailable(&req).1,
+        _ => {}
+    }
     let method = if form.is_some() {
         "POST"
     } else if req.method() == Method::HEAD {
@@ -342,7 +365,17 @@ async fn handle(
     }
     let client = Client { addr, address_hash: &address_hash, user_agent: user_agent.as_deref(), bot };
     let posted = form.is_some();
-    let mut answer = answer(&req, &code, &client, &state, form).await;
+    // The link's key on the request's domain; a path that is no code at all is no link anywhere.
+    let key = is_plausible_code(&code).then(|| route.key(&code));
+    let mut answer = match &key {
+        Some(key) => answer(&req, key, &client, &state, form).await,
+        None => not_found_link(&req).into(),
+    };
+    if answer.outcome == ClickOutcome::NotFound {
+        if let Some(url) = route.not_found_url() {
+            answer.resp = pages::redirect(StatusCode::FOUND, url, state.referrer_policy);
+        }
+    }
     if posted && !answer.posted_to_password {
         // Only a password link's form is posted to: any other POST is the 405 it always was
         // (no click), whether the code exists or not.
@@ -357,7 +390,7 @@ async fn handle(
         at: Utc::now(),
         request_id: req.extensions().get::<ghostlink_web::RequestId>().map(|r| r.0.clone()),
         data: ClickRecorded {
-            code: click_text::storable_str(&code, click_text::MAX_CODE_BYTES),
+            code: click_text::storable_str(key.as_deref().unwrap_or(&code), click_text::MAX_CODE_BYTES),
             outcome: answer.outcome,
             method: method.to_owned(),
             user_agent,
@@ -384,9 +417,6 @@ async fn answer(
     state: &State,
     form: Option<web::Payload>,
 ) -> Answer {
-    if !is_plausible_code(code) {
-        return not_found_link(req).into();
-    }
     let found = match state.resolver.resolve(code, client.address_hash).await {
         Ok(f) => f,
         Err(lookup::NotAsked::Unavailable) => return unavailable(req).into(),
@@ -612,6 +642,27 @@ fn unavailable(req: &HttpRequest) -> (ClickOutcome, HttpResponse) {
         "Temporarily unavailable; try again shortly.",
     );
     (ClickOutcome::Unavailable, page)
+}
+
+/// A `Host` that is neither a default host nor a custom domain: a bare 404 that names nothing
+/// (no link, no domain, no page of ours), and no click.
+fn unknown_host(state: &State) -> HttpResponse {
+    state.unknown_hosts.increment(1);
+    HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("Not found.\n")
+}
+
+/// `GET /`: a custom domain's root redirect, when it has one.
+async fn root(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    match state.domains.route(&req) {
+        domains::Route::Unknown => unknown_host(&state),
+        domains::Route::NotLoaded => unavailable(&req).1,
+        domains::Route::Custom(d) if d.root_url.is_some() => pages::redirect(
+            StatusCode::FOUND,
+            d.root_url.as_deref().unwrap_or_default(),
+            state.referrer_policy,
+        ),
+        _ => not_found(req).await,
+    }
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

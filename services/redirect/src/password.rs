@@ -111,12 +111,14 @@ impl Gate {
         mac
     }
 
-    /// The `Set-Cookie` value unlocking `code` until `now + COOKIE_SECS`.
+    /// The `Set-Cookie` value unlocking the link keyed `code` until `now + COOKIE_SECS`.
     pub fn cookie(&self, code: &str, password_hash: &str, now: i64, secure: bool) -> String {
         let expiry = now + COOKIE_SECS;
         let tag = hex::encode(self.mac(code, expiry, password_hash).finalize().into_bytes());
         let secure = if secure { "; Secure" } else { "" };
-        format!("{COOKIE_NAME}={expiry}.{tag}; Max-Age={COOKIE_SECS}; Path=/{code}; HttpOnly; SameSite=Lax{secure}")
+        // The MAC covers the link's key (its domain too); the path is the code's on that host.
+        let path = ghostlink_domain::domains::split_key(code).1;
+        format!("{COOKIE_NAME}={expiry}.{tag}; Max-Age={COOKIE_SECS}; Path=/{path}; HttpOnly; SameSite=Lax{secure}")
     }
 
     /// Whether the request carries a valid, unexpired unlock cookie for `code` (at `now`, unix

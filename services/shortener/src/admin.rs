@@ -149,7 +149,7 @@ pub async fn create_workspace(
 /// Change any workspace's link, its status included: quarantine and release are here.
 #[utoipa::path(
     patch, path = "/admin/v1/links/{code}", tag = "admin",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), crate::api::DomainParam),
     request_body = UpdateLinkRequest,
     responses(
         (status = 200, description = "The changed link", body = LinkView),
@@ -163,18 +163,18 @@ pub async fn create_workspace(
 )]
 pub async fn update_link(
     Admin(caller): Admin,
-    path: web::Path<String>,
+    link: crate::api::LinkRef,
     body: JsonBody<Value>,
     shared: web::Data<Shared>,
     rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
-    crate::api::update_as(caller, Listener::Admin, path, body, shared, rid).await
+    crate::api::update_as(caller, Listener::Admin, link, body, shared, rid).await
 }
 
 /// Delete any workspace's link.
 #[utoipa::path(
     delete, path = "/admin/v1/links/{code}", tag = "admin",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), crate::api::DomainParam),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
@@ -185,9 +185,9 @@ pub async fn update_link(
 )]
 pub async fn delete_link(
     Admin(caller): Admin,
-    path: web::Path<String>,
+    link: crate::api::LinkRef,
     shared: web::Data<Shared>,
     rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
-    crate::api::delete(caller, path, shared, rid).await
+    crate::api::delete(caller, link, shared, rid).await
 }

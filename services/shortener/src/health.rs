@@ -7,7 +7,7 @@ use ghostlink_web::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api::load_visible;
+use crate::api::{load_visible, DomainParam, LinkRef};
 use crate::auth::Caller;
 use crate::{db_error, Shared};
 
@@ -57,7 +57,7 @@ pub struct CheckView {
 /// The destination health of a link (users: their own links; admins: any).
 #[utoipa::path(
     get, path = "/api/v1/links/{code}/health", tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), DomainParam),
     responses(
         (status = 200, description = "State and latest checks", body = HealthView),
         (status = 401, description = "Missing or bad token", body = crate::api::ErrorBody),
@@ -67,10 +67,10 @@ pub struct CheckView {
 )]
 pub async fn health(
     caller: Caller,
-    path: web::Path<String>,
+    link: LinkRef,
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    let link = load_visible(&shared, &caller, path.into_inner()).await?;
+    let link = load_visible(&shared, &caller, &link).await?;
     let admin = caller.is_admin();
     let code = link.code.clone();
     let (row, checks) = shared

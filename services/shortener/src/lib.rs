@@ -12,6 +12,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod domains;
 pub mod findings;
 pub mod health;
 pub mod qr;
@@ -52,6 +53,15 @@ pub fn db_error(e: DbError) -> ApiError {
     }
 }
 
+/// Maps a database error to its answer as [`db_error`] does, but a unique violation to 409
+/// `code` with `message` (what the caller chose is taken), saying nothing of who has it.
+pub fn conflict_or(code: &'static str, message: &'static str) -> impl Fn(DbError) -> ApiError {
+    move |e| match e {
+        DbError::Conflict(_) => ApiError::conflict(code, message),
+        e => db_error(e),
+    }
+}
+
 /// State shared by the handlers.
 pub struct Shared {
     pub db: Db,
@@ -84,6 +94,7 @@ impl Shared {
         workspace::show, workspace::members, workspace::add_member, workspace::change_member,
         workspace::remove_member, workspace::keys, workspace::create_key, workspace::revoke_key,
         workspace::tags, workspace::rename_tag, workspace::delete_tag,
+        domains::list, domains::add, domains::update, domains::remove,
         transfer::export, transfer::import
     ),
     components(schemas(
@@ -93,6 +104,7 @@ impl Shared {
         workspace::WorkspaceView, workspace::MemberView, workspace::KeyView, workspace::NewKeyView,
         workspace::NewMemberRequest, workspace::MemberChangeRequest, workspace::NewKeyRequest,
         workspace::TagRenameRequest, workspace::TagView,
+        domains::DomainView, domains::NewDomainRequest, domains::DomainChangeRequest,
         health::HealthView, health::CheckView,
         transfer::ExportLink, transfer::ImportReport, transfer::ImportRowReport
     )),

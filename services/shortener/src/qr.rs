@@ -24,7 +24,7 @@ use ghostlink_web::ApiError;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
-use crate::api::load_visible;
+use crate::api::{load_visible, DomainParam, LinkRef};
 use crate::auth::Caller;
 use crate::Shared;
 
@@ -152,6 +152,9 @@ impl QrOptions {
         let mut seen: Vec<&'static str> = Vec::new();
         let mut format = None;
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if key == "domain" {
+                continue; // which link, not how it is drawn (`crate::api::LinkRef`)
+            }
             let Some(name) = PARAMS.into_iter().find(|p| *p == key) else {
                 return Err(QrError::UnknownParameter(key.chars().take(64).collect()));
             };
@@ -311,6 +314,7 @@ pub fn render_png(m: &Matrix, o: &QrOptions) -> Result<Vec<u8>, QrError> {
     get, path = "/api/v1/links/{code}/qr", tag = "links",
     params(
         ("code" = String, Path, description = "The short code"),
+        DomainParam,
         QrQuery,
         ("Accept" = Option<String>, Header, description = "Without `format`: `image/png` ranked above `image/svg+xml` chooses PNG"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 when it still matches"),
@@ -334,13 +338,12 @@ pub fn render_png(m: &Matrix, o: &QrOptions) -> Result<Vec<u8>, QrError> {
 pub async fn qr(
     caller: Caller,
     req: HttpRequest,
-    path: web::Path<String>,
+    link: LinkRef,
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
     let options = QrOptions::parse(req.query_string(), req.get_header::<Accept>().as_ref())?;
-    let link = load_visible(&shared, &caller, path.into_inner()).await?;
-    // As `LinkView::short_url` is built.
-    let short_url = format!("{}/{}", shared.base_url, link.code);
+    let link = load_visible(&shared, &caller, &link).await?;
+    let short_url = crate::api::short_url(&shared.base_url, &link.code);
     let matrix = Matrix::encode(&short_url, options.ec)?;
     matrix.span(&options)?;
     let etag = options.etag(&short_url);

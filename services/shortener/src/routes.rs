@@ -5,7 +5,7 @@
 use actix_web::{middleware, web, HttpResponse};
 use ghostlink_web::ApiError;
 
-use crate::{admin, api, auth, findings, health, qr, transfer, workspace};
+use crate::{admin, api, auth, domains, findings, health, qr, transfer, workspace};
 
 /// A route for reads: GET, and HEAD (the same answer without its body; actix drops the body).
 fn read() -> actix_web::Route {
@@ -56,6 +56,16 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
                     .route(read().to(api::get))
                     .route(web::patch().to(api::update))
                     .route(web::delete().to(api::delete)),
+            )
+            .service(
+                resource("/domains", "GET, HEAD, POST")
+                    .route(read().to(domains::list))
+                    .route(web::post().to(domains::add)),
+            )
+            .service(
+                resource("/domains/{host}", "PATCH, DELETE")
+                    .route(web::patch().to(domains::update))
+                    .route(web::delete().to(domains::remove)),
             )
             .service(resource("/export", "GET, HEAD").route(read().to(transfer::export)))
             .service(resource("/import", "POST").route(web::post().to(transfer::import)))

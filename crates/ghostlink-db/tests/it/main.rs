@@ -1,6 +1,7 @@
 //! ghostlink-db against the real Postgres: how a refused write is classified, and how typed
 //! values are stored and read ([`typed`]).
 
+mod domains;
 mod typed;
 mod upgrade;
 

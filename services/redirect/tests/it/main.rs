@@ -2,6 +2,7 @@
 
 mod click_text;
 mod deny;
+mod domains;
 mod follow;
 mod forwarded;
 mod hostile;
@@ -50,6 +51,7 @@ pub fn config(db: &TestDb, redis: &RedisArgs, amqp: &AmqpArgs) -> Config {
         referrer_policy: String::new(),
         http_workers: Some(2),
         geoip_db: None,
+        default_hosts: vec![],
     }
 }
 

@@ -6,7 +6,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use ghostlink_db::links::{LinkChanges, LinkRow};
-use ghostlink_domain::code::is_plausible_code;
 use ghostlink_domain::workspace::Action;
 use ghostlink_domain::LinkStatus;
 use ghostlink_proto::LinkDeleted;
@@ -21,7 +20,8 @@ use super::fields::{
 use super::fields::{LinkFields, LINK_FIELDS};
 use super::UpdateLinkRequest;
 use super::{
-    destination, load_visible, outbox_event, tags_of, updated_event, view, ErrorBody, LinkView, ReqId,
+    destination, load_visible, outbox_event, tags_of, updated_event, view, DomainParam, ErrorBody, LinkRef,
+    LinkView, ReqId,
 };
 use crate::admin::Listener;
 use crate::auth::Caller;
@@ -29,8 +29,8 @@ use crate::{db_error, Shared};
 
 /// Loads a link the caller may change: 404 when it does not see it, 403 when its role or key
 /// does not allow changing it.
-async fn load_writable(shared: &Shared, caller: &Caller, code: String) -> Result<LinkRow, ApiError> {
-    let row = load_visible(shared, caller, code).await?;
+async fn load_writable(shared: &Shared, caller: &Caller, link: &LinkRef) -> Result<LinkRow, ApiError> {
+    let row = load_visible(shared, caller, link).await?;
     if !caller.is_admin() {
         caller.allow(Action::WriteLink { own: row.owner_member_id == Some(caller.member_id) })?;
     }
@@ -41,7 +41,7 @@ async fn load_writable(shared: &Shared, caller: &Caller, code: String) -> Result
 /// rules, query forwarding, UTM parameters or password.
 #[utoipa::path(
     patch, path = "/api/v1/links/{code}", tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), DomainParam),
     request_body = UpdateLinkRequest,
     responses(
         (status = 200, description = "The changed link", body = LinkView),
@@ -58,29 +58,28 @@ async fn load_writable(shared: &Shared, caller: &Caller, code: String) -> Result
 )]
 pub async fn update(
     caller: Caller,
-    path: web::Path<String>,
+    link: LinkRef,
     body: JsonBody<Value>,
     shared: web::Data<Shared>,
     rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
-    update_as(caller, Listener::Public, path, body, shared, rid).await
+    update_as(caller, Listener::Public, link, body, shared, rid).await
 }
 
 /// [`update`] as served on `listener`: only the admin API quarantines and releases links.
 pub(crate) async fn update_as(
     caller: Caller,
     listener: Listener,
-    path: web::Path<String>,
+    link: LinkRef,
     body: JsonBody<Value>,
     shared: web::Data<Shared>,
     rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
     let rid = rid.map(|r| r.into_inner().0);
-    let code = path.into_inner();
     let m = object(body.into_inner())?;
-    if !is_plausible_code(&code) {
+    let Some(code) = link.key() else {
         return Err(ApiError::not_found("no link with this code"));
-    }
+    };
     let known: Vec<&str> =
         ["status", "url", "expires_at", "max_clicks"].into_iter().chain(LINK_FIELDS).collect();
     reject_unknown(&m, &known)?;
@@ -108,12 +107,7 @@ pub(crate) async fn update_as(
             destination(&shared, &format!("rules[{i}].url"), &rule.url)?;
         }
     }
-    let password_hash = match fields.password.clone() {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(p)) => Some(Some(hash_password(p).await?)),
-    };
-    let changes = LinkChanges {
+    let mut changes = LinkChanges {
         status,
         expires_at: field(&m, "expires_at", parse_time)?,
         max_clicks: field(&m, "max_clicks", parse_max_clicks)?,
@@ -123,7 +117,9 @@ pub(crate) async fn update_as(
         rules: fields.rules.clone().map(Option::unwrap_or_default),
         forward_query: fields.forward_query.map(|f| f.unwrap_or(false)),
         utm: fields.utm.clone().map(Option::unwrap_or_default),
-        password_hash,
+        // Hashed below, once the caller is known to be allowed the change (argon2 is the
+        // expensive part of a request; a refused caller must not get to spend it).
+        password_hash: fields.password.clone().map(|p| p.map(|_| String::new())),
         actor: Some((Some(caller.member_id), caller.member_name.clone())),
     };
     if changes.is_empty() && fields.tags.is_none() {
@@ -133,7 +129,7 @@ pub(crate) async fn update_as(
              tags, rules, forward_query, utm, password",
         ));
     }
-    let current = load_writable(&shared, &caller, code.clone()).await?;
+    let current = load_writable(&shared, &caller, &link).await?;
     let moderates = |s: LinkStatus| s == LinkStatus::Quarantined;
     let quarantine_change =
         status.is_some_and(|s| s != current.status && (moderates(s) || moderates(current.status)));
@@ -141,6 +137,9 @@ pub(crate) async fn update_as(
         return Err(ApiError::forbidden(
             "quarantining or releasing a link is the admin API's (ADMIN_LISTEN_ADDR, with an admin token)",
         ));
+    }
+    if let Some(Some(p)) = fields.password.clone() {
+        changes.password_hash = Some(Some(hash_password(p).await?));
     }
     let mut row = current;
     if !changes.is_empty() {
@@ -170,7 +169,7 @@ pub(crate) async fn update_as(
 /// Delete a link. Its code is never reissued.
 #[utoipa::path(
     delete, path = "/api/v1/links/{code}", tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), DomainParam),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
@@ -181,13 +180,12 @@ pub(crate) async fn update_as(
 )]
 pub async fn delete(
     caller: Caller,
-    path: web::Path<String>,
+    link: LinkRef,
     shared: web::Data<Shared>,
     rid: ReqId,
 ) -> Result<HttpResponse, ApiError> {
     let rid = rid.map(|r| r.into_inner().0);
-    let code = path.into_inner();
-    load_writable(&shared, &caller, code.clone()).await?;
+    let code = load_writable(&shared, &caller, &link).await?.code;
     let c2 = code.clone();
     let event = move |row: &LinkRow| {
         outbox_event(rid, LinkDeleted { code: row.code.clone(), deleted_at: row.updated_at })
@@ -221,7 +219,7 @@ pub struct RevisionView {
 /// The history of a link's destination, oldest first.
 #[utoipa::path(
     get, path = "/api/v1/links/{code}/revisions", tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), DomainParam),
     responses(
         (status = 200, description = "The revisions", body = [RevisionView]),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
@@ -232,11 +230,11 @@ pub struct RevisionView {
 )]
 pub async fn revisions(
     caller: Caller,
-    path: web::Path<String>,
+    link: LinkRef,
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
     caller.allow(Action::ReadLinks)?;
-    let row = load_visible(&shared, &caller, path.into_inner()).await?;
+    let row = load_visible(&shared, &caller, &link).await?;
     let id = row.id;
     let revs = shared.db.run(move |c| ghostlink_db::links::revisions(c, id)).await.map_err(db_error)?;
     let out: Vec<RevisionView> = revs

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use ghostlink_db::links::{LinkRow, ListFilter, NewLink};
-use ghostlink_domain::code::is_plausible_code;
+use ghostlink_domain::domains::{link_key, split_key, validate_host};
 use ghostlink_domain::risk::Level;
 use ghostlink_domain::{generate_code, normalize_url, validate_alias, HealthState, LinkStatus};
 use ghostlink_web::{ApiError, JsonBody};
@@ -13,11 +13,13 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 mod change;
-mod fields;
+pub(crate) mod fields;
+mod key;
 mod stats;
 
 pub use change::*;
 pub use fields::MAX_CLICKS;
+pub use key::{DomainParam, LinkRef};
 pub use stats::*;
 
 use fields::{
@@ -67,6 +69,10 @@ pub struct CreateLinkRequest {
     url: String,
     /// Custom code: 3–64 of `[A-Za-z0-9_-]`, not a reserved word.
     alias: Option<String>,
+    /// One of the workspace's custom domains (`GET /api/v1/domains`) to make the link on
+    /// (default: the instance's domain). A code is unique per domain.
+    #[schema(max_length = 253)]
+    domain: Option<String>,
     /// When the link stops redirecting: RFC 3339, in the future, its UTC year 0001–9999.
     expires_at: Option<DateTime<Utc>>,
     /// How many redirects the link gives before it is used up (at most 2^53 - 1).
@@ -136,6 +142,8 @@ pub struct UpdateLinkRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LinkView {
     pub code: String,
+    /// The custom domain the link is on (absent: the instance's default domain).
+    pub domain: Option<String>,
     pub short_url: String,
     pub url: String,
     pub created_at: DateTime<Utc>,
@@ -209,9 +217,24 @@ pub struct ListQuery {
     tag: Option<String>,
 }
 
-/// The short URL of a code.
-pub(crate) fn short_url(base: &str, code: &str) -> String {
-    format!("{base}/{code}")
+/// The short URL of a link's key: on the default domain under `base`, on a custom one under
+/// its host with `base`'s scheme (TLS ends in front of every domain alike).
+pub(crate) fn short_url(base: &str, key: &str) -> String {
+    match split_key(key) {
+        (None, code) => format!("{base}/{code}"),
+        (Some(host), code) => {
+            let scheme = base.split_once("://").map_or("https", |(s, _)| s);
+            format!("{scheme}://{host}/{code}")
+        }
+    }
+}
+
+/// Where the API answers for a link's key.
+pub(crate) fn link_path(key: &str) -> String {
+    match split_key(key) {
+        (None, code) => format!("/api/v1/links/{code}"),
+        (Some(host), code) => format!("/api/v1/links/{code}?domain={host}"),
+    }
 }
 
 pub(crate) fn view(row: LinkRow, base: &str, tags: Vec<String>) -> LinkView {
@@ -226,7 +249,8 @@ pub(crate) fn view(row: LinkRow, base: &str, tags: Vec<String>) -> LinkView {
         password_protected: row.password_hash.is_some(),
         short_url: short_url(base, &row.code),
         status: row.status,
-        code: row.code,
+        domain: split_key(&row.code).0.map(str::to_owned),
+        code: split_key(&row.code).1.to_owned(),
         url: row.url,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -263,10 +287,11 @@ pub async fn create(
     let rid = rid.map(|r| r.into_inner().0);
     let m = object(body.into_inner())?;
     let known: Vec<&str> =
-        ["url", "alias", "expires_at", "max_clicks"].into_iter().chain(LINK_FIELDS).collect();
+        ["url", "alias", "domain", "expires_at", "max_clicks"].into_iter().chain(LINK_FIELDS).collect();
     reject_unknown(&m, &known)?;
     let NewLinkInput { url, alias, expires_at, max_clicks, fields, rules, tags } =
         read_new_link(&shared, &m)?;
+    let domain = domain_of(&shared, &caller, &m).await?;
     let password_hash = match fields.password.clone().flatten() {
         Some(p) => Some(hash_password(p).await?),
         None => None,
@@ -276,6 +301,7 @@ pub async fn create(
     let row = loop {
         attempts += 1;
         let code = alias.clone().unwrap_or_else(|| generate_code(&mut rand::rngs::OsRng));
+        let code = link_key(domain.as_deref(), &code);
         let new = NewLink {
             code,
             url: url.clone(),
@@ -325,8 +351,24 @@ pub async fn create(
     shared.relay.notify_one();
     metrics::counter!("links_created_total").increment(1);
     slog::info!(shared.log, "link created"; "link.code" => &row.code, "token.name" => &caller.name);
-    let location = format!("/api/v1/links/{}", row.code);
+    let location = link_path(&row.code);
     Ok(HttpResponse::Created().insert_header(("location", location)).json(view(row, &shared.base_url, tags)))
+}
+
+/// The custom domain a create body names (`"domain"`), which must be one of the caller's
+/// workspace's; `None` for the default domain.
+pub(crate) async fn domain_of(
+    shared: &Shared,
+    caller: &Caller,
+    m: &serde_json::Map<String, Value>,
+) -> Result<Option<String>, ApiError> {
+    let Some(raw) = field(m, "domain", parse_string)?.flatten() else { return Ok(None) };
+    let unknown = || ApiError::unprocessable("unknown_domain", "domain: not a domain of this workspace");
+    let host = validate_host(&raw).map_err(|_| unknown())?;
+    let ws = caller.workspace_id;
+    let h = host.clone();
+    let found = shared.db.run(move |c| ghostlink_db::domains::get(c, ws, &h)).await.map_err(db_error)?;
+    found.map(|_| Some(host)).ok_or_else(unknown)
 }
 
 /// What a create body asks for, validated (the password still as sent).
@@ -398,16 +440,15 @@ pub(crate) async fn tags_of(shared: &Shared, link: i64) -> Result<Vec<String>, A
     Ok(all.remove(&link).unwrap_or_default())
 }
 
+/// The link a route names, when the caller may see it.
 pub(crate) async fn load_visible(
     shared: &Shared,
     caller: &Caller,
-    code: String,
+    link: &LinkRef,
 ) -> Result<LinkRow, ApiError> {
-    // Not a code at all (NUL, '/', overlong...): no such link, without asking the database,
-    // which would refuse a NUL with an error.
-    if !is_plausible_code(&code) {
+    let Some(code) = link.key() else {
         return Err(ApiError::not_found("no link with this code"));
-    }
+    };
     let row = shared.db.run(move |c| ghostlink_db::links::get(c, &code)).await.map_err(db_error)?;
     match row {
         Some(r) if caller.sees(r.workspace_id) => Ok(r),
@@ -419,7 +460,7 @@ pub(crate) async fn load_visible(
 /// Read one link of the caller's workspace (the instance admin: any).
 #[utoipa::path(
     get, path = "/api/v1/links/{code}", tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), DomainParam),
     responses(
         (status = 200, description = "The link", body = LinkView),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
@@ -427,13 +468,9 @@ pub(crate) async fn load_visible(
     ),
     security(("bearer" = []))
 )]
-pub async fn get(
-    caller: Caller,
-    path: web::Path<String>,
-    shared: web::Data<Shared>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(caller: Caller, link: LinkRef, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
     caller.allow(Action::ReadLinks)?;
-    let row = load_visible(&shared, &caller, path.into_inner()).await?;
+    let row = load_visible(&shared, &caller, &link).await?;
     let tags = tags_of(&shared, row.id).await?;
     Ok(HttpResponse::Ok().json(view(row, &shared.base_url, tags)))
 }

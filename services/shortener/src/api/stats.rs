@@ -9,7 +9,7 @@ use ghostlink_web::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{load_visible, ErrorBody};
+use super::{load_visible, DomainParam, ErrorBody, LinkRef};
 use crate::auth::Caller;
 use crate::{db_error, Shared};
 
@@ -42,7 +42,7 @@ pub struct ReferrerCount {
 /// Click statistics of a link of the caller's workspace.
 #[utoipa::path(
     get, path = "/api/v1/links/{code}/stats", tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), DomainParam),
     responses(
         (status = 200, description = "Statistics", body = LinkStatsView),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
@@ -53,11 +53,11 @@ pub struct ReferrerCount {
 )]
 pub async fn stats(
     caller: Caller,
-    path: web::Path<String>,
+    link: LinkRef,
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
     caller.allow(Action::ReadAnalytics)?;
-    let row = load_visible(&shared, &caller, path.into_inner()).await?;
+    let row = load_visible(&shared, &caller, &link).await?;
     let code = row.code.clone();
     let s = shared.db.run(move |c| ghostlink_db::clicks::stats(c, &code, 30)).await.map_err(db_error)?;
     Ok(HttpResponse::Ok().json(LinkStatsView {
@@ -96,7 +96,7 @@ pub struct RiskReasonView {
 /// The risk assessment of a link's destination (a link of the caller's workspace).
 #[utoipa::path(
     get, path = "/api/v1/links/{code}/risk", tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), DomainParam),
     responses(
         (status = 200, description = "The assessment", body = RiskView),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
@@ -107,11 +107,11 @@ pub struct RiskReasonView {
 )]
 pub async fn risk(
     caller: Caller,
-    path: web::Path<String>,
+    link: LinkRef,
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
     caller.allow(Action::ReadLinks)?;
-    let row = load_visible(&shared, &caller, path.into_inner()).await?;
+    let row = load_visible(&shared, &caller, &link).await?;
     let code = row.code.clone();
     let r = shared.db.run(move |c| ghostlink_db::risk::get(c, &code)).await.map_err(db_error)?;
     let Some(r) = r else {

@@ -86,6 +86,15 @@ fn table() -> Vec<Route> {
         r("GET", "/api/v1/tags", None, false, 200),
         missing("PATCH", "/api/v1/tags/{name}", Some(json!({"name": "renamed"}))),
         missing("DELETE", "/api/v1/tags/{name}", None),
+        r("GET", "/api/v1/domains", None, false, 200),
+        // Hosts are the instance's, so the same host cannot be added by both callers: a
+        // permitted caller gets as far as the host's rule.
+        Route {
+            ok_code: Some("host_syntax"),
+            ..r("POST", "/api/v1/domains", Some(json!({"host": "not a host"})), false, 422)
+        },
+        missing("PATCH", "/api/v1/domains/{host}", Some(json!({"root_url": null}))),
+        missing("DELETE", "/api/v1/domains/{host}", None),
         r("GET", "/api/v1/links", None, false, 200),
         r("POST", "/api/v1/links", Some(json!({"url": "https://matrix.example/"})), false, 201),
         r("GET", "/api/v1/links/{code}", None, false, 200),

@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod auth_matrix;
 mod body;
+mod domains;
 mod events;
 mod findings;
 mod health;

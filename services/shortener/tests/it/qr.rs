@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::{error_code, spawn, TestApp};
 
 /// Decodes every QR code in a PNG with zbarimg; fails clearly when zbarimg is not installed.
-fn zbar(png: &[u8]) -> String {
+pub(crate) fn zbar(png: &[u8]) -> String {
     let file = TempFile::new("png");
     std::fs::write(&file.0, png).expect("write the PNG");
     let out = match Command::new("zbarimg").args(["--raw", "-q"]).arg(&file.0).output() {
