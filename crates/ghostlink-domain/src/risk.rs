@@ -243,6 +243,32 @@ fn finish(reasons: Vec<Reason>, t: Thresholds, floor: Level) -> Assessment {
     Assessment { score, level: by_score.max(floor), reasons }
 }
 
+/// A link's risk: its destination's [`assess`]ment, made worse by any of its redirect rules'
+/// destinations (`rule_urls`, in order) that scores worse — a link is as risky as the worst
+/// place it can send a visitor. The worst rule's reasons are added, each detail naming the rule
+/// (`rules[1]: ...`).
+pub fn assess_link(
+    url: &str,
+    rule_urls: &[&str],
+    blocklist: &Blocklist,
+    thresholds: Thresholds,
+    canary: Option<&CanaryView>,
+) -> Assessment {
+    let mut worst = assess(url, blocklist, thresholds, canary);
+    let rules = rule_urls.iter().enumerate().map(|(i, u)| (i, assess(u, blocklist, thresholds, None)));
+    let Some((i, rule)) = rules.max_by_key(|(i, a)| (a.level, a.score, std::cmp::Reverse(*i))) else {
+        return worst;
+    };
+    if (rule.level, rule.score) > (worst.level, worst.score) {
+        worst.level = rule.level;
+        worst.score = rule.score;
+        worst.reasons.extend(
+            rule.reasons.into_iter().map(|r| Reason { detail: format!("rules[{i}]: {}", r.detail), ..r }),
+        );
+    }
+    worst
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,5 +420,27 @@ mod tests {
             assess("http://203.0.113.9/", &Blocklist::default(), Thresholds { medium: 10, high: 20 }, None);
         assert_eq!(a.level, Level::High);
         assert_eq!(Blocklist::parse("a.example\n# c\nb.example").len(), 2);
+    }
+
+    #[test]
+    fn a_link_is_as_risky_as_its_worst_rule_destination() {
+        let list = Blocklist::parse("evil.example\n");
+        let t = Thresholds::default();
+        let plain = assess_link("https://ok.example/", &[], &list, t, None);
+        assert_eq!(plain, assess("https://ok.example/", &list, t, None));
+        let same = assess_link("https://ok.example/", &["https://fine.example/"], &list, t, None);
+        assert_eq!(same.level, Level::Low);
+        let bad = assess_link(
+            "https://ok.example/",
+            &["https://fine.example/", "https://login.evil.example/"],
+            &list,
+            t,
+            None,
+        );
+        assert_eq!(bad.level, Level::Blocked);
+        assert!(
+            bad.reasons.iter().any(|r| r.rule == "blocklist" && r.detail.starts_with("rules[1]: ")),
+            "{bad:?}"
+        );
     }
 }

@@ -1,9 +1,13 @@
-//! `ghostctl`: GhostLink's operator CLI — migrations, API tokens, event replay, dead letters,
+//! `ghostctl`: GhostLink's operator CLI — migrations, API tokens, workspaces, links and
+//! domains (through the shortener's API, [`api`]), event replay, dead letters,
 //! live event tailing, `up`, which starts the whole local system, and `simulate`, which breaks
 //! it on purpose. Each subcommand lives in its own module; this file only parses and
 //! dispatches, and maps failures to exit codes (2 for bad input, 1 for everything else).
 
+mod api;
+mod domains;
 mod events;
+mod links;
 mod simulate;
 mod tokens;
 mod transfer;
@@ -35,6 +39,13 @@ enum Command {
     /// Workspaces, their members and the members' keys.
     #[command(subcommand)]
     Workspace(workspaces::WorkspaceCommand),
+    /// One link of a workspace, through the shortener's API: create, show, change, its
+    /// revisions, its QR code.
+    #[command(subcommand)]
+    Link(links::LinkCommand),
+    /// A workspace's custom domains, through the shortener's API.
+    #[command(subcommand)]
+    Domain(domains::DomainCommand),
     /// Export the workspace's links through the shortener's API (CSV or JSON).
     Export(transfer::ExportArgs),
     /// Import links (GhostLink CSV/JSON, Shlink, YOURLS, Kutt, Bitly) through the shortener's
@@ -106,6 +117,8 @@ fn main() {
         Command::Migrate => migrate(&cli.database.database_url),
         Command::Token(cmd) => tokens::run(&cli.database.database_url, cmd),
         Command::Workspace(cmd) => workspaces::run(&cli.database.database_url, cmd),
+        Command::Link(cmd) => links::run(cmd),
+        Command::Domain(cmd) => domains::run(cmd),
         Command::Export(args) => transfer::export(args),
         Command::Import(args) => transfer::import(args),
         Command::Replay(cmd) => events::replay(&cli.database, &cli.amqp, cmd),

@@ -13,18 +13,8 @@ use std::path::PathBuf;
 use clap::Args;
 use ghostlink_domain::import::Format;
 
+use crate::api::{refused, runtime, unreachable, ApiArgs};
 use crate::Failure;
-
-/// Where the shortener's API is and which key to use.
-#[derive(Debug, Args)]
-pub struct ApiArgs {
-    /// The shortener's public API (plain HTTP).
-    #[arg(long, env = "GHOSTLINK_API_URL", default_value = "http://127.0.0.1:8081")]
-    pub api_url: String,
-    /// An API key of the workspace (links:read to export, links:write to import).
-    #[arg(long, env = "GHOSTLINK_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-}
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -50,50 +40,6 @@ pub struct ImportArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub api: ApiArgs,
-}
-
-impl ApiArgs {
-    fn token(&self) -> Result<&str, Failure> {
-        self.token
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Failure::usage("an API key is needed: --token or GHOSTLINK_TOKEN"))
-    }
-
-    fn url(&self, path_and_query: &str) -> Result<String, Failure> {
-        let base = self.api_url.trim_end_matches('/');
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Failure::usage(format!("--api-url '{base}' is not an http(s) URL")));
-        }
-        Ok(format!("{base}{path_and_query}"))
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::other(format!("starting the runtime: {e}")))
-}
-
-/// The error an API answered, as a failure: 4xx is bad input (2), anything else 1.
-async fn refused(resp: reqwest::Response) -> Failure {
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| Some(format!("{} ({})", v["error"]["message"].as_str()?, v["error"]["code"].as_str()?)))
-        .unwrap_or(text);
-    let message = format!("the shortener answered {status}: {message}");
-    if status.is_client_error() {
-        Failure::usage(message)
-    } else {
-        Failure::other(message)
-    }
-}
-
-fn unreachable(api_url: &str, e: reqwest::Error) -> Failure {
-    Failure::other(format!("cannot reach the shortener at {api_url}: {e}"))
 }
 
 pub fn export(args: ExportArgs) -> Result<(), Failure> {

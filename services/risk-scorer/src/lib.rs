@@ -19,7 +19,7 @@ use ghostlink_config::blocklist::BlocklistFile;
 use ghostlink_config::{ConfigError, RedisArgs, Validate};
 use ghostlink_db::risk::RiskRow;
 use ghostlink_db::Db;
-use ghostlink_domain::risk::{assess, Blocklist, Thresholds};
+use ghostlink_domain::risk::{assess_link, Blocklist, Thresholds};
 use ghostlink_proto::{Envelope, Event, EventData, RiskReason, RiskScored};
 use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Task};
 use ghostlink_web::deps;
@@ -134,7 +134,17 @@ impl Scorer {
                     return Verdict::Reject;
                 }
             };
-            let a = assess(&url, blocklist, self.thresholds, None);
+            // The link's rules are read from Postgres (the events carry the destination only):
+            // a link is as risky as the worst place its rules can send a visitor.
+            let read = retrying("risk_rules", || {
+                let code = code.clone();
+                self.db.run(move |c| ghostlink_db::links::get(c, &code))
+            });
+            let Some(link) = read.await else { return Verdict::Retry };
+            let rule_urls: Vec<String> =
+                link.map(|l| l.rules.into_iter().map(|r| r.url).collect()).unwrap_or_default();
+            let rule_urls: Vec<&str> = rule_urls.iter().map(String::as_str).collect();
+            let a = assess_link(&url, &rule_urls, blocklist, self.thresholds, None);
             let reasons: Vec<RiskReason> = a
                 .reasons
                 .iter()
@@ -148,21 +158,11 @@ impl Scorer {
                 reasons: a.reasons.clone(),
                 assessed_at: chrono::Utc::now(),
             };
-            // A database outage holds the message (unacknowledged) instead of burning its
-            // deliveries: after a few tries it is requeued, never dead-lettered for an outage.
-            let mut backoff = Duration::from_millis(100);
-            let mut stored = false;
-            for _ in 0..8 {
+            let stored = retrying("risk_upsert", || {
                 let row = row.clone();
-                if self.db.run(move |c| ghostlink_db::risk::upsert(c, &row)).await.is_ok() {
-                    stored = true;
-                    break;
-                }
-                metrics::counter!("db_errors_total", "op" => "risk_upsert").increment(1);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            if !stored {
+                self.db.run(move |c| ghostlink_db::risk::upsert(c, &row))
+            });
+            if stored.await.is_none() {
                 return Verdict::Retry;
             }
             // The redirect caches a link's risk with the link: drop the copies.
@@ -193,6 +193,26 @@ impl Scorer {
             }
         }
     }
+}
+
+/// A database operation tried up to 8 times with backoff (counted in `db_errors_total{op}`):
+/// an outage holds the message (unacknowledged) instead of burning its deliveries; `None` after
+/// the last try, and the message is requeued — never dead-lettered for an outage.
+async fn retrying<T, F, Fut>(op: &'static str, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ghostlink_db::DbError>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    for _ in 0..8 {
+        if let Ok(v) = f().await {
+            return Some(v);
+        }
+        metrics::counter!("db_errors_total", "op" => op).increment(1);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+    None
 }
 
 /// `risk_links_by_level{level}`; kept as it was while Postgres does not answer (the failure is

@@ -1,4 +1,4 @@
-//! GhostLink's own export, read back: the CSV (a header row naming any of `code`, `url`,
+//! GhostLink's own export, read back: the CSV (a header row naming any of `code`, `domain`, `url`,
 //! `title`, `description`, `tags`, `status`, `expires_at`, `max_clicks`, `forward_query`, `utm`,
 //! `rules`; the export's other columns are ignored) and the JSON (an array of the export's
 //! objects). Counts, dates of creation and `password_protected` are not imported: a link starts
@@ -18,8 +18,8 @@ pub(super) fn csv(doc: &[u8]) -> Result<Vec<Result<Record, RowError>>, DocumentE
         column: "url",
         found: table.found(),
     })?;
-    let (code, title, description, tags) =
-        (col(&["code", "alias"]), col(&["title"]), col(&["description"]), col(&["tags"]));
+    let (code, domain, title, description, tags) =
+        (col(&["code", "alias"]), col(&["domain"]), col(&["title"]), col(&["description"]), col(&["tags"]));
     let (status, expires, max_clicks, forward, utm, rules) = (
         col(&["status"]),
         col(&["expiresat"]),
@@ -38,6 +38,7 @@ pub(super) fn csv(doc: &[u8]) -> Result<Vec<Result<Record, RowError>>, DocumentE
             let mut body = Map::new();
             put(&mut body, "url", text(Some(url)));
             put(&mut body, "alias", text(code));
+            put(&mut body, "domain", text(domain));
             put(&mut body, "title", text(title));
             put(&mut body, "description", text(description));
             let t = cell(&cells, tags);
@@ -78,9 +79,10 @@ fn json_cell(line: usize, text: &str) -> Result<Option<Value>, RowError> {
 }
 
 /// The fields a JSON object brings to a create body, by the export's names.
-const JSON_FIELDS: [(&str, &str); 10] = [
+const JSON_FIELDS: [(&str, &str); 11] = [
     ("url", "url"),
     ("code", "alias"),
+    ("domain", "domain"),
     ("title", "title"),
     ("description", "description"),
     ("tags", "tags"),

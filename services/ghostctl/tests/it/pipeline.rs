@@ -193,11 +193,11 @@ async fn dlq_list_show_and_replay_bring_a_dead_letter_back() {
     delete_topology(&amqp.bus_prefix).await;
 }
 
-fn sibling(name: &str) -> std::path::PathBuf {
+pub(crate) fn sibling(name: &str) -> std::path::PathBuf {
     std::path::Path::new(BIN).parent().expect("dir").join(name)
 }
 
-fn start(name: &str, envs: &[(&str, String)]) -> Child {
+pub(crate) fn start(name: &str, envs: &[(&str, String)]) -> Child {
     let bin = sibling(name);
     assert!(bin.exists(), "{name} not built beside ghostctl: run `cargo test --workspace`");
     let mut cmd = Command::new(bin);
@@ -207,7 +207,7 @@ fn start(name: &str, envs: &[(&str, String)]) -> Child {
     cmd.stdout(Stdio::null()).spawn().expect("spawn")
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let t = Instant::now();
     while child.try_wait().ok().flatten().is_none() && t.elapsed() < Duration::from_secs(30) {

@@ -78,9 +78,24 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     };
     let app = App::build(config).expect("build");
     let scorer = Running::spawn(app.ops_addr(), |stop| app.run(stop)).ready().await;
+    // A link whose destination is fine but one of whose rules sends visitors to a blocked host.
+    let input: Vec<ghostlink_domain::rules::RuleInput> = serde_json::from_str(
+        r#"[{"conditions":[{"type":"query","name":"x"}],"url":"https://www.rust-lang.org/learn"},
+            {"conditions":[{"type":"language","is":["de"]}],"url":"https://x.blocked.example/"}]"#,
+    )
+    .expect("rules");
+    let rules = ghostlink_domain::rules::validate_rules(&input).expect("valid rules");
+    let new = ghostlink_db::links::NewLink {
+        code: "rules1".into(),
+        url: "https://www.rust-lang.org/".into(),
+        rules,
+        ..Default::default()
+    };
+    ghostlink_db::links::insert(&mut db.conn(), &new).expect("insert");
     let publisher = publisher(&amqp);
     publisher
         .publish(&[
+            created("rules1", "https://www.rust-lang.org/"),
             created("fine1", "https://www.rust-lang.org/"),
             created("ip1", "http://203.0.113.9/"),
             created("phish1", "http://198.51.100.7:8080/secure-login/verify-account"),
@@ -100,6 +115,12 @@ async fn scores_links_reloads_the_blocklist_and_publishes_risk_scored() {
     let blocked = wait_level(&db, "block1", "blocked").await;
     assert_eq!(blocked.score, 100);
     assert!(has_rule(&blocked, "blocklist"));
+    let by_rule = wait_level(&db, "rules1", "blocked").await;
+    assert!(
+        by_rule.reasons.iter().any(|r| r.rule == "blocklist" && r.detail.starts_with("rules[1]: ")),
+        "{:?}",
+        by_rule.reasons
+    );
     wait_level(&db, "later1", "low").await;
     let homograph = wait_level(&db, "homo1", "high").await;
     assert!(has_rule(&homograph, "brand_lookalike"), "{:?}", homograph.reasons);

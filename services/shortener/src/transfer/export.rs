@@ -12,10 +12,12 @@ use super::{ExportLink, ExportQuery, EXPORT_PAGE};
 use crate::api::short_url;
 use crate::auth::Caller;
 use crate::{db_error, Shared};
+use ghostlink_domain::domains::split_key;
 
 /// The CSV header: [`ExportLink`]'s fields, in order.
-const COLUMNS: [&str; 15] = [
+const COLUMNS: [&str; 16] = [
     "code",
+    "domain",
     "short_url",
     "url",
     "title",
@@ -131,7 +133,8 @@ fn link(r: LinkRow, base: &str, tags: Vec<String>) -> ExportLink {
         short_url: short_url(base, &r.code),
         status: r.status.as_str().to_string(),
         password_protected: r.password_hash.is_some(),
-        code: r.code,
+        domain: split_key(&r.code).0.map(str::to_owned),
+        code: split_key(&r.code).1.to_owned(),
         url: r.url,
         title: r.title,
         description: r.description,
@@ -179,6 +182,7 @@ fn csv_chunk(first: bool, links: &[ExportLink]) -> Result<Vec<u8>, ApiError> {
     for l in links {
         let cells = [
             l.code.clone(),
+            l.domain.clone().unwrap_or_default(),
             l.short_url.clone(),
             l.url.clone(),
             l.title.clone().unwrap_or_default(),

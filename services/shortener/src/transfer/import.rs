@@ -2,7 +2,7 @@
 //! (`ghostlink_domain::import`), each validated like a create, matched against what exists,
 //! and written in batches.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
@@ -11,6 +11,7 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use ghostlink_db::import::ImportLink;
 use ghostlink_db::links::NewLink;
+use ghostlink_domain::domains::{link_key, split_key, validate_host};
 use ghostlink_domain::import::{Format, Record, RowStatus};
 use ghostlink_domain::workspace::Action;
 use ghostlink_domain::{generate_code, LinkStatus};
@@ -78,8 +79,16 @@ pub async fn import(
     let started = std::time::Instant::now();
     let v_shared = shared.clone();
     let (ws, token, member) = (caller.workspace_id, caller.token_id, caller.member_id);
+    let hosts: HashSet<String> = shared
+        .db
+        .run(move |c| ghostlink_db::domains::list(c, ws))
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|d| d.host)
+        .collect();
     let rows: Vec<Row> = tokio::task::spawn_blocking(move || {
-        parsed.into_iter().map(|r| prepare(&v_shared, r, ws, token, member)).collect()
+        parsed.into_iter().map(|r| prepare(&v_shared, &hosts, r, ws, token, member)).collect()
     })
     .await
     .map_err(|_| ApiError::internal())?;
@@ -210,6 +219,7 @@ enum Row {
 /// carries one).
 fn prepare(
     shared: &Shared,
+    hosts: &HashSet<String>,
     record: Result<Record, ghostlink_domain::import::RowError>,
     ws: i64,
     token: i64,
@@ -227,13 +237,19 @@ fn prepare(
     };
     r.body.remove("password");
     let code = r.body.get("alias").and_then(Value::as_str).map(|c| c.chars().take(64).collect());
+    let domain = match row_domain(hosts, &r.body) {
+        Ok(d) => d,
+        Err(error) => return Row::Refused { line: r.line, code, error },
+    };
     match read_new_link(shared, &r.body) {
         Err(error) => Row::Refused { line: r.line, code, error },
         Ok(input) => Row::Valid {
             line: r.line,
             alias: input.alias.is_some(),
             new: Box::new(NewLink {
-                code: input.alias.unwrap_or_default(),
+                // A row without a code keeps its domain as the key's prefix (`host/`) until
+                // [`write`] generates the code.
+                code: link_key(domain.as_deref(), &input.alias.unwrap_or_default()),
                 url: input.url,
                 owner_token_id: Some(token),
                 expires_at: input.expires_at,
@@ -250,6 +266,23 @@ fn prepare(
             status: if r.disabled { LinkStatus::Disabled } else { LinkStatus::Active },
             tags: input.tags,
         },
+    }
+}
+
+/// The custom domain a row names (`domain`), which must be one of the workspace's `hosts`.
+fn row_domain(
+    hosts: &HashSet<String>,
+    body: &serde_json::Map<String, Value>,
+) -> Result<Option<String>, ApiError> {
+    let unknown = || ApiError::unprocessable("unknown_domain", "domain: not a domain of this workspace");
+    match body.get("domain") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(d)) if d.is_empty() => Ok(None),
+        Some(Value::String(d)) => match validate_host(d) {
+            Ok(h) if hosts.contains(&h) => Ok(Some(h)),
+            _ => Err(unknown()),
+        },
+        Some(_) => Err(unknown()),
     }
 }
 
@@ -407,7 +440,8 @@ async fn write(
         }
         for (_, new, _, _, alias) in pending.iter_mut() {
             if !*alias {
-                new.code = generate_code(&mut rand::rngs::OsRng);
+                let domain = split_key(&new.code).0.map(str::to_owned);
+                new.code = link_key(domain.as_deref(), &generate_code(&mut rand::rngs::OsRng));
             }
         }
         let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);

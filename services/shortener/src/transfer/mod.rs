@@ -76,6 +76,8 @@ pub struct ImportQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExportLink {
     pub code: String,
+    /// The custom domain the link is on (`null`, an empty CSV cell: the default domain).
+    pub domain: Option<String>,
     pub short_url: String,
     pub url: String,
     pub title: Option<String>,
@@ -118,8 +120,8 @@ pub struct ImportReport {
 pub struct ImportRowReport {
     /// The CSV line the row starts on, or the position of the object in a JSON array (from 1).
     pub line: usize,
-    /// The link's code (absent for a refused row without one, or a row a dry run would give a
-    /// generated code).
+    /// The link's code, `host/code` on a custom domain (absent for a refused row without one,
+    /// or a row a dry run would give a generated code).
     pub code: Option<String>,
     /// `created`, `unchanged` or `refused`.
     #[schema(value_type = String, pattern = "^(created|unchanged|refused)$")]

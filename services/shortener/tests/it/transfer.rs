@@ -156,6 +156,64 @@ async fn export_round_trips_into_another_instance_and_collides_in_this_one() {
     app.stop().await;
 }
 
+/// A custom domain's links export with their domain, import back as they were (unchanged), and
+/// into a workspace without that domain are refused row by row (never moved to the default one).
+#[tokio::test]
+async fn links_on_a_custom_domain_keep_it_through_export_and_import() {
+    let app = spawn().await;
+    let (s, _) =
+        app.call("POST", "/api/v1/domains", Some(&app.user), Some(json!({"host": "go.alice.test"}))).await;
+    assert_eq!(s, 201);
+    for body in [
+        json!({"url": "https://d.example/a", "alias": "same", "domain": "go.alice.test"}),
+        json!({"url": "https://d.example/b", "domain": "go.alice.test"}),
+        json!({"url": "https://plain.example/", "alias": "same"}),
+    ] {
+        let (s, b) = app.create(&app.user, body).await;
+        assert_eq!(s, 201, "{b}");
+    }
+    for format in ["json", "csv"] {
+        let (s, _, doc) = export(&app, &app.user, format).await;
+        assert_eq!(s, 200);
+        if format == "json" {
+            let links: Vec<Value> = serde_json::from_str(&doc).expect("json");
+            let on: Vec<_> = links.iter().filter(|l| l["domain"] == "go.alice.test").collect();
+            assert_eq!(on.len(), 2, "{doc}");
+            assert!(on
+                .iter()
+                .all(|l| l["short_url"].as_str().is_some_and(|u| u.starts_with("http://go.alice.test/"))));
+        } else {
+            assert!(doc.starts_with("code,domain,short_url,"), "{doc}");
+        }
+        let ct = if format == "json" { "application/json" } else { "text/csv" };
+        let (s, again) =
+            import(&app, &app.user, &format!("format={format}"), ct, doc.clone().into_bytes()).await;
+        assert_eq!(s, 200, "{again}");
+        assert_eq!(
+            (again["unchanged"].as_u64(), again["created"].as_u64()),
+            (Some(3), Some(0)),
+            "{format}: {again}"
+        );
+
+        let other = app.db.token(&format!("other-{format}"), "user");
+        let (s, there) = import(&app, &other, &format!("format={format}"), ct, doc.into_bytes()).await;
+        assert_eq!(s, 200, "{there}");
+        assert_eq!(
+            (there["created"].as_u64(), there["refused"].as_u64()),
+            (Some(1), Some(2)),
+            "{format}: {there}"
+        );
+        let refused: Vec<&str> = there["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter(|r| r["status"] == "refused")
+            .map(|r| r["error"]["code"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(refused, ["unknown_domain", "unknown_domain"], "{there}");
+    }
+}
+
 #[tokio::test]
 async fn a_second_import_changes_nothing_and_a_dry_run_writes_nothing() {
     let app = spawn().await;
