@@ -262,9 +262,13 @@ pub struct ListenArgs {
     /// Address of the public listener (port 0 picks a free port).
     #[arg(long = "listen", env = "LISTEN_ADDR")]
     pub listen: Option<String>,
-    /// Address of the ops listener serving /metrics, /healthz and /readyz.
+    /// Address of the ops listener serving /metrics, /healthz, /readyz and /system.
     #[arg(long = "ops-listen", env = "OPS_LISTEN_ADDR")]
     pub ops_listen: Option<String>,
+    /// The service's data directory: the ops listener's /system reports the disk holding it
+    /// (the redirect's spool directory is reported beside it).
+    #[arg(long = "data-dir", env = "DATA_DIR", default_value = ".")]
+    pub data_dir: std::path::PathBuf,
 }
 
 impl ListenArgs {
@@ -276,7 +280,7 @@ impl ListenArgs {
     }
     /// A block listening on the given addresses (used by tests and `ghostctl up`).
     pub fn on(public: &str, ops: &str) -> Self {
-        Self { listen: Some(public.to_string()), ops_listen: Some(ops.to_string()) }
+        Self { listen: Some(public.to_string()), ops_listen: Some(ops.to_string()), data_dir: ".".into() }
     }
 }
 

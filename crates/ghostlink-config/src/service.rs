@@ -21,11 +21,15 @@ pub struct SharedArgs {
 }
 
 impl Validate for SharedArgs {
-    /// The database, then the broker; the listeners are checked where their defaults are known
-    /// ([`ListenArgs::public_or`], [`ListenArgs::ops_or`]).
+    /// The database, then the broker, then the data directory; the listeners are checked where
+    /// their defaults are known ([`ListenArgs::public_or`], [`ListenArgs::ops_or`]).
     fn validate(&self) -> Result<(), ConfigError> {
         self.database.validate()?;
-        self.amqp.validate()
+        self.amqp.validate()?;
+        if self.listen.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("DATA_DIR (--data-dir)", "must not be empty"));
+        }
+        Ok(())
     }
 }
 

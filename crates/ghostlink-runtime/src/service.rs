@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use ghostlink_bus::{ConsumerSettings, Topology};
-use ghostlink_web::{deps, OpsServer};
+use ghostlink_web::{deps, OpsServer, WatchedDir};
 use tokio::sync::watch;
 
 use crate::handler::{Context, Handler, Stop};
@@ -44,6 +44,7 @@ impl<H: Handler> Service<H> {
             concurrency: t.concurrency,
             delivery_limit: t.delivery_limit,
         };
+        let dirs = vec![WatchedDir::new("data", &args.shared.listen.data_dir)];
         let (stop, stopping) = watch::channel(false);
         let ctx = Context {
             log: log.clone(),
@@ -57,7 +58,8 @@ impl<H: Handler> Service<H> {
         let mut checks = vec![deps::postgres_check(db.clone())];
         checks.extend(handler.readiness());
         checks.push(deps::consumer_check(connected.clone()));
-        let ops = OpsServer::bind(resolved.ops, H::SPEC.name, metrics, checks, vec![deps::pool_sampler(db)])?;
+        let ops =
+            OpsServer::bind(resolved.ops, H::SPEC.name, metrics, checks, vec![deps::pool_sampler(db)], dirs)?;
         slog::info!(log, "listening"; "ops" => %ops.addr, "consumer.prefetch" => t.prefetch,
             "consumer.batch_size" => t.batch_size, "consumer.concurrency" => t.concurrency,
             "consumer.delivery_limit" => t.delivery_limit);

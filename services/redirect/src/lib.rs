@@ -36,7 +36,7 @@ use ghostlink_domain::click_text;
 use ghostlink_domain::forwarded::{address_key, TrustedProxies};
 use ghostlink_domain::{code::is_plausible_code, hash_client, ClickOutcome, Decision, GoneReason};
 use ghostlink_proto::ClickRecorded;
-use ghostlink_web::{deps, ApiError, OpsServer};
+use ghostlink_web::{deps, ApiError, OpsServer, WatchedDir};
 
 pub use config::Config;
 
@@ -217,6 +217,10 @@ impl App {
             vec![
                 deps::pool_sampler(db.clone()),
                 Arc::new(move || metrics::gauge!("clicks_queue_depth").set(sink.depth() as f64)),
+            ],
+            vec![
+                WatchedDir::new("data", &config.listen.data_dir),
+                WatchedDir::new("spool", &config.spool_dir),
             ],
         )
         .with_context(|| format!("binding ops listener {}", resolved.ops))?;

@@ -29,7 +29,7 @@ use actix_web::{middleware, web, HttpResponse};
 use anyhow::Context;
 use ghostlink_cache::RedisCache;
 use ghostlink_db::{Db, DbError};
-use ghostlink_web::{deps, AccessLog, ApiError, OpsServer};
+use ghostlink_web::{deps, AccessLog, ApiError, OpsServer, WatchedDir};
 use utoipa::OpenApi;
 
 pub use config::Config;
@@ -331,6 +331,7 @@ impl App {
                 deps::publisher_check(publisher, "events wait in the outbox"),
             ],
             vec![deps::pool_sampler(db.clone())],
+            vec![WatchedDir::new("data", &config.listen.data_dir)],
         )
         .with_context(|| format!("binding ops listener {}", resolved.ops))?;
         slog::info!(log, "shortener listening"; "public" => %public_addr, "admin" => %admin_addr, "ops" => %ops.addr);
