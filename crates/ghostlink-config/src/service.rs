@@ -5,9 +5,9 @@
 
 use clap::Args;
 
-use crate::{exit_on_invalid, AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, Validate};
+use crate::{exit_on_invalid, AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, TraceArgs, Validate};
 
-/// Postgres, RabbitMQ, the public and ops listeners (defaults per service) and logging.
+/// Postgres, RabbitMQ, the public and ops listeners (defaults per service), logging and traces.
 #[derive(Debug, Clone, Args)]
 pub struct SharedArgs {
     #[command(flatten)]
@@ -18,6 +18,8 @@ pub struct SharedArgs {
     pub listen: ListenArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 impl Validate for SharedArgs {
@@ -26,6 +28,7 @@ impl Validate for SharedArgs {
     fn validate(&self) -> Result<(), ConfigError> {
         self.database.validate()?;
         self.amqp.validate()?;
+        self.trace.validate()?;
         if self.listen.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("DATA_DIR (--data-dir)", "must not be empty"));
         }

@@ -98,6 +98,9 @@ impl App {
     pub fn build(config: Config) -> anyhow::Result<Self> {
         let resolved = config.resolve()?;
         let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        // Low by default: the redirect answers most of the traffic (OTEL_TRACES_SAMPLER_ARG).
+        ghostlink_telemetry::trace::install(&config.trace, SERVICE, 0.01, &log)
+            .context("setting up tracing")?;
         // The user-agent parser's tables, built now rather than by the first request a rule
         // reads a user agent for.
         ghostlink_domain::rules::warm_up();

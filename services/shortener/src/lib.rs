@@ -253,6 +253,8 @@ impl App {
     pub fn build(config: Config) -> anyhow::Result<Self> {
         let resolved = config.resolve()?;
         let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        ghostlink_telemetry::trace::install(&config.trace, SERVICE, 1.0, &log)
+            .context("setting up tracing")?;
         let handle = ghostlink_telemetry::metrics_handle(SERVICE);
         let db = deps::database(&config.database, Duration::from_secs(10));
         let redis = deps::invalidation_cache(&config.redis).context("building the Redis pool")?;

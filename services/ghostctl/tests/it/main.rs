@@ -9,6 +9,7 @@ use ghostlink_test_support::TestDb;
 
 mod pipeline;
 mod simulate;
+mod trace;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ghostctl");
 
