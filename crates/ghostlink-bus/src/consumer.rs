@@ -95,6 +95,9 @@ pub struct Incoming {
     /// `x-delivery-count`.
     pub delivery: u32,
     pub payload: Vec<u8>,
+    /// The W3C trace context its publisher sent in the `traceparent` / `tracestate` headers.
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
 }
 
 /// What the handler decided for one message.
@@ -241,6 +244,8 @@ where
                 redelivered: d.redelivered,
                 delivery: delivery_of(d),
                 payload: d.data.clone(),
+                traceparent: string_header(d, "traceparent"),
+                tracestate: string_header(d, "tracestate"),
             })
             .collect();
         let handled = handler(batch);
@@ -292,6 +297,15 @@ async fn settle(
         }
     }
     Ok(())
+}
+
+/// A text header of `d`, if it has one.
+fn string_header(d: &lapin::message::Delivery, name: &str) -> Option<String> {
+    match d.properties.headers().as_ref()?.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
 }
 
 /// Which delivery of its message `d` is: the quorum queue counts earlier failed deliveries in

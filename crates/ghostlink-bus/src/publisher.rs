@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use ghostlink_telemetry::trace::{self, Attribute};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection};
 use tokio::sync::Mutex;
 
@@ -101,27 +103,69 @@ impl Publisher {
     }
 
     /// Publishes a batch and waits for every confirm. `Ok` means the broker has every message.
+    /// Inside a sampled span the batch gets a producer span of its own, whose `traceparent`
+    /// travels in every message's headers (consumers continue the trace from there).
     pub async fn publish(&self, batch: &[Outgoing]) -> Result<(), BusError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let result = self.publish_inner(batch).await;
+        let span = trace::child(trace::kind::Producer, || {
+            let attributes = vec![
+                Attribute::new("messaging.system", "rabbitmq"),
+                Attribute::new("messaging.operation.type", "send"),
+                Attribute::new("messaging.destination.name", self.topology.exchange()),
+                Attribute::new("messaging.batch.message_count", batch.len() as i64),
+            ];
+            (format!("publish {}", batch[0].routing_key), attributes)
+        });
+        let headers = span.as_ref().map(trace::inject).unwrap_or_default();
+        let traces = if headers.is_empty() { Vec::new() } else { vec![headers; batch.len()] };
+        let result = self.publish_traced(batch, &traces).await;
+        if let Some(cx) = &span {
+            trace::finish(cx, result.as_ref().err().map(ToString::to_string).as_deref());
+        }
+        result
+    }
+
+    /// [`Publisher::publish`] with each message's own trace headers (`traces[i]` for
+    /// `batch[i]`; none past its end): the outbox relay's, each row carrying the context of
+    /// the request that wrote it.
+    pub async fn publish_traced(
+        &self,
+        batch: &[Outgoing],
+        traces: &[Vec<(String, String)>],
+    ) -> Result<(), BusError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let result = self.publish_inner(batch, traces).await;
         if let Err(BusError::Unavailable(_)) = &result {
             self.reset().await;
         }
         result
     }
 
-    async fn publish_inner(&self, batch: &[Outgoing]) -> Result<(), BusError> {
+    async fn publish_inner(
+        &self,
+        batch: &[Outgoing],
+        traces: &[Vec<(String, String)>],
+    ) -> Result<(), BusError> {
         let ch = self.channel().await?;
         let exchange = self.topology.exchange();
         let mut confirms = Vec::with_capacity(batch.len());
-        for m in batch {
-            let props = BasicProperties::default()
+        for (i, m) in batch.iter().enumerate() {
+            let mut props = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
                 .with_message_id(m.message_id.as_str().into())
                 .with_type(m.routing_key.as_str().into());
+            if let Some(headers) = traces.get(i).filter(|h| !h.is_empty()) {
+                let mut table = FieldTable::default();
+                for (k, v) in headers {
+                    table.insert(k.as_str().into(), AMQPValue::LongString(LongString::from(v.as_str())));
+                }
+                props = props.with_headers(table);
+            }
             let c = ch
                 .basic_publish(
                     &exchange,

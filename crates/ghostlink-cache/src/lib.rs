@@ -15,6 +15,7 @@
 pub mod limit;
 pub mod probe;
 
+use ghostlink_telemetry::trace::{self, Attribute, FutureExt as _};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -168,12 +169,23 @@ impl RedisCache {
         if honour_breaker && self.is_open() {
             return Err(CacheError::Skipped);
         }
-        let res = tokio::time::timeout(timeout, async {
+        let call = tokio::time::timeout(timeout, async {
             let conn = self.pool.get().await.map_err(|e| CacheError::Redis(e.to_string()))?;
             f(conn).await.map_err(|e| CacheError::Redis(e.to_string()))
-        })
-        .await
+        });
+        let span = trace::child(trace::kind::Client, || {
+            let attributes =
+                vec![Attribute::new("db.system.name", "redis"), Attribute::new("db.operation.name", op)];
+            (op, attributes)
+        });
+        let res = match &span {
+            Some(cx) => call.with_context(cx.clone()).await,
+            None => call.await,
+        }
         .unwrap_or(Err(CacheError::Timeout));
+        if let Some(cx) = &span {
+            trace::finish(cx, res.as_ref().err().map(ToString::to_string).as_deref());
+        }
         match &res {
             Ok(_) => {
                 self.failures.store(0, Ordering::Relaxed);

@@ -262,9 +262,13 @@ pub struct ListenArgs {
     /// Address of the public listener (port 0 picks a free port).
     #[arg(long = "listen", env = "LISTEN_ADDR")]
     pub listen: Option<String>,
-    /// Address of the ops listener serving /metrics, /healthz and /readyz.
+    /// Address of the ops listener serving /metrics, /healthz, /readyz and /system.
     #[arg(long = "ops-listen", env = "OPS_LISTEN_ADDR")]
     pub ops_listen: Option<String>,
+    /// The service's data directory: the ops listener's /system reports the disk holding it
+    /// (the redirect's spool directory is reported beside it).
+    #[arg(long = "data-dir", env = "DATA_DIR", default_value = ".")]
+    pub data_dir: std::path::PathBuf,
 }
 
 impl ListenArgs {
@@ -276,7 +280,7 @@ impl ListenArgs {
     }
     /// A block listening on the given addresses (used by tests and `ghostctl up`).
     pub fn on(public: &str, ops: &str) -> Self {
-        Self { listen: Some(public.to_string()), ops_listen: Some(ops.to_string()) }
+        Self { listen: Some(public.to_string()), ops_listen: Some(ops.to_string()), data_dir: ".".into() }
     }
 }
 
@@ -301,6 +305,62 @@ pub struct LogArgs {
     /// Lowest level written to stdout (JSON lines).
     #[arg(long = "log-level", env = "LOG_LEVEL", value_enum, default_value = "info")]
     pub log_level: LogLevel,
+}
+
+/// `OTEL_TRACES_SAMPLER`: the specification's samplers this service supports, by their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TracesSampler {
+    #[value(name = "always_on")]
+    AlwaysOn,
+    #[value(name = "always_off")]
+    AlwaysOff,
+    #[value(name = "traceidratio")]
+    TraceIdRatio,
+    #[value(name = "parentbased_always_on")]
+    ParentBasedAlwaysOn,
+    #[value(name = "parentbased_always_off")]
+    ParentBasedAlwaysOff,
+    #[value(name = "parentbased_traceidratio")]
+    ParentBasedTraceIdRatio,
+}
+
+/// OpenTelemetry traces, by the specification's standard environment variables. No endpoint:
+/// tracing off.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TraceArgs {
+    /// OTLP/gRPC collector, e.g. `http://otel-collector:4317`; unset: no spans are exported.
+    #[arg(long = "otel-exporter-otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// The `service.name` of this process's spans (default: the service's own name).
+    #[arg(long = "otel-service-name", env = "OTEL_SERVICE_NAME")]
+    pub service_name: Option<String>,
+    /// Sampler (default `parentbased_traceidratio`: a caller's decision is followed, a new
+    /// trace is kept at the ratio).
+    #[arg(long = "otel-traces-sampler", env = "OTEL_TRACES_SAMPLER", value_enum)]
+    pub sampler: Option<TracesSampler>,
+    /// The ratio of new traces kept, 0..=1 (default per service: the redirect's is 0.01).
+    #[arg(long = "otel-traces-sampler-arg", env = "OTEL_TRACES_SAMPLER_ARG")]
+    pub sampler_arg: Option<f64>,
+}
+
+impl Validate for TraceArgs {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(e) = &self.endpoint {
+            check_url("OTEL_EXPORTER_OTLP_ENDPOINT (--otel-exporter-otlp-endpoint)", e, &["http", "https"])?;
+        }
+        if let Some(r) = self.sampler_arg {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(ConfigError::new(
+                    "OTEL_TRACES_SAMPLER_ARG (--otel-traces-sampler-arg)",
+                    "must be a ratio between 0 and 1",
+                ));
+            }
+        }
+        if self.service_name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(ConfigError::new("OTEL_SERVICE_NAME (--otel-service-name)", "must not be empty"));
+        }
+        Ok(())
+    }
 }
 
 fn check_url(setting: &'static str, raw: &str, schemes: &[&str]) -> Result<(), ConfigError> {
@@ -334,6 +394,16 @@ mod tests {
         let l = ListenArgs::on("nope", "127.0.0.1:0");
         assert!(l.public_or("127.0.0.1:1").expect_err("bad addr").to_string().contains("LISTEN_ADDR"));
         assert!(l.ops_or("x").is_ok());
+        let t = TraceArgs { endpoint: Some("grpc://collector".into()), ..Default::default() };
+        assert!(t.validate().expect_err("scheme").to_string().contains("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        let t = TraceArgs { sampler_arg: Some(1.5), ..Default::default() };
+        assert!(t.validate().expect_err("ratio").to_string().contains("OTEL_TRACES_SAMPLER_ARG"));
+        let t = TraceArgs {
+            endpoint: Some("http://127.0.0.1:4317".into()),
+            sampler_arg: Some(0.01),
+            ..Default::default()
+        };
+        assert!(t.validate().is_ok());
         let p = ProxyArgs { trusted_proxies: "10.0.0.0/8,bogus".into() };
         let err = p.validate().expect_err("bad cidr");
         assert!(err.to_string().contains("TRUSTED_PROXIES") && err.to_string().contains("bogus"), "{err}");

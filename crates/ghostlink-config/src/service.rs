@@ -5,9 +5,9 @@
 
 use clap::Args;
 
-use crate::{exit_on_invalid, AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, Validate};
+use crate::{exit_on_invalid, AmqpArgs, ConfigError, DatabaseArgs, ListenArgs, LogArgs, TraceArgs, Validate};
 
-/// Postgres, RabbitMQ, the public and ops listeners (defaults per service) and logging.
+/// Postgres, RabbitMQ, the public and ops listeners (defaults per service), logging and traces.
 #[derive(Debug, Clone, Args)]
 pub struct SharedArgs {
     #[command(flatten)]
@@ -18,14 +18,21 @@ pub struct SharedArgs {
     pub listen: ListenArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 impl Validate for SharedArgs {
-    /// The database, then the broker; the listeners are checked where their defaults are known
-    /// ([`ListenArgs::public_or`], [`ListenArgs::ops_or`]).
+    /// The database, then the broker, then the data directory; the listeners are checked where
+    /// their defaults are known ([`ListenArgs::public_or`], [`ListenArgs::ops_or`]).
     fn validate(&self) -> Result<(), ConfigError> {
         self.database.validate()?;
-        self.amqp.validate()
+        self.amqp.validate()?;
+        self.trace.validate()?;
+        if self.listen.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("DATA_DIR (--data-dir)", "must not be empty"));
+        }
+        Ok(())
     }
 }
 

@@ -30,6 +30,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use ghostlink_telemetry::trace::{self, Attribute};
 
 /// The migrations shipped inside every binary.
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -262,6 +263,25 @@ pub struct Db {
     gate: std::sync::Arc<tokio::sync::Semaphore>,
     acquire_timeout: Duration,
     runtime: Option<tokio::runtime::Handle>,
+    /// The semantic-convention attributes of every query's span (system, database, server).
+    span_attributes: Vec<Attribute>,
+}
+
+/// `db.system.name`, `db.namespace`, `server.address` and `server.port` of the database at
+/// `url` (the password never leaves it).
+fn span_attributes(url: &str) -> Vec<Attribute> {
+    let mut attributes = vec![Attribute::new("db.system.name", "postgresql")];
+    if let Ok(u) = url::Url::parse(url) {
+        let name = u.path().trim_start_matches('/');
+        if !name.is_empty() {
+            attributes.push(Attribute::new("db.namespace", name.to_string()));
+        }
+        if let Some(host) = u.host_str() {
+            attributes.push(Attribute::new("server.address", host.to_string()));
+        }
+        attributes.push(Attribute::new("server.port", i64::from(u.port().unwrap_or(5432))));
+    }
+    attributes
 }
 
 /// Pool occupancy, for metrics.
@@ -293,6 +313,7 @@ impl Db {
             gate: std::sync::Arc::new(tokio::sync::Semaphore::new(settings.pool_size.max(1) as usize)),
             acquire_timeout: settings.acquire_timeout,
             runtime: tokio::runtime::Handle::try_current().ok(),
+            span_attributes: span_attributes(&settings.url),
         }
     }
 
@@ -309,8 +330,12 @@ impl Db {
             .map_err(|_| DbError::Unavailable("timed out waiting for a database connection".into()))?
             .map_err(|_| DbError::Unavailable("database pool closed".into()))?;
         let pool = self.pool.clone();
+        let span = trace::child(trace::kind::Client, || ("postgresql", self.span_attributes.clone()));
+        let in_span = span.clone();
         let task = move || {
             let _permit = permit;
+            // Inside the query's span: an outbox row written here stores its context.
+            let _current = in_span.as_ref().map(trace::attach);
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let mut conn = pool
                 .get_timeout(left.max(Duration::from_millis(1)))
@@ -326,7 +351,11 @@ impl Db {
             Some(rt) => rt.spawn_blocking(task).await,
             None => tokio::task::spawn_blocking(task).await,
         };
-        joined.map_err(|e| DbError::Query(format!("database task failed: {e}")))?
+        let out = joined.map_err(|e| DbError::Query(format!("database task failed: {e}")))?;
+        if let Some(cx) = &span {
+            trace::finish(cx, out.as_ref().err().map(ToString::to_string).as_deref());
+        }
+        out
     }
 
     /// A pooled connection on the calling thread (CLIs and tests; services use [`Db::run`]).

@@ -112,6 +112,7 @@ pub fn insert_with_event(
     event: &OutboxEvent,
 ) -> Result<LinkRow, DbError> {
     let conn = conn.pg();
+    let (traceparent, tracestate) = crate::outbox::current_trace();
     use diesel::sql_types::{BigInt, Bool, Jsonb as JsonbSql, Nullable, Text, Timestamptz, Uuid};
     let row = diesel::sql_query(format!(
         "WITH l AS ( \
@@ -121,7 +122,8 @@ pub fn insert_with_event(
            VALUES ($1, $2, $3, $4, $5, $6, $6, $6, \
                    coalesce($7, (SELECT id FROM workspaces WHERE slug = 'default')), $8, $9, $10, $11, $12, $13, $14) RETURNING * \
          ), o AS ( \
-           INSERT INTO outbox (event_id, routing_key, payload) SELECT $15, $16, $17 FROM l \
+           INSERT INTO outbox (event_id, routing_key, payload, traceparent, tracestate) \
+           SELECT $15, $16, $17, $18, $19 FROM l \
          ) \
          SELECT {LINK_COLUMNS} FROM l"
     ))
@@ -142,6 +144,8 @@ pub fn insert_with_event(
     .bind::<Uuid, _>(event.event_id)
     .bind::<Text, _>(&event.routing_key)
     .bind::<Text, _>(&event.payload)
+    .bind::<Nullable<Text>, _>(traceparent)
+    .bind::<Nullable<Text>, _>(tracestate)
     .get_result::<LinkRow>(conn)?;
     Ok(row)
 }

@@ -27,13 +27,34 @@ pub struct OutboxRow {
     pub payload: String,
     pub created_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
+    /// The trace context of the request that wrote it (W3C headers), if it was sampled.
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
 }
 
-/// Stores an event (inside the caller's transaction).
+/// Stores an event (inside the caller's transaction), with the trace context current here
+/// (the query's span, inside the request's), so the relay continues the request's trace.
 pub fn enqueue(conn: &mut Conn, event: &OutboxEvent) -> Result<(), DbError> {
     let conn = conn.pg();
-    diesel::insert_into(outbox::table).values(event).execute(conn)?;
+    let (traceparent, tracestate) = current_trace();
+    diesel::insert_into(outbox::table)
+        .values((event, outbox::traceparent.eq(traceparent), outbox::tracestate.eq(tracestate)))
+        .execute(conn)?;
     Ok(())
+}
+
+/// The `traceparent` and `tracestate` an outbox row written here stores (none when tracing is
+/// off or no span is current).
+pub(crate) fn current_trace() -> (Option<String>, Option<String>) {
+    let (mut traceparent, mut tracestate) = (None, None);
+    for (k, v) in ghostlink_telemetry::trace::current_headers() {
+        match k.as_str() {
+            ghostlink_telemetry::trace::TRACEPARENT => traceparent = Some(v),
+            ghostlink_telemetry::trace::TRACESTATE if !v.is_empty() => tracestate = Some(v),
+            _ => {}
+        }
+    }
+    (traceparent, tracestate)
 }
 
 /// Claims up to `limit` unpublished events (rows other relays hold are skipped), hands them to

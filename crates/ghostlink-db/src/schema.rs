@@ -150,6 +150,8 @@ diesel::table! {
         payload -> Text,
         created_at -> Timestamptz,
         published_at -> Nullable<Timestamptz>,
+        traceparent -> Nullable<Text>,
+        tracestate -> Nullable<Text>,
     }
 }
 

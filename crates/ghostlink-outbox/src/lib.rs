@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ghostlink_bus::{pack, Outgoing, Publisher};
+use ghostlink_db::outbox::OutboxRow;
 use ghostlink_db::Db;
+use ghostlink_telemetry::trace::{self, Attribute};
 use tokio::sync::{watch, Notify};
 
 /// Events claimed per transaction.
@@ -89,21 +91,19 @@ impl Relay {
             .db
             .run(move |c| {
                 ghostlink_db::outbox::relay_batch(c, BATCH, |rows| {
-                    let batch: Vec<Outgoing> = rows
-                        .iter()
-                        .map(|r| Outgoing {
-                            routing_key: r.routing_key.clone(),
-                            message_id: r.event_id.to_string(),
-                            payload: r.payload.clone().into_bytes(),
-                        })
-                        .collect();
+                    let (batch, traces, spans) = messages(rows);
                     // This runs on the blocking pool, holding the row locks until the broker
                     // confirmed; only then are the rows marked published.
-                    match handle.block_on(publisher.publish(&pack(&batch, 100))) {
-                        Ok(()) => true,
-                        Err(e) => {
+                    let result = handle.block_on(publisher.publish_traced(&batch, &traces));
+                    let error = result.as_ref().err().map(ToString::to_string);
+                    for cx in &spans {
+                        trace::finish(cx, error.as_deref());
+                    }
+                    match error {
+                        None => true,
+                        Some(e) => {
                             if let Ok(mut o) = o2.lock() {
-                                *o = Some(e.to_string());
+                                *o = Some(e);
                             }
                             false
                         }
@@ -117,4 +117,58 @@ impl Relay {
         }
         Ok(n)
     }
+}
+
+/// One message's trace headers (`traceparent`, `tracestate`).
+type Headers = Vec<(String, String)>;
+
+/// The messages of a claimed batch, in order: consecutive rows of one event type without a
+/// trace packed into one message (`pack`), a row written inside a sampled request alone in
+/// its own, under a producer span continuing that request's trace (returned, to be ended once
+/// the broker confirmed), whose `traceparent` travels in the message's headers.
+fn messages(rows: &[OutboxRow]) -> (Vec<Outgoing>, Vec<Headers>, Vec<trace::TraceContext>) {
+    let mut batch = Vec::new();
+    let mut traces = Vec::new();
+    let mut spans = Vec::new();
+    let mut plain: Vec<Outgoing> = Vec::new();
+    let flush =
+        |plain: &mut Vec<Outgoing>, batch: &mut Vec<Outgoing>, traces: &mut Vec<Vec<(String, String)>>| {
+            for m in pack(plain, 100) {
+                batch.push(m);
+                traces.push(Vec::new());
+            }
+            plain.clear();
+        };
+    for r in rows {
+        let message = Outgoing {
+            routing_key: r.routing_key.clone(),
+            message_id: r.event_id.to_string(),
+            payload: r.payload.clone().into_bytes(),
+        };
+        let parent = trace::extract(r.traceparent.as_deref(), r.tracestate.as_deref());
+        let span = r.traceparent.as_ref().and_then(|_| {
+            trace::start(
+                format!("publish {}", r.routing_key),
+                trace::kind::Producer,
+                &parent,
+                vec![
+                    Attribute::new("messaging.system", "rabbitmq"),
+                    Attribute::new("messaging.operation.type", "send"),
+                    Attribute::new("messaging.message.id", r.event_id.to_string()),
+                    Attribute::new("ghostlink.outbox.id", r.id),
+                ],
+            )
+        });
+        match span {
+            Some(cx) => {
+                flush(&mut plain, &mut batch, &mut traces);
+                batch.push(message);
+                traces.push(trace::inject(&cx));
+                spans.push(cx);
+            }
+            None => plain.push(message),
+        }
+    }
+    flush(&mut plain, &mut batch, &mut traces);
+    (batch, traces, spans)
 }

@@ -6,8 +6,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::Parser;
-use ghostlink_bus::{ConsumerSettings, Topology};
-use ghostlink_web::{deps, OpsServer};
+use ghostlink_bus::{ConsumerSettings, Incoming, Topology, Verdict};
+use ghostlink_telemetry::trace::{self, Attribute, FutureExt as _};
+use ghostlink_web::{deps, OpsServer, WatchedDir};
 use tokio::sync::watch;
 
 use crate::handler::{Context, Handler, Stop};
@@ -30,6 +31,8 @@ impl<H: Handler> Service<H> {
         let args = H::service(&config);
         let resolved = args.resolve(H::SPEC.ops_addr, H::SPEC.consumer)?;
         let log = ghostlink_telemetry::logger(H::SPEC.name, args.shared.log.log_level);
+        // Consumers continue their producers' traces (parent-based); they start none of their own.
+        ghostlink_telemetry::trace::install(&args.shared.trace, H::SPEC.name, 1.0, &log)?;
         let metrics = ghostlink_telemetry::metrics_handle(H::SPEC.name);
         let db = deps::database(&args.shared.database, H::SPEC.statement_timeout);
         let topology = Topology::new(args.shared.amqp.bus_prefix.clone());
@@ -44,6 +47,7 @@ impl<H: Handler> Service<H> {
             concurrency: t.concurrency,
             delivery_limit: t.delivery_limit,
         };
+        let dirs = vec![WatchedDir::new("data", &args.shared.listen.data_dir)];
         let (stop, stopping) = watch::channel(false);
         let ctx = Context {
             log: log.clone(),
@@ -57,7 +61,8 @@ impl<H: Handler> Service<H> {
         let mut checks = vec![deps::postgres_check(db.clone())];
         checks.extend(handler.readiness());
         checks.push(deps::consumer_check(connected.clone()));
-        let ops = OpsServer::bind(resolved.ops, H::SPEC.name, metrics, checks, vec![deps::pool_sampler(db)])?;
+        let ops =
+            OpsServer::bind(resolved.ops, H::SPEC.name, metrics, checks, vec![deps::pool_sampler(db)], dirs)?;
         slog::info!(log, "listening"; "ops" => %ops.addr, "consumer.prefetch" => t.prefetch,
             "consumer.batch_size" => t.batch_size, "consumer.concurrency" => t.concurrency,
             "consumer.delivery_limit" => t.delivery_limit);
@@ -101,7 +106,17 @@ impl<H: Handler> Service<H> {
             settings,
             move |batch| {
                 let handler = consumer.clone();
-                async move { handler.handle(batch).await }
+                let span = consume_span(H::SPEC.name, &batch);
+                async move {
+                    let Some(cx) = span else { return handler.handle(batch).await };
+                    let verdicts = handler.handle(batch).with_context(cx.clone()).await;
+                    let failed = verdicts.iter().filter(|v| **v != Verdict::Ack).count();
+                    trace::finish(
+                        &cx,
+                        (failed > 0).then(|| format!("{failed} messages not handled")).as_deref(),
+                    );
+                    verdicts
+                }
             },
             shutdown,
             deps::consumer_state(connected, log.clone(), H::SPEC.consumes),
@@ -156,5 +171,39 @@ pub fn main<H: Handler>() {
     if let Err(e) = ghostlink_web::run_until_signal(&runtime, config, Service::<H>::build, Service::run) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// The span a batch is handled in, continuing its producers' traces: one message's context is
+/// its parent; several traces are linked from one span of its own. A batch none of whose
+/// messages carries a context (clicks) starts no trace.
+fn consume_span(consumer: &'static str, batch: &[Incoming]) -> Option<trace::TraceContext> {
+    if !trace::enabled() {
+        return None;
+    }
+    let parents: Vec<_> = batch
+        .iter()
+        .filter(|m| m.traceparent.is_some())
+        .map(|m| trace::extract(m.traceparent.as_deref(), m.tracestate.as_deref()))
+        .collect();
+    let first = batch.first()?;
+    let attributes = vec![
+        Attribute::new("messaging.system", "rabbitmq"),
+        Attribute::new("messaging.operation.type", "process"),
+        Attribute::new("messaging.consumer.group.name", consumer),
+        Attribute::new("messaging.destination.name", first.routing_key.clone()),
+        Attribute::new("messaging.batch.message_count", batch.len() as i64),
+    ];
+    match parents.as_slice() {
+        [] => None,
+        [parent] if batch.len() == 1 => {
+            trace::start(format!("process {}", first.routing_key), trace::kind::Consumer, parent, attributes)
+        }
+        linked => trace::start_linked(
+            format!("process {} batch", first.routing_key),
+            trace::kind::Consumer,
+            linked,
+            attributes,
+        ),
     }
 }

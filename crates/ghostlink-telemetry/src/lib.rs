@@ -1,9 +1,13 @@
-//! GhostLink telemetry: the slog JSON root logger and the Prometheus metrics recorder.
+//! GhostLink telemetry: the slog JSON root logger, the Prometheus metrics recorder, and
+//! OpenTelemetry traces ([`trace`]).
 //!
 //! Logs are one JSON object per line on stdout with `ts`, `level`, `service`, `msg` and stable
 //! dotted keys (`http.status`, `link.code`, `duration_ms`, `request_id`); see
 //! `docs/architecture.md`. Metrics use the `metrics` facade, so library code records without
-//! knowing the exporter; names are the contract in `docs/metrics.md`.
+//! knowing the exporter; names are the contract in `docs/metrics.md`. A line written inside a
+//! sampled span carries its `trace_id` and `span_id`, so a log line leads to its trace.
+
+pub mod trace;
 
 use std::sync::{Mutex, OnceLock};
 
@@ -40,8 +44,30 @@ pub fn logger(service: &'static str, level: LogLevel) -> slog::Logger {
         .thread_name("log".into())
         .build()
         .fuse();
-    let drain = slog::LevelFilter::new(drain, min).fuse();
+    let drain = slog::LevelFilter::new(WithTraceIds(drain), min).fuse();
     slog::Logger::root(drain, o!("service" => service))
+}
+
+/// Adds `trace_id` and `span_id` of the current sampled span to a record, on the thread that
+/// logs it (slog-async serialises the logger's own values later, on its thread, where no span
+/// is current: they have to travel in the record).
+struct WithTraceIds<D>(D);
+
+impl<D: Drain> Drain for WithTraceIds<D> {
+    type Ok = D::Ok;
+    type Err = D::Err;
+
+    fn log(&self, record: &slog::Record<'_>, values: &slog::OwnedKVList) -> Result<D::Ok, D::Err> {
+        if !trace::enabled() {
+            return self.0.log(record, values);
+        }
+        let ids = trace::TraceIds::current();
+        let Some(ids) = ids else { return self.0.log(record, values) };
+        let kv = (record.kv(), ids);
+        let rstatic =
+            slog::RecordStatic { location: record.location(), tag: record.tag(), level: record.level() };
+        self.0.log(&slog::Record::new(&rstatic, record.msg(), slog::BorrowedKV(&kv)), values)
+    }
 }
 
 fn level_name(l: Level) -> &'static str {

@@ -1,8 +1,8 @@
 //! Test support for GhostLink: a Postgres database per test (cloned from a migrated template:
 //! [`TestDb`]), an isolated Redis key prefix and RabbitMQ topology per test, builders for the
 //! shared config blocks pointing at them, a service run until the test stops it ([`Running`]),
-//! the test's events published and read back ([`bus`]), and a TCP proxy that cuts the network
-//! for real.
+//! the test's events published and read back ([`bus`]), an OTLP/gRPC trace receiver the
+//! services export their spans to ([`otlp`]), and a TCP proxy that cuts the network for real.
 //!
 //! Only ever a dev-dependency (checked by this crate's architecture test). Tests talk to the real
 //! Postgres, Redis and RabbitMQ named by `DATABASE_URL` / `REDIS_URL` / `AMQP_URL` (defaults: the
@@ -10,6 +10,7 @@
 
 pub mod bus;
 mod db;
+pub mod otlp;
 mod service;
 
 pub use db::{base_database_url, drop_database, TestDb, TEMPLATE_ENV};

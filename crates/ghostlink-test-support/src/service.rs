@@ -19,7 +19,13 @@ pub fn backends() -> (TestDb, RedisArgs, AmqpArgs) {
 
 /// Postgres of `db`, the broker prefix of `amqp`, listeners on free ports, quiet logs.
 pub fn shared_args(db: &TestDb, amqp: &AmqpArgs) -> SharedArgs {
-    SharedArgs { database: db.database_args(), amqp: amqp.clone(), listen: listen_any(), log: log_args() }
+    SharedArgs {
+        database: db.database_args(),
+        amqp: amqp.clone(),
+        listen: listen_any(),
+        log: log_args(),
+        trace: Default::default(),
+    }
 }
 
 /// The environment pointing a service binary (or `ghostctl`) at `db` and `amqp`, its ops

@@ -8,8 +8,9 @@
 //! - [`observe`]: middleware giving every request an `X-Request-Id` and recording
 //!   `http_requests_total`, `http_request_duration_seconds` and `http_requests_in_flight`.
 //! - [`client_ip`]: the client's address through the proxies we trust (`TRUSTED_PROXIES`).
-//! - [`ops`]: the ops listener (`/metrics`, `/healthz`, `/readyz`), and [`deps`]: the
-//!   readiness checks and pool sampler every service wires for its dependencies.
+//! - [`ops`]: the ops listener (`/metrics`, `/healthz`, `/readyz`, `/system`), [`system`]: the
+//!   host and process telemetry of `/system`, and [`deps`]: the readiness checks and pool
+//!   sampler every service wires for its dependencies.
 //! - [`serve`]: a service binary's whole `main` ([`run_until_signal`] beneath it).
 
 pub mod body;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod observe;
 pub mod ops;
 mod serve;
+pub mod system;
 
 pub use body::{BodyLimits, JsonBody};
 pub use client::client_ip;
@@ -26,6 +28,7 @@ pub use error::{extractor_configs, not_found, ApiError};
 pub use observe::{access_log, observe, AccessLog, RequestId};
 pub use ops::{OpsServer, ReadinessCheck};
 pub use serve::{run_until_signal, serve, Shutdown};
+pub use system::WatchedDir;
 
 /// Installs the SIGTERM and SIGINT handlers now and returns the future that resolves when either
 /// arrives: the production shutdown signal handed to `App::run`. Call it before the service says

@@ -1,5 +1,6 @@
-//! The ops listener: `/metrics`, `/healthz`, `/readyz`, on its own port so it stays reachable
-//! (and unexposed) whatever happens to the public listener.
+//! The ops listener: `/metrics`, `/healthz`, `/readyz` and `/system` (host and process
+//! telemetry, [`crate::system`]), on its own port so it stays reachable (and unexposed) whatever
+//! happens to the public listener.
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -10,6 +11,8 @@ use std::time::Duration;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+
+use crate::system::{SystemProbe, WatchedDir};
 
 type CheckFn = dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync;
 
@@ -41,6 +44,7 @@ struct OpsState {
     checks: Arc<Vec<ReadinessCheck>>,
     samplers: Arc<Vec<Sampler>>,
     service: &'static str,
+    system: Arc<SystemProbe>,
 }
 
 /// A bound ops listener.
@@ -50,23 +54,28 @@ pub struct OpsServer {
 }
 
 impl OpsServer {
-    /// Binds `addr` now (port 0 picks one) and returns the server, not yet polled.
+    /// Binds `addr` now (port 0 picks one) and returns the server, not yet polled. `dirs` are
+    /// the directories whose disks `/system` reports (the data directory, a spool).
     pub fn bind(
         addr: SocketAddr,
         service: &'static str,
         handle: PrometheusHandle,
         checks: Vec<ReadinessCheck>,
         samplers: Vec<Sampler>,
+        dirs: Vec<WatchedDir>,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        let state = OpsState { handle, checks: Arc::new(checks), samplers: Arc::new(samplers), service };
+        let system = Arc::new(SystemProbe::new(service, dirs));
+        let state =
+            OpsState { handle, checks: Arc::new(checks), samplers: Arc::new(samplers), service, system };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 .route("/metrics", web::get().to(metrics))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
+                .route("/system", web::get().to(system_report))
                 .default_service(web::to(crate::not_found))
         })
         .workers(1)
@@ -82,9 +91,19 @@ async fn metrics(state: web::Data<OpsState>) -> HttpResponse {
     for s in state.samplers.iter() {
         s();
     }
+    state.system.sample_disks();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(ghostlink_telemetry::render(&state.handle))
+}
+
+async fn system_report(state: web::Data<OpsState>) -> HttpResponse {
+    let probe = state.system.clone();
+    match web::block(move || probe.report()).await {
+        Ok(report) => HttpResponse::Ok().json(report),
+        Err(e) => HttpResponse::InternalServerError()
+            .json(json!({"error": {"code": "internal", "message": e.to_string()}})),
+    }
 }
 
 async fn healthz(state: web::Data<OpsState>) -> HttpResponse {

@@ -43,6 +43,9 @@ where
     runtime.block_on(async move {
         let stop: Shutdown = Box::pin(crate::shutdown_signal().context("installing the signal handlers")?);
         let service = crate::deps::exit_on_config_error(build(config))?;
-        run(service, stop).await
+        let result = run(service, stop).await;
+        // The spans still queued go out before the process ends (blocks up to the export timeout).
+        let _ = tokio::task::spawn_blocking(ghostlink_telemetry::trace::shutdown).await;
+        result
     })
 }

@@ -32,6 +32,7 @@ use ghostlink_domain::net::PrivateTargets;
 use ghostlink_domain::quarantine::QuarantineActor;
 use ghostlink_proto::{Envelope, Event, EventData, LinkQuarantined, LinkRestored};
 use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Task};
+use ghostlink_telemetry::trace::{self, Attribute, FutureExt as _};
 use ghostlink_web::deps;
 use tokio::sync::{watch, Notify, Semaphore};
 
@@ -328,9 +329,26 @@ impl Scheduler {
                     if !due.is_empty() {
                         // Shutdown does not wait for slow probes: an unfinished round writes
                         // nothing, and its links come round again at their next check.
+                        // A round is a trace of its own (kept at the canary's ratio): its
+                        // probes' HTTP spans, quarantines and cache invalidations inside it.
+                        let span = trace::start(
+                            "canary round",
+                            trace::kind::Internal,
+                            &trace::TraceContext::new(),
+                            vec![Attribute::new("ghostlink.canary.links", due.len() as i64)],
+                        );
+                        let round = self.round(due);
                         tokio::select! {
-                            _ = self.round(due) => {}
+                            _ = async {
+                                match &span {
+                                    Some(cx) => { round.with_context(cx.clone()).await; }
+                                    None => { round.await; }
+                                }
+                            } => {}
                             _ = stop.changed() => return,
+                        }
+                        if let Some(cx) = &span {
+                            trace::finish(cx, None);
                         }
                     }
                     full
@@ -381,11 +399,15 @@ impl Scheduler {
         let mut tasks = tokio::task::JoinSet::new();
         for d in now {
             let (prober, sem) = (self.prober.clone(), self.concurrency.clone());
-            tasks.spawn(async move {
-                let _slot = sem.acquire_owned().await;
-                let r = prober.probe(&d.url).await;
-                (d, r)
-            });
+            // Inside the round's span (a spawned task has no context of its own).
+            tasks.spawn(
+                async move {
+                    let _slot = sem.acquire_owned().await;
+                    let r = prober.probe(&d.url).await;
+                    (d, r)
+                }
+                .with_current_context(),
+            );
         }
         let mut results: Vec<(Due, ProbeResult)> = Vec::new();
         while let Some(done) = tasks.join_next().await {

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ghostlink_domain::net::{parse_ip_literal, Forbidden, PrivateTargets};
+use ghostlink_telemetry::trace::{self, Attribute, FutureExt as _};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::{Method, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -286,8 +287,34 @@ impl Prober {
         }
     }
 
+    /// One hop, in a client span when the round is traced (no trace context is sent: the
+    /// destination is someone else's site).
     async fn request(&self, method: Method, url: &Url) -> Result<reqwest::Response, reqwest::Error> {
-        self.client.request(method, url.clone()).send().await
+        let span = trace::child(trace::kind::Client, || {
+            let mut attributes = vec![
+                Attribute::new("http.request.method", method.as_str().to_owned()),
+                Attribute::new("url.full", url.as_str().to_owned()),
+            ];
+            if let Some(host) = url.host_str() {
+                attributes.push(Attribute::new("server.address", host.to_owned()));
+            }
+            if let Some(port) = url.port_or_known_default() {
+                attributes.push(Attribute::new("server.port", i64::from(port)));
+            }
+            (method.as_str().to_owned(), attributes)
+        });
+        let send = self.client.request(method, url.clone()).send();
+        let Some(cx) = span else { return send.await };
+        let result = send.with_context(cx.clone()).await;
+        match &result {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                trace::set(&cx, Attribute::new("http.response.status_code", i64::from(status)));
+                trace::finish(&cx, (status >= 400).then(|| format!("HTTP {status}")).as_deref());
+            }
+            Err(e) => trace::finish(&cx, Some(&e.to_string())),
+        }
+        result
     }
 
     /// The scheme and literal-address checks of one hop (names are checked by the resolver).

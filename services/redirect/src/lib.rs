@@ -38,7 +38,7 @@ use ghostlink_domain::click_text;
 use ghostlink_domain::forwarded::{address_key, TrustedProxies};
 use ghostlink_domain::{code::is_plausible_code, hash_client, ClickOutcome, Decision, GoneReason};
 use ghostlink_proto::ClickRecorded;
-use ghostlink_web::{deps, ApiError, OpsServer};
+use ghostlink_web::{deps, ApiError, OpsServer, WatchedDir};
 
 pub use config::Config;
 
@@ -104,6 +104,9 @@ impl App {
     pub fn build(config: Config) -> anyhow::Result<Self> {
         let resolved = config.resolve()?;
         let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        // Low by default: the redirect answers most of the traffic (OTEL_TRACES_SAMPLER_ARG).
+        ghostlink_telemetry::trace::install(&config.trace, SERVICE, 0.01, &log)
+            .context("setting up tracing")?;
         // The user-agent parser's tables, built now rather than by the first request a rule
         // reads a user agent for.
         ghostlink_domain::rules::warm_up();
@@ -233,6 +236,10 @@ impl App {
             vec![
                 deps::pool_sampler(db.clone()),
                 Arc::new(move || metrics::gauge!("clicks_queue_depth").set(sink.depth() as f64)),
+            ],
+            vec![
+                WatchedDir::new("data", &config.listen.data_dir),
+                WatchedDir::new("spool", &config.spool_dir),
             ],
         )
         .with_context(|| format!("binding ops listener {}", resolved.ops))?;

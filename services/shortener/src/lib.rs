@@ -30,7 +30,7 @@ use actix_web::{middleware, web, HttpResponse};
 use anyhow::Context;
 use ghostlink_cache::RedisCache;
 use ghostlink_db::{Db, DbError};
-use ghostlink_web::{deps, AccessLog, ApiError, OpsServer};
+use ghostlink_web::{deps, AccessLog, ApiError, OpsServer, WatchedDir};
 use utoipa::OpenApi;
 
 pub use config::Config;
@@ -265,6 +265,8 @@ impl App {
     pub fn build(config: Config) -> anyhow::Result<Self> {
         let resolved = config.resolve()?;
         let log = ghostlink_telemetry::logger(SERVICE, config.log.log_level);
+        ghostlink_telemetry::trace::install(&config.trace, SERVICE, 1.0, &log)
+            .context("setting up tracing")?;
         let handle = ghostlink_telemetry::metrics_handle(SERVICE);
         let db = deps::database(&config.database, Duration::from_secs(10));
         let redis = deps::invalidation_cache(&config.redis).context("building the Redis pool")?;
@@ -343,6 +345,7 @@ impl App {
                 deps::publisher_check(publisher, "events wait in the outbox"),
             ],
             vec![deps::pool_sampler(db.clone())],
+            vec![WatchedDir::new("data", &config.listen.data_dir)],
         )
         .with_context(|| format!("binding ops listener {}", resolved.ops))?;
         slog::info!(log, "shortener listening"; "public" => %public_addr, "admin" => %admin_addr, "ops" => %ops.addr);

@@ -10,6 +10,7 @@ use ghostlink_test_support::TestDb;
 mod pipeline;
 mod simulate;
 mod team;
+mod trace;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ghostctl");
 

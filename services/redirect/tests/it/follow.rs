@@ -229,6 +229,46 @@ async fn health_and_readiness() {
     app.stop().await;
 }
 
+/// `/system` on the ops port reads this very process (the service runs in the test's) and the
+/// disks of its data and spool directories — the spool not created yet is measured on the disk
+/// that will hold it.
+#[tokio::test]
+async fn system_reports_the_host_the_process_and_the_data_and_spool_disks() {
+    let app = spawn().await;
+    let r = app.client.get(format!("http://{}/system", app.ops)).send().await.expect("system");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["service"], "redirect");
+    let host = &body["host"];
+    assert!(host["cpus"].as_u64().unwrap_or(0) >= 1, "{body}");
+    assert!(host["memory_total_bytes"].as_u64().unwrap_or(0) > 0, "{body}");
+    assert!(host["memory_available_bytes"].as_u64() <= host["memory_total_bytes"].as_u64(), "{body}");
+    assert_eq!(host["load_average"].as_array().map(Vec::len), Some(3), "{body}");
+    let process = &body["process"];
+    assert_eq!(process["pid"].as_u64(), Some(u64::from(std::process::id())), "{body}");
+    assert!(process["rss_bytes"].as_u64().unwrap_or(0) > 1 << 20, "{body}");
+    assert!(process["threads"].as_u64().unwrap_or(0) > 2, "the workers are threads: {body}");
+    assert!(process["open_fds"].as_u64().unwrap_or(0) > 3, "listeners and connections: {body}");
+    let disks = body["disks"].as_array().cloned().unwrap_or_default();
+    let roles: Vec<_> = disks.iter().filter_map(|d| d["role"].as_str()).collect();
+    assert_eq!(roles, ["data", "spool"], "{body}");
+    for d in &disks {
+        let (total, available) = (d["total_bytes"].as_u64().unwrap_or(0), d["available_bytes"].as_u64());
+        assert!(total > 0 && available.is_some_and(|a| a <= total), "{d}");
+        assert!(d["used_percent"].as_f64().is_some_and(|p| (0.0..=100.0).contains(&p)), "{d}");
+    }
+    // The same disks as gauges, sampled at scrape, for the disk alerts.
+    let metrics = app.metrics().await;
+    for dir in ["data", "spool"] {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("dir_disk_available_bytes{") && l.contains(&format!("dir=\"{dir}\"")));
+        let value = line.and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok());
+        assert!(value.is_some_and(|v| v > 0.0), "dir_disk_available_bytes for {dir}: {line:?}");
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn risky_destinations_get_a_warning_and_blocked_ones_451() {
     let app = spawn().await;
