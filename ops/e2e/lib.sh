@@ -65,10 +65,15 @@ finally:
     s.close()
 EOF
 }
+# Ports are drawn from below the kernel's ephemeral range (ip_local_port_range): a port above
+# it can be taken by any process's outgoing connection between this check and the bind (seen:
+# the chaos harness's destination server, "Address already in use").
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "${EPHEMERAL_LOW:-0}" -gt 12000 ] 2>/dev/null || EPHEMERAL_LOW=32768
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 40000 ))
+    p=$(( 10000 + RANDOM % (EPHEMERAL_LOW - 10000) ))
     case "$USED_PORTS" in *" $p "*) continue ;; esac
     if port_free "$p"; then USED_PORTS="$USED_PORTS$p "; echo "$p"; return 0; fi
   done
