@@ -1,24 +1,42 @@
 //! `ghostctl domain add|list|set|remove`: a workspace's custom domains, through the shortener's
 //! API with a key of the workspace (`workspace:admin` to change them).
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use crate::api::{print, url_escape, ApiArgs};
 use crate::Failure;
 
+/// A domain's two redirects, as `add` and `set` take them.
+#[derive(Debug, Args)]
+pub struct Redirects {
+    /// Where `GET /` on the domain redirects (empty on `set`: clear it).
+    #[arg(long)]
+    root_url: Option<String>,
+    /// Where a code the domain does not know redirects (empty on `set`: clear it).
+    #[arg(long)]
+    not_found_url: Option<String>,
+}
+
+impl Redirects {
+    /// The given redirects as body fields: absent unless given, `null` when given empty.
+    fn into_body(self, body: &mut Map<String, Value>) {
+        for (name, v) in [("root_url", self.root_url), ("not_found_url", self.not_found_url)] {
+            if let Some(v) = v {
+                body.insert(name.into(), if v.is_empty() { Value::Null } else { Value::String(v) });
+            }
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DomainCommand {
     /// Add a custom domain (point its DNS at the redirect, behind the TLS proxy).
     Add {
         host: String,
-        /// Where `GET /` on the domain redirects.
-        #[arg(long)]
-        root_url: Option<String>,
-        /// Where a code the domain does not know redirects.
-        #[arg(long)]
-        not_found_url: Option<String>,
+        #[command(flatten)]
+        redirects: Redirects,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -30,10 +48,8 @@ pub enum DomainCommand {
     /// Set or clear (an empty value) a domain's redirects.
     Set {
         host: String,
-        #[arg(long)]
-        root_url: Option<String>,
-        #[arg(long)]
-        not_found_url: Option<String>,
+        #[command(flatten)]
+        redirects: Redirects,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -45,20 +61,12 @@ pub enum DomainCommand {
     },
 }
 
-/// A redirect flag as a body field: absent unless given, `null` when given empty.
-fn redirect(body: &mut Map<String, Value>, name: &str, v: Option<String>) {
-    if let Some(v) = v {
-        body.insert(name.into(), if v.is_empty() { Value::Null } else { Value::String(v) });
-    }
-}
-
 pub fn run(cmd: DomainCommand) -> Result<(), Failure> {
     match cmd {
-        DomainCommand::Add { host, root_url, not_found_url, api } => {
+        DomainCommand::Add { host, redirects, api } => {
             let mut body = Map::new();
             body.insert("host".into(), json!(host));
-            redirect(&mut body, "root_url", root_url);
-            redirect(&mut body, "not_found_url", not_found_url);
+            redirects.into_body(&mut body);
             print(&api.call(Method::POST, "/api/v1/domains", Some(Value::Object(body)))?);
         }
         DomainCommand::List { api } => {
@@ -69,13 +77,12 @@ pub fn run(cmd: DomainCommand) -> Result<(), Failure> {
                 println!("{:<40} {:<40} {}", s("host"), s("root_url"), s("not_found_url"));
             }
         }
-        DomainCommand::Set { host, root_url, not_found_url, api } => {
-            if root_url.is_none() && not_found_url.is_none() {
+        DomainCommand::Set { host, redirects, api } => {
+            if redirects.root_url.is_none() && redirects.not_found_url.is_none() {
                 return Err(Failure::usage("give --root-url or --not-found-url (empty clears it)"));
             }
             let mut body = Map::new();
-            redirect(&mut body, "root_url", root_url);
-            redirect(&mut body, "not_found_url", not_found_url);
+            redirects.into_body(&mut body);
             let path = format!("/api/v1/domains/{}", url_escape(&host));
             print(&api.call(Method::PATCH, &path, Some(Value::Object(body)))?);
         }
