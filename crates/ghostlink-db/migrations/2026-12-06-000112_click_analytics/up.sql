@@ -51,7 +51,10 @@ BEGIN
         RETURN false;
     END IF;
     PERFORM pg_advisory_xact_lock(1668246379, d - DATE '2000-01-01');
-    IF to_regclass(part) IS NOT NULL THEN
+    -- Read the catalog again, by a query (a fresh snapshot, taken after the lock): the
+    -- relation cache is not refreshed by an advisory lock and may not show a table another
+    -- maker just committed.
+    IF EXISTS (SELECT 1 FROM pg_class WHERE relname = part AND relnamespace = current_schema()::regnamespace) THEN
         RETURN false;
     END IF;
     EXECUTE format('CREATE TABLE %I (LIKE clicks INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
