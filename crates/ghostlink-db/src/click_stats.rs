@@ -50,8 +50,16 @@ pub fn hourly(
          AND hour < $3 ORDER BY hour"
     );
     let rows: Vec<HourRow> = match scope {
-        Scope::Link(code) => diesel::sql_query(sql).bind::<Text, _>(code).bind::<Timestamptz, _>(from).bind::<Timestamptz, _>(to).load(conn.pg())?,
-        Scope::Workspace(id) => diesel::sql_query(sql).bind::<BigInt, _>(*id).bind::<Timestamptz, _>(from).bind::<Timestamptz, _>(to).load(conn.pg())?,
+        Scope::Link(code) => diesel::sql_query(sql)
+            .bind::<Text, _>(code)
+            .bind::<Timestamptz, _>(from)
+            .bind::<Timestamptz, _>(to)
+            .load(conn.pg())?,
+        Scope::Workspace(id) => diesel::sql_query(sql)
+            .bind::<BigInt, _>(*id)
+            .bind::<Timestamptz, _>(from)
+            .bind::<Timestamptz, _>(to)
+            .load(conn.pg())?,
     };
     Ok(rows.into_iter().map(|r| (r.hour, r.clicks, r.bots)).collect())
 }
@@ -135,8 +143,10 @@ pub fn breakdowns(
             .bind::<BigInt, _>(limit)
             .load(conn.pg())?,
     };
-    let mut out: Vec<Breakdown> =
-        dimensions.iter().map(|&dimension| Breakdown { dimension, top: Vec::new(), values: 0, other_clicks: 0 }).collect();
+    let mut out: Vec<Breakdown> = dimensions
+        .iter()
+        .map(|&dimension| Breakdown { dimension, top: Vec::new(), values: 0, other_clicks: 0 })
+        .collect();
     for r in rows {
         let Some(b) = out.iter_mut().find(|b| b.dimension.as_str() == r.dimension) else { continue };
         debug_assert!(r.rank as usize == b.top.len() + 1);

@@ -241,9 +241,10 @@ impl From<ClickRow> for NewClick {
 
 /// Clicks of a code, oldest first.
 pub fn for_code(conn: &mut Conn, code: &str) -> Result<Vec<NewClick>, DbError> {
-    let rows: Vec<ClickRow> = diesel::sql_query("SELECT * FROM clicks WHERE code = $1 ORDER BY occurred_at, event_id")
-        .bind::<diesel::sql_types::Text, _>(code)
-        .load(conn.pg())?;
+    let rows: Vec<ClickRow> =
+        diesel::sql_query("SELECT * FROM clicks WHERE code = $1 ORDER BY occurred_at, event_id")
+            .bind::<diesel::sql_types::Text, _>(code)
+            .load(conn.pg())?;
     Ok(rows.into_iter().map(NewClick::from).collect())
 }
 

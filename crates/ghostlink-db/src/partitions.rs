@@ -87,7 +87,11 @@ pub fn set_retention(conn: &mut Conn, days: u32) -> Result<Retention, DbError> {
         pg.batch_execute(&format!("DROP TABLE IF EXISTS {}", p.name))?;
         dropped.push(p.name);
     }
-    diesel::sql_query("DELETE FROM orphan_visits_daily WHERE day < $1").bind::<Date, _>(keep_from).execute(pg)?;
-    diesel::sql_query("DELETE FROM orphan_visit_clients WHERE day < $1").bind::<Date, _>(keep_from).execute(pg)?;
+    diesel::sql_query("DELETE FROM orphan_visits_daily WHERE day < $1")
+        .bind::<Date, _>(keep_from)
+        .execute(pg)?;
+    diesel::sql_query("DELETE FROM orphan_visit_clients WHERE day < $1")
+        .bind::<Date, _>(keep_from)
+        .execute(pg)?;
     Ok(Retention { keep_from: Some(keep_from), dropped })
 }

@@ -66,7 +66,13 @@ pub struct Enriched {
 
 /// Enriches one click. `bot` is the redirect's verdict, which stands; the reason is read again
 /// from the same request facts.
-pub fn enrich(code: &str, method: &str, user_agent: Option<&str>, referrer: Option<&str>, bot: bool) -> Enriched {
+pub fn enrich(
+    code: &str,
+    method: &str,
+    user_agent: Option<&str>,
+    referrer: Option<&str>,
+    bot: bool,
+) -> Enriched {
     let (client, browser) = classify_with_browser(user_agent);
     enrich_parsed(client, browser, code, method, user_agent, referrer, bot)
 }
@@ -82,7 +88,8 @@ pub fn enrich_parsed(
     referrer: Option<&str>,
     bot: bool,
 ) -> Enriched {
-    let bot_reason = bot.then(|| crate::bot::verdict(method == "HEAD", user_agent).unwrap_or(BotReason::Other));
+    let bot_reason =
+        bot.then(|| crate::bot::verdict(method == "HEAD", user_agent).unwrap_or(BotReason::Other));
     Enriched {
         browser,
         os: client.os,
@@ -133,9 +140,8 @@ pub fn bucket_start(t: DateTime<Utc>, g: Granularity, tz: Tz) -> DateTime<Tz> {
             return tz.from_utc_datetime(&u.date().and_hms_opt(u.hour(), 0, 0).unwrap_or(u));
         }
         Granularity::Day => date.and_time(chrono::NaiveTime::MIN),
-        Granularity::Week => {
-            (date - Duration::days(i64::from(date.weekday().num_days_from_monday()))).and_time(chrono::NaiveTime::MIN)
-        }
+        Granularity::Week => (date - Duration::days(i64::from(date.weekday().num_days_from_monday())))
+            .and_time(chrono::NaiveTime::MIN),
         Granularity::Month => NaiveDate::from_ymd_opt(date.year(), date.month(), 1)
             .unwrap_or(date)
             .and_time(chrono::NaiveTime::MIN),
@@ -220,7 +226,8 @@ pub fn bucket(
         start = next_start(start, g, tz);
     }
     let mut i = 0;
-    let mut sorted: Vec<&(DateTime<Utc>, i64, i64)> = hourly.iter().filter(|h| h.0 >= from && h.0 < to).collect();
+    let mut sorted: Vec<&(DateTime<Utc>, i64, i64)> =
+        hourly.iter().filter(|h| h.0 >= from && h.0 < to).collect();
     sorted.sort_by_key(|h| h.0);
     for (hour, clicks, bots) in sorted {
         while i + 1 < points.len() && points[i + 1].start.with_timezone(&Utc) <= *hour {
@@ -245,7 +252,13 @@ mod tests {
     #[test]
     fn enrichment_reads_the_request_facts() {
         let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
-        let e = enrich("go.example.com/abc", "GET", Some(chrome), Some("https://News.YCombinator.com/item?id=1"), false);
+        let e = enrich(
+            "go.example.com/abc",
+            "GET",
+            Some(chrome),
+            Some("https://News.YCombinator.com/item?id=1"),
+            false,
+        );
         assert_eq!(e.browser.as_deref(), Some("Chrome"));
         assert_eq!((e.os, e.device), (Os::Windows, DeviceType::Desktop));
         assert_eq!(e.referrer_host.as_deref(), Some("news.ycombinator.com"));
@@ -254,7 +267,10 @@ mod tests {
         let bot = enrich("abc", "HEAD", Some(chrome), Some("not a url"), true);
         assert_eq!((bot.domain, bot.referrer_host, bot.bot_reason), (None, None, Some(BotReason::Head)));
         assert_eq!(enrich("abc", "GET", None, None, true).bot_reason, Some(BotReason::NoUserAgent));
-        assert_eq!(enrich("abc", "GET", Some("curl/8.0"), None, true).bot_reason, Some(BotReason::KnownAgent));
+        assert_eq!(
+            enrich("abc", "GET", Some("curl/8.0"), None, true).bot_reason,
+            Some(BotReason::KnownAgent)
+        );
         assert_eq!(enrich("abc", "GET", Some(chrome), None, true).bot_reason, Some(BotReason::Other));
         assert_eq!(enrich("abc", "GET", Some("<script>"), None, false).browser, None);
     }
@@ -269,8 +285,9 @@ mod tests {
             (utc("2026-03-29T21:00:00Z"), 4, 0), // 23:00 on the 29th (+02:00)
             (utc("2026-03-29T22:00:00Z"), 8, 0), // 00:00 on the 30th
         ];
-        let pts = bucket(&hourly, utc("2026-03-28T00:00:00Z"), utc("2026-03-31T00:00:00Z"), Granularity::Day, tz)
-            .expect("few points");
+        let pts =
+            bucket(&hourly, utc("2026-03-28T00:00:00Z"), utc("2026-03-31T00:00:00Z"), Granularity::Day, tz)
+                .expect("few points");
         let got: Vec<(String, i64, i64)> =
             pts.iter().map(|p| (p.start.to_rfc3339(), p.clicks, p.bots)).collect();
         assert_eq!(
@@ -295,9 +312,11 @@ mod tests {
         let months = bucket(&hourly, from, to, Granularity::Month, tz).expect("few");
         assert_eq!(months.iter().map(|p| (p.clicks, p.bots)).collect::<Vec<_>>(), vec![(3, 0), (5, 2)]);
         let hours =
-            bucket(&hourly, utc("2026-01-31T09:30:00Z"), utc("2026-01-31T12:00:00Z"), Granularity::Hour, tz).expect("few");
+            bucket(&hourly, utc("2026-01-31T09:30:00Z"), utc("2026-01-31T12:00:00Z"), Granularity::Hour, tz)
+                .expect("few");
         assert_eq!(hours.iter().map(|p| p.clicks).collect::<Vec<_>>(), vec![0, 3, 0]);
-        let too_many = bucket(&hourly, utc("2020-01-01T00:00:00Z"), utc("2026-01-01T00:00:00Z"), Granularity::Hour, tz);
+        let too_many =
+            bucket(&hourly, utc("2020-01-01T00:00:00Z"), utc("2026-01-01T00:00:00Z"), Granularity::Hour, tz);
         assert!(matches!(too_many, Err(TooManyPoints { granularity: Granularity::Hour, .. })));
         assert!(bucket(&hourly, to, from, Granularity::Day, tz).expect("empty").is_empty());
     }

@@ -18,12 +18,12 @@ use ghostlink_bus::Verdict;
 use std::collections::HashMap;
 
 use ghostlink_db::clicks::{ClickDetails, Inserted, NewClick};
-use ghostlink_domain::analytics;
-use ghostlink_domain::rules::{classify_with_browser, Client};
 use ghostlink_db::{Db, DbError};
+use ghostlink_domain::analytics;
 use ghostlink_domain::click_text::{
     is_storable, storable_str, MAX_CODE_BYTES, MAX_REFERRER_BYTES, MAX_USER_AGENT_BYTES,
 };
+use ghostlink_domain::rules::{classify_with_browser, Client};
 use ghostlink_proto::{DecodeError, Event};
 
 /// The method and client hash are short tokens the redirect writes; the code's cap bounds them.
@@ -199,7 +199,8 @@ fn row(event: Event) -> Option<NewClick> {
 /// A country or region code as the redirect writes them: short, ASCII letters, digits and `-`.
 /// Anything else (an event not from a redirect) is left out rather than stored.
 fn is_code(s: &str, min: usize, max: usize) -> bool {
-    (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+    (min..=max).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Adds what the click's request says (browser, OS, device, referrer host, domain, why a bot),
@@ -208,9 +209,19 @@ fn is_code(s: &str, min: usize, max: usize) -> bool {
 fn enrich_all(rows: &mut [(usize, &[u8], NewClick)]) {
     let mut agents: HashMap<Option<String>, (Client, Option<String>)> = HashMap::new();
     for (_, _, c) in rows.iter_mut() {
-        let (client, browser) =
-            agents.entry(c.user_agent.clone()).or_insert_with(|| classify_with_browser(c.user_agent.as_deref())).clone();
-        let e = analytics::enrich_parsed(client, browser, &c.code, &c.method, c.user_agent.as_deref(), c.referrer.as_deref(), c.bot);
+        let (client, browser) = agents
+            .entry(c.user_agent.clone())
+            .or_insert_with(|| classify_with_browser(c.user_agent.as_deref()))
+            .clone();
+        let e = analytics::enrich_parsed(
+            client,
+            browser,
+            &c.code,
+            &c.method,
+            c.user_agent.as_deref(),
+            c.referrer.as_deref(),
+            c.bot,
+        );
         let d = &mut c.details;
         d.browser = e.browser.map(|b| storable_str(&b, MAX_TOKEN_BYTES));
         d.os = Some(e.os);

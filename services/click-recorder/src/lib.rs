@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use ghostlink_bus::{Incoming, Publisher, Verdict};
-use ghostlink_db::Db;
 use ghostlink_config::ConfigError;
+use ghostlink_db::Db;
 use ghostlink_runtime::{Context, Handler, ServiceArgs, Spec, Stop, Task};
 
 const SERVICE: &str = "click-recorder";
@@ -48,10 +48,16 @@ impl Config {
             ));
         }
         if !(1..=366).contains(&self.click_partitions_ahead) {
-            return Err(ConfigError::new("CLICK_PARTITIONS_AHEAD (--click-partitions-ahead)", "between 1 and 366"));
+            return Err(ConfigError::new(
+                "CLICK_PARTITIONS_AHEAD (--click-partitions-ahead)",
+                "between 1 and 366",
+            ));
         }
         if !(1..=86_400).contains(&self.click_maintenance_secs) {
-            return Err(ConfigError::new("CLICK_MAINTENANCE_SECS (--click-maintenance-secs)", "between 1 and 86400"));
+            return Err(ConfigError::new(
+                "CLICK_MAINTENANCE_SECS (--click-maintenance-secs)",
+                "between 1 and 86400",
+            ));
         }
         Ok(())
     }
@@ -127,8 +133,10 @@ impl Recorder {
         let done = self
             .db
             .run(move |c| {
-                let made = ghostlink_db::clicks::ensure_partitions(c, chrono::Utc::now().date_naive(), ahead)?;
-                let retention = if keep > 0 { Some(ghostlink_db::clicks::set_retention(c, keep)?) } else { None };
+                let made =
+                    ghostlink_db::clicks::ensure_partitions(c, chrono::Utc::now().date_naive(), ahead)?;
+                let retention =
+                    if keep > 0 { Some(ghostlink_db::clicks::set_retention(c, keep)?) } else { None };
                 Ok((made, retention))
             })
             .await;

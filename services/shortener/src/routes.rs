@@ -54,7 +54,8 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
             .service(resource("/links/{code}/clicks", "GET, HEAD").route(read().to(analytics::clicks_csv)))
             .service(resource("/workspace/stats", "GET, HEAD").route(read().to(analytics::workspace_stats)))
             .service(
-                resource("/domains/{host}/orphan-visits", "GET, HEAD").route(read().to(analytics::domain_orphans)),
+                resource("/domains/{host}/orphan-visits", "GET, HEAD")
+                    .route(read().to(analytics::domain_orphans)),
             )
             .service(
                 resource("/links/{code}", "GET, HEAD, PATCH, DELETE")

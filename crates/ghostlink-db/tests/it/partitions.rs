@@ -24,7 +24,8 @@ fn a_new_partition_does_not_wait_for_an_open_write_and_a_click_makes_its_own() {
     let mut maker = db.conn();
     ghostlink_db::execute(&mut maker, "SET lock_timeout = '2s'").expect("lock timeout");
     let far = Utc::now().date_naive() + Duration::days(30);
-    let made = ghostlink_db::clicks::ensure_partitions(&mut maker, far, 2).expect("made while a write is open");
+    let made =
+        ghostlink_db::clicks::ensure_partitions(&mut maker, far, 2).expect("made while a write is open");
     assert_eq!(made, 3);
     assert_eq!(ghostlink_db::clicks::ensure_partitions(&mut maker, far, 2).expect("again"), 0, "idempotent");
     ghostlink_db::execute(&mut writer, "COMMIT").expect("commit");
@@ -35,7 +36,8 @@ fn a_new_partition_does_not_wait_for_an_open_write_and_a_click_makes_its_own() {
     assert_eq!(n.written, 1);
     assert_eq!(db.count(&format!("pg_class WHERE relname = 'clicks_{}'", at.format("%Y%m%d"))), 1);
     // Too far ahead for any clock: refused, never a partition for the year 2999.
-    let err = insert_batch(&mut db.conn(), &[click("future", Utc::now() + Duration::days(365 * 900))]).expect_err("refused");
+    let err = insert_batch(&mut db.conn(), &[click("future", Utc::now() + Duration::days(365 * 900))])
+        .expect_err("refused");
     assert!(err.refusal().is_some(), "{err}");
 }
 
@@ -45,7 +47,9 @@ fn concurrent_makers_of_one_day_make_it_once() {
     let day = Utc::now().date_naive() + Duration::days(60);
     let made: Vec<usize> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
-            .map(|_| s.spawn(|| ghostlink_db::clicks::ensure_partitions(&mut db.conn(), day, 0).expect("ensure")))
+            .map(|_| {
+                s.spawn(|| ghostlink_db::clicks::ensure_partitions(&mut db.conn(), day, 0).expect("ensure"))
+            })
             .collect();
         hs.into_iter().map(|h| h.join().expect("thread")).collect()
     });

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ghostlink_db::clicks::{self, insert_batch, NewClick};
-use ghostlink_domain::bot::BotReason;
-use ghostlink_domain::rules::{DeviceType, Os};
 use ghostlink_db::findings::{self, Observation};
 use ghostlink_db::health::{self, NewCheck, Policy, Transition};
 use ghostlink_db::links::{self, LinkChanges, ListFilter, NewLink};
 use ghostlink_db::risk::{self, RiskRow};
 use ghostlink_db::{tokens, DbError};
+use ghostlink_domain::bot::BotReason;
 use ghostlink_domain::probe::{ClientKey, FindingKind, ProbeAction};
 use ghostlink_domain::risk::{Level, Reason};
+use ghostlink_domain::rules::{DeviceType, Os};
 use ghostlink_domain::{CheckOutcome, ClickOutcome, HealthState, LinkStatus, Role};
 use ghostlink_test_support::TestDb;
 

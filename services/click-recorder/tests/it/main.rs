@@ -169,7 +169,8 @@ async fn retention_drops_old_partitions_whole_and_refuses_to_count_older_clicks_
     let partitions = || db.count(&format!("pg_class WHERE relname = '{}'", day(old)));
     assert_eq!(partitions(), 1);
     // The recorder's maintenance drops the partition whole.
-    let recorder = start(Config { click_retention_days: 2, click_maintenance_secs: 1, ..config(&db, &amqp) }).await;
+    let recorder =
+        start(Config { click_retention_days: 2, click_maintenance_secs: 1, ..config(&db, &amqp) }).await;
     let t = Instant::now();
     while partitions() == 1 {
         assert!(t.elapsed() < Duration::from_secs(20), "the old partition was never dropped");
@@ -177,7 +178,11 @@ async fn retention_drops_old_partitions_whole_and_refuses_to_count_older_clicks_
     }
     assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 0);
     let tomorrow = day(Utc::now() + chrono::Duration::days(7));
-    assert_eq!(db.count(&format!("pg_class WHERE relname = '{tomorrow}'")), 1, "partitions made a week ahead");
+    assert_eq!(
+        db.count(&format!("pg_class WHERE relname = '{tomorrow}'")),
+        1,
+        "partitions made a week ahead"
+    );
     // A replay of the old click now: acknowledged, neither stored nor counted (its raw row is
     // gone, so counting it would count it twice); a current click is stored.
     let before = recorder.metrics().await;

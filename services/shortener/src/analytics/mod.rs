@@ -89,7 +89,8 @@ async fn stats_of(shared: &Shared, scope: Scope, w: Window) -> Result<StatsView,
         })
         .await
         .map_err(db_error)?;
-    let points = bucket(&hourly, from, to, g, tz).map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+    let points = bucket(&hourly, from, to, g, tz)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     let (total, bots) = points.iter().fold((0, 0), |(t, b), p| (t + p.clicks, b + p.bots));
     Ok(StatsView {
         from,
@@ -101,7 +102,12 @@ async fn stats_of(shared: &Shared, scope: Scope, w: Window) -> Result<StatsView,
         bots,
         series: points
             .into_iter()
-            .map(|p| PointView { start: p.start.to_rfc3339(), clicks: p.clicks, humans: p.clicks - p.bots, bots: p.bots })
+            .map(|p| PointView {
+                start: p.start.to_rfc3339(),
+                clicks: p.clicks,
+                humans: p.clicks - p.bots,
+                bots: p.bots,
+            })
             .collect(),
         breakdowns: breakdowns
             .into_iter()
@@ -112,7 +118,12 @@ async fn stats_of(shared: &Shared, scope: Scope, w: Window) -> Result<StatsView,
                     top: b
                         .top
                         .into_iter()
-                        .map(|s| SliceView { value: s.value, clicks: s.clicks, humans: s.clicks - s.bots, bots: s.bots })
+                        .map(|s| SliceView {
+                            value: s.value,
+                            clicks: s.clicks,
+                            humans: s.clicks - s.bots,
+                            bots: s.bots,
+                        })
                         .collect(),
                 };
                 (b.dimension.as_str(), view)

@@ -56,7 +56,11 @@ pub struct OrphanCodeView {
     pub last_at: DateTime<Utc>,
 }
 
-async fn report(shared: &Shared, domain: Option<String>, q: &OrphansQuery) -> Result<OrphanReportView, ApiError> {
+async fn report(
+    shared: &Shared,
+    domain: Option<String>,
+    q: &OrphansQuery,
+) -> Result<OrphanReportView, ApiError> {
     let (from, to) = range(q.from.as_deref(), q.to.as_deref())?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
@@ -144,8 +148,7 @@ pub async fn admin_orphans(
     let domain = match query.domain.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(h) => Some(
-            validate_host(h)
-                .map_err(|e| ApiError::bad_request("invalid_query", format!("domain: {e}")))?,
+            validate_host(h).map_err(|e| ApiError::bad_request("invalid_query", format!("domain: {e}")))?,
         ),
     };
     Ok(HttpResponse::Ok().json(report(&shared, domain, &query).await?))

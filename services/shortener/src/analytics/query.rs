@@ -69,7 +69,10 @@ pub(crate) fn instant(name: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
 
 /// `[from, to)` from the two optional parameters: default the last 30 days, at most
 /// [`MAX_RANGE_DAYS`], `from` before `to`.
-pub(crate) fn range(from: Option<&str>, to: Option<&str>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+pub(crate) fn range(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let to = to.map(|v| instant("to", v)).transpose()?.unwrap_or_else(Utc::now);
     let from = from.map(|v| instant("from", v)).transpose()?.unwrap_or(to - Duration::days(DEFAULT_DAYS));
     if from >= to {
@@ -87,11 +90,15 @@ impl StatsQuery {
         let (from, to) = range(self.from.as_deref(), self.to.as_deref())?;
         let granularity = match self.granularity.as_deref() {
             None | Some("") => Granularity::Day,
-            Some(g) => g.parse().map_err(|e: ghostlink_domain::UnknownName| invalid(format!("granularity: {e}")))?,
+            Some(g) => {
+                g.parse().map_err(|e: ghostlink_domain::UnknownName| invalid(format!("granularity: {e}")))?
+            }
         };
         let tz: Tz = match self.tz.as_deref() {
             None | Some("") => Tz::UTC,
-            Some(z) => z.parse().map_err(|_| invalid(format!("tz: '{}' is not an IANA time zone", shown(z))))?,
+            Some(z) => {
+                z.parse().map_err(|_| invalid(format!("tz: '{}' is not an IANA time zone", shown(z))))?
+            }
         };
         let points = point_count(from, to, granularity, tz);
         if points > MAX_POINTS {
@@ -105,10 +112,13 @@ impl StatsQuery {
             Some(list) => {
                 let mut dims = Vec::new();
                 for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                    let d: Dimension =
-                        name.parse().map_err(|e: ghostlink_domain::UnknownName| invalid(format!("breakdowns: {e}")))?;
+                    let d: Dimension = name
+                        .parse()
+                        .map_err(|e: ghostlink_domain::UnknownName| invalid(format!("breakdowns: {e}")))?;
                     if !super::applicable(workspace).any(|a| a == d) {
-                        return Err(invalid(format!("breakdowns: '{d}' is a breakdown of a workspace's stats only")));
+                        return Err(invalid(format!(
+                            "breakdowns: '{d}' is a breakdown of a workspace's stats only"
+                        )));
                     }
                     if !dims.contains(&d) {
                         dims.push(d);

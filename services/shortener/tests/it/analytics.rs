@@ -104,9 +104,18 @@ async fn stats_series_and_breakdowns_come_from_rollups() {
     assert_eq!(s, 201);
     let clicks = [
         // 2026-03-28 23:30 in Paris (+01:00): the 28th there, the 28th in UTC.
-        Click { country: Some("FR"), referrer: Some("https://News.Example/item?id=1"), ..click("alpha", "2026-03-28T22:30:00Z") },
+        Click {
+            country: Some("FR"),
+            referrer: Some("https://News.Example/item?id=1"),
+            ..click("alpha", "2026-03-28T22:30:00Z")
+        },
         // 00:30 on the 29th in Paris, still the 28th in UTC.
-        Click { country: Some("FR"), ua: Some(SAFARI_IPHONE), rule: Some(1), ..click("alpha", "2026-03-28T23:30:00Z") },
+        Click {
+            country: Some("FR"),
+            ua: Some(SAFARI_IPHONE),
+            rule: Some(1),
+            ..click("alpha", "2026-03-28T23:30:00Z")
+        },
         Click { country: Some("DE"), ua: Some(GOOGLEBOT), ..click("alpha", "2026-03-29T12:00:00Z") },
         Click { ua: None, referrer: Some("not a url"), ..click("alpha", "2026-03-29T12:10:00Z") },
         Click { country: Some("US"), ..click("beta", "2026-03-29T13:00:00Z") },
@@ -129,7 +138,10 @@ async fn stats_series_and_breakdowns_come_from_rollups() {
         )
         .await;
     assert_eq!(s, 200, "{st}");
-    assert_eq!((st["total"].as_i64(), st["bots"].as_i64(), st["humans"].as_i64()), (Some(4), Some(2), Some(2)));
+    assert_eq!(
+        (st["total"].as_i64(), st["bots"].as_i64(), st["humans"].as_i64()),
+        (Some(4), Some(2), Some(2))
+    );
     let series: Vec<(&str, i64)> = st["series"]
         .as_array()
         .expect("series")
@@ -138,12 +150,27 @@ async fn stats_series_and_breakdowns_come_from_rollups() {
         .collect();
     assert_eq!(
         series,
-        [("2026-03-28T00:00:00+01:00", 1), ("2026-03-29T00:00:00+01:00", 3), ("2026-03-30T00:00:00+02:00", 0)],
+        [
+            ("2026-03-28T00:00:00+01:00", 1),
+            ("2026-03-29T00:00:00+01:00", 3),
+            ("2026-03-30T00:00:00+02:00", 0)
+        ],
         "days in Paris, across its daylight-saving change"
     );
     assert_eq!(slice(&st, "country"), [("FR".into(), 2, 0), ("DE".into(), 1, 1), ("unknown".into(), 1, 1)]);
-    assert_eq!(slice(&st, "browser"), [("Chrome".into(), 1, 0), ("Googlebot".into(), 1, 1), ("Safari".into(), 1, 0), ("unknown".into(), 1, 1)]);
-    assert_eq!(slice(&st, "device"), [("bot".into(), 2, 2), ("desktop".into(), 1, 0), ("mobile".into(), 1, 0)]);
+    assert_eq!(
+        slice(&st, "browser"),
+        [
+            ("Chrome".into(), 1, 0),
+            ("Googlebot".into(), 1, 1),
+            ("Safari".into(), 1, 0),
+            ("unknown".into(), 1, 1)
+        ]
+    );
+    assert_eq!(
+        slice(&st, "device"),
+        [("bot".into(), 2, 2), ("desktop".into(), 1, 0), ("mobile".into(), 1, 0)]
+    );
     assert_eq!(
         slice(&st, "referrer"),
         [("direct".into(), 2, 1), ("news.example".into(), 1, 0), ("unknown".into(), 1, 1)]
@@ -153,7 +180,12 @@ async fn stats_series_and_breakdowns_come_from_rollups() {
 
     // Hours, and a limit with the rest summed.
     let (s, st) = app
-        .call("GET", &format!("/api/v1/links/alpha/stats?{range}&granularity=hour&breakdowns=country&limit=1"), Some(&app.user), None)
+        .call(
+            "GET",
+            &format!("/api/v1/links/alpha/stats?{range}&granularity=hour&breakdowns=country&limit=1"),
+            Some(&app.user),
+            None,
+        )
         .await;
     assert_eq!(s, 200, "{st}");
     assert_eq!(st["series"].as_array().map(Vec::len), Some(48));
@@ -161,8 +193,14 @@ async fn stats_series_and_breakdowns_come_from_rollups() {
     assert_eq!(st["breakdowns"]["country"]["other_clicks"], 2);
 
     // The workspace: both links, its top links first; never another workspace's.
-    let (s, ws) =
-        app.call("GET", &format!("/api/v1/workspace/stats?{range}&breakdowns=link,country"), Some(&app.user), None).await;
+    let (s, ws) = app
+        .call(
+            "GET",
+            &format!("/api/v1/workspace/stats?{range}&breakdowns=link,country"),
+            Some(&app.user),
+            None,
+        )
+        .await;
     assert_eq!(s, 200, "{ws}");
     assert_eq!(ws["total"], 5);
     assert_eq!(slice(&ws, "link"), [("alpha".into(), 4, 2), ("beta".into(), 1, 0)]);
@@ -182,7 +220,8 @@ async fn stats_series_and_breakdowns_come_from_rollups() {
         "from=2025-01-01T00:00:00Z&to=2026-12-01T00:00:00Z&granularity=hour",
         "limit=0",
     ] {
-        let (s, b) = app.call("GET", &format!("/api/v1/links/alpha/stats?{bad}"), Some(&app.user), None).await;
+        let (s, b) =
+            app.call("GET", &format!("/api/v1/links/alpha/stats?{bad}"), Some(&app.user), None).await;
         assert_eq!((s, error_code(&b).as_str()), (400, "invalid_query"), "{bad}: {b}");
     }
 
@@ -190,11 +229,15 @@ async fn stats_series_and_breakdowns_come_from_rollups() {
     let (from, to) = ("2026-03-29T00:00:00Z".parse().expect("t"), "2026-03-30T00:00:00Z".parse().expect("t"));
     let deleted = ghostlink_db::clicks::delete_window(&mut app.db.conn(), from, to).expect("delete");
     assert_eq!(deleted, 4);
-    let (_, st) = app.call("GET", &format!("/api/v1/links/alpha/stats?{range}&breakdowns=none"), Some(&app.user), None).await;
+    let (_, st) = app
+        .call("GET", &format!("/api/v1/links/alpha/stats?{range}&breakdowns=none"), Some(&app.user), None)
+        .await;
     assert_eq!(st["total"], 2, "{st}");
     let replayed = record(&app, &lines).await;
     assert_eq!((replayed.written, replayed.duplicates), (4, 2));
-    let (_, st) = app.call("GET", &format!("/api/v1/links/alpha/stats?{range}&breakdowns=none"), Some(&app.user), None).await;
+    let (_, st) = app
+        .call("GET", &format!("/api/v1/links/alpha/stats?{range}&breakdowns=none"), Some(&app.user), None)
+        .await;
     assert_eq!(st["total"], 4, "{st}");
     app.stop().await;
 }
@@ -202,7 +245,8 @@ async fn stats_series_and_breakdowns_come_from_rollups() {
 #[tokio::test]
 async fn orphan_visits_are_reported_per_domain() {
     let app = spawn().await;
-    let (s, d) = app.call("POST", "/api/v1/domains", Some(&app.user), Some(json!({"host": "go.alice.test"}))).await;
+    let (s, d) =
+        app.call("POST", "/api/v1/domains", Some(&app.user), Some(json!({"host": "go.alice.test"}))).await;
     assert_eq!(s, 201, "{d}");
     let orphan = |code: &'static str, client: &'static str| Click {
         outcome: ClickOutcome::NotFound,
@@ -223,8 +267,9 @@ async fn orphan_visits_are_reported_per_domain() {
     .collect();
     record(&app, &lines).await;
     let range = "from=2026-03-29T00:00:00Z&to=2026-03-30T00:00:00Z";
-    let (s, r) =
-        app.call("GET", &format!("/api/v1/domains/go.alice.test/orphan-visits?{range}"), Some(&app.user), None).await;
+    let (s, r) = app
+        .call("GET", &format!("/api/v1/domains/go.alice.test/orphan-visits?{range}"), Some(&app.user), None)
+        .await;
     assert_eq!(s, 200, "{r}");
     assert_eq!((r["visits"].as_i64(), r["codes"].as_i64()), (Some(4), Some(2)));
     assert_eq!(r["top"][0]["code"], "wp-admin");
@@ -235,13 +280,20 @@ async fn orphan_visits_are_reported_per_domain() {
     assert_eq!(ws["total"], 0);
     // Another workspace cannot read them; the default domain's are the admin's.
     let mallory = app.db.token("mallory", "user");
-    let (s, b) =
-        app.call("GET", &format!("/api/v1/domains/go.alice.test/orphan-visits?{range}"), Some(&mallory), None).await;
+    let (s, b) = app
+        .call("GET", &format!("/api/v1/domains/go.alice.test/orphan-visits?{range}"), Some(&mallory), None)
+        .await;
     assert_eq!((s, error_code(&b).as_str()), (404, "not_found"));
-    let (s, r) = app.admin_call("GET", &format!("/admin/v1/orphan-visits?{range}"), Some(&app.admin), None).await;
+    let (s, r) =
+        app.admin_call("GET", &format!("/admin/v1/orphan-visits?{range}"), Some(&app.admin), None).await;
     assert_eq!((s, r["visits"].as_i64(), r["top"][0]["code"].as_str()), (200, Some(1), Some("nope")), "{r}");
     let (s, r) = app
-        .admin_call("GET", &format!("/admin/v1/orphan-visits?{range}&domain=go.alice.test"), Some(&app.admin), None)
+        .admin_call(
+            "GET",
+            &format!("/admin/v1/orphan-visits?{range}&domain=go.alice.test"),
+            Some(&app.admin),
+            None,
+        )
         .await;
     assert_eq!((s, r["visits"].as_i64()), (200, Some(4)));
     let (s, _) = app.admin_call("GET", "/admin/v1/orphan-visits", Some(&app.user), None).await;
@@ -255,8 +307,15 @@ async fn raw_clicks_export_as_csv_with_formulas_neutralised() {
     let (s, _) = app.create(&app.user, json!({"url": "https://s.example/", "alias": "rawc"})).await;
     assert_eq!(s, 201);
     let lines: Vec<Vec<u8>> = [
-        Click { referrer: Some("=HYPERLINK(\"https://evil.example\")"), ..click("rawc", "2026-03-29T12:00:00Z") },
-        Click { ua: Some("<script>alert(1)</script>"), country: Some("FR"), ..click("rawc", "2026-03-29T12:01:00Z") },
+        Click {
+            referrer: Some("=HYPERLINK(\"https://evil.example\")"),
+            ..click("rawc", "2026-03-29T12:00:00Z")
+        },
+        Click {
+            ua: Some("<script>alert(1)</script>"),
+            country: Some("FR"),
+            ..click("rawc", "2026-03-29T12:01:00Z")
+        },
     ]
     .iter()
     .map(line)
