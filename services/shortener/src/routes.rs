@@ -79,7 +79,9 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
                     .route(web::patch().to(webhooks::update))
                     .route(web::delete().to(webhooks::delete)),
             )
-            .service(resource("/webhooks/{id}/deliveries", "GET, HEAD").route(read().to(webhooks::deliveries)))
+            .service(
+                resource("/webhooks/{id}/deliveries", "GET, HEAD").route(read().to(webhooks::deliveries)),
+            )
             .service(resource("/webhooks/{id}/test", "POST").route(web::post().to(webhooks::test)))
             .service(resource("/export", "GET, HEAD").route(read().to(transfer::export)))
             .service(resource("/import", "POST").route(web::post().to(transfer::import)))

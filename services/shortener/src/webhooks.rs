@@ -14,7 +14,9 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use ghostlink_db::webhook_deliveries::NewDelivery;
 use ghostlink_db::webhooks::{Attempt, Changes, Delivery, Subscription};
-use ghostlink_domain::webhook::{generate_secret, payload, validate_webhook_url, DeliveryStatus, WebhookEventType};
+use ghostlink_domain::webhook::{
+    generate_secret, payload, validate_webhook_url, DeliveryStatus, WebhookEventType,
+};
 use ghostlink_domain::workspace::Action;
 use ghostlink_web::{ApiError, JsonBody};
 use serde::{Deserialize, Serialize};
@@ -193,7 +195,8 @@ fn events_field(m: &Map<String, Value>) -> Result<Option<Vec<WebhookEventType>>,
     for item in items {
         let name = item.as_str().ok_or_else(|| bad("must be an array of event types".into()))?;
         let t = name.parse::<WebhookEventType>().ok().filter(|t| t.subscribable()).ok_or_else(|| {
-            let names: Vec<&str> = WebhookEventType::ALL.iter().filter(|t| t.subscribable()).map(|t| t.as_str()).collect();
+            let names: Vec<&str> =
+                WebhookEventType::ALL.iter().filter(|t| t.subscribable()).map(|t| t.as_str()).collect();
             bad(format!("unknown event type; expected some of {}", names.join(", ")))
         })?;
         if !out.contains(&t) {
@@ -241,12 +244,17 @@ pub async fn list(caller: Caller, shared: web::Data<Shared>) -> Result<HttpRespo
     ),
     security(("bearer" = []))
 )]
-pub async fn create(caller: Caller, body: JsonBody<Value>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    caller: Caller,
+    body: JsonBody<Value>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
     caller.allow(Action::ManageWebhooks)?;
     let m = object(body.into_inner())?;
     reject_unknown(&m, &["url", "events", "enabled"])?;
     let url = url_field(&m)?.ok_or_else(|| ApiError::unprocessable("url_missing", "url: is required"))?;
-    let events = events_field(&m)?.ok_or_else(|| ApiError::unprocessable("invalid_events", "events: is required"))?;
+    let events =
+        events_field(&m)?.ok_or_else(|| ApiError::unprocessable("invalid_events", "events: is required"))?;
     let enabled = bool_field(&m, "enabled")?;
     let secret = generate_secret(&mut rand::rngs::OsRng);
     let ws = caller.workspace_id;
@@ -268,7 +276,10 @@ pub async fn create(caller: Caller, body: JsonBody<Value>, shared: web::Data<Sha
         .await
         .map_err(db_error)?
         .ok_or_else(|| {
-            ApiError::conflict("too_many_webhooks", format!("a workspace has at most {MAX_SUBSCRIPTIONS} webhooks"))
+            ApiError::conflict(
+                "too_many_webhooks",
+                format!("a workspace has at most {MAX_SUBSCRIPTIONS} webhooks"),
+            )
         })?;
     metrics::counter!("webhooks_changed_total", "op" => "create").increment(1);
     slog::info!(shared.log, "webhook created"; "webhook.id" => created.id, "token.name" => &caller.name);
@@ -288,10 +299,19 @@ pub async fn create(caller: Caller, body: JsonBody<Value>, shared: web::Data<Sha
     ),
     security(("bearer" = []))
 )]
-pub async fn get(caller: Caller, path: web::Path<String>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    caller: Caller,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
     caller.allow(Action::ReadWebhooks)?;
     let (ws, id) = (caller.workspace_id, id_of(path)?);
-    let s = shared.db.run(move |c| ghostlink_db::webhooks::get(c, ws, id)).await.map_err(db_error)?.ok_or_else(not_found)?;
+    let s = shared
+        .db
+        .run(move |c| ghostlink_db::webhooks::get(c, ws, id))
+        .await
+        .map_err(db_error)?
+        .ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(WebhookView::of(s, false)))
 }
 
@@ -349,7 +369,11 @@ pub async fn update(
     ),
     security(("bearer" = []))
 )]
-pub async fn delete(caller: Caller, path: web::Path<String>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    caller: Caller,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
     caller.allow(Action::ManageWebhooks)?;
     let (ws, id) = (caller.workspace_id, id_of(path)?);
     if !shared.db.run(move |c| ghostlink_db::webhooks::delete(c, ws, id)).await.map_err(db_error)? {
@@ -406,7 +430,11 @@ pub async fn deliveries(
     ),
     security(("bearer" = []))
 )]
-pub async fn test(caller: Caller, path: web::Path<String>, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+pub async fn test(
+    caller: Caller,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
     caller.allow(Action::ManageWebhooks)?;
     let (ws, id) = (caller.workspace_id, id_of(path)?);
     let event_id = uuid::Uuid::now_v7();
