@@ -207,7 +207,7 @@ pub fn record_attempt(
         let attempt = claimed.attempts + 1;
         let status = result.status.map(i32::from);
         let latency = i32::try_from(result.latency_ms).unwrap_or(i32::MAX);
-        let error = result.error.as_deref().map(|e| truncate(e, 1024));
+        let error = result.error.as_deref().map(|e| ghostlink_domain::click_text::storable_str(e, 1024));
         diesel::sql_query(
             "INSERT INTO webhook_attempts (delivery_id, attempt, status, latency_ms, error) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT DO NOTHING",
@@ -216,7 +216,7 @@ pub fn record_attempt(
         .bind::<Int4, _>(attempt)
         .bind::<Nullable<Int4>, _>(status)
         .bind::<Int4, _>(latency)
-        .bind::<Nullable<Text>, _>(error)
+        .bind::<Nullable<Text>, _>(&error)
         .execute(c)?;
         let next = if result.delivered {
             DeliveryStatus::Delivered
@@ -236,7 +236,7 @@ pub fn record_attempt(
         .bind::<Text, _>(next.as_str())
         .bind::<Nullable<Int4>, _>(status)
         .bind::<Int4, _>(latency)
-        .bind::<Nullable<Text>, _>(error)
+        .bind::<Nullable<Text>, _>(&error)
         .bind::<Double, _>(result.retry_in.unwrap_or_default().as_secs_f64())
         .execute(c)?;
         if result.delivered {
@@ -291,17 +291,6 @@ pub(crate) fn give_up_pending(conn: &mut Conn, subscription: i64, why: &str) -> 
     .bind::<BigInt, _>(subscription)
     .bind::<Text, _>(why)
     .execute(conn.pg())?)
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Due deliveries of enabled subscriptions and the age of the oldest, in seconds.

@@ -94,11 +94,9 @@ impl Config {
     /// The dispatcher's own settings, with the private targets it may reach.
     fn resolve(&self) -> Result<PrivateTargets, ConfigError> {
         self.redis.validate()?;
-        let private = self
-            .allow_private_targets
-            .parse::<PrivateTargets>()
-            .map_err(|e| ConfigError::new("WEBHOOK_ALLOW_PRIVATE_TARGETS", e))?;
-        let checks: [(&'static str, bool, &str); 10] = [
+        let private =
+            ghostlink_config::private_targets("WEBHOOK_ALLOW_PRIVATE_TARGETS", &self.allow_private_targets)?;
+        ghostlink_config::check_ranges(&[
             ("WEBHOOK_TIMEOUT_MS", (1..=120_000).contains(&self.timeout_ms), "1..=120000"),
             ("WEBHOOK_CONNECT_TIMEOUT_MS", (1..=60_000).contains(&self.connect_timeout_ms), "1..=60000"),
             ("WEBHOOK_CONCURRENCY", (1..=1_000).contains(&self.concurrency), "1..=1000"),
@@ -113,12 +111,7 @@ impl Config {
             ),
             ("WEBHOOK_RETRY_WINDOW_SECS", (1..=604_800).contains(&self.retry_window_secs), "1..=604800"),
             ("WEBHOOK_DISABLE_AFTER_SECS", (1..=2_592_000).contains(&self.disable_after_secs), "1..=2592000"),
-        ];
-        for (name, ok, range) in checks {
-            if !ok {
-                return Err(ConfigError::new(name, format!("must be in {range}")));
-            }
-        }
+        ])?;
         Ok(private)
     }
 }
