@@ -74,7 +74,7 @@ pub fn subscribers(conn: &mut Conn, workspaces: &[i64]) -> Result<Vec<Subscriber
                 .iter()
                 .map(|t| t.parse())
                 .collect::<Result<_, _>>()
-                .map_err(|e| unreadable("webhook_subscriptions.event_types", e))?;
+                .map_err(|e| unreadable("webhook event type", e))?;
             Ok(Subscriber { id: s.id, workspace_id: s.workspace_id, event_types })
         })
         .collect()
@@ -309,4 +309,15 @@ pub fn backlog(conn: &mut Conn) -> Result<(i64, f64), DbError> {
     )
     .get_result(conn.pg())?;
     Ok((b.due, b.oldest))
+}
+
+/// Deletes finished deliveries (delivered or failed, with their attempts) older than `days`;
+/// returns how many.
+pub fn prune(conn: &mut Conn, days: i32) -> Result<usize, DbError> {
+    Ok(diesel::sql_query(
+        "DELETE FROM webhook_deliveries WHERE status <> 'pending' \
+         AND finished_at < now() - make_interval(days => $1)",
+    )
+    .bind::<Int4, _>(days)
+    .execute(conn.pg())?)
 }

@@ -68,7 +68,7 @@ impl TryFrom<SubscriptionSql> for Subscription {
             .iter()
             .map(|t| t.parse::<WebhookEventType>())
             .collect::<Result<_, _>>()
-            .map_err(|e| unreadable("webhook_subscriptions.event_types", e))?;
+            .map_err(|e| unreadable("webhook event type", e))?;
         Ok(Self {
             id: r.id,
             workspace_id: r.workspace_id,
@@ -284,12 +284,11 @@ pub fn deliveries(
     .load(conn.pg())?;
     let mut out = Vec::with_capacity(found.len());
     for d in found {
-        let status: DeliveryStatus =
-            d.status.parse().map_err(|e| unreadable("webhook_deliveries.status", e))?;
+        let status: DeliveryStatus = d.status.parse().map_err(|e| unreadable("delivery status", e))?;
         out.push(Delivery {
             id: d.id,
             event_id: d.event_id,
-            event_type: d.event_type.parse().map_err(|e| unreadable("webhook_deliveries.event_type", e))?,
+            event_type: d.event_type.parse().map_err(|e| unreadable("webhook event type", e))?,
             status,
             attempts: d.attempts,
             next_attempt_at: (status == DeliveryStatus::Pending).then_some(d.next_attempt_at),

@@ -417,8 +417,7 @@ pub async fn deliveries(
     Ok(HttpResponse::Ok().json(log.into_iter().map(DeliveryView::from).collect::<Vec<_>>()))
 }
 
-/// Send a `webhook.test` event to the subscription (enabled or not, it is logged like any
-/// delivery; the dispatcher sends it while the subscription is enabled).
+/// Send a `webhook.test` event to an enabled subscription; it is logged like any delivery.
 #[utoipa::path(
     post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks",
     params(("id" = i64, Path, description = "The subscription's id")),
@@ -427,6 +426,7 @@ pub async fn deliveries(
         (status = 401, description = "Missing or bad token", body = ErrorBody),
         (status = 403, description = "The key's scopes or the member's role do not allow this", body = ErrorBody),
         (status = 404, description = "No such subscription", body = ErrorBody),
+        (status = 409, description = "The subscription is disabled", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -446,16 +446,21 @@ pub async fn test(
     let queued = shared
         .db
         .run(move |c| {
-            if ghostlink_db::webhooks::get(c, ws, id)?.is_none() {
-                return Ok(false);
+            match ghostlink_db::webhooks::get(c, ws, id)? {
+                None => return Ok(Err(not_found())),
+                Some(s) if !s.enabled => {
+                    return Ok(Err(ApiError::conflict(
+                        "webhook_disabled",
+                        "the webhook is disabled; enable it first",
+                    )))
+                }
+                Some(_) => {}
             }
             let d = NewDelivery { subscription_id: id, event_id, event_type: WebhookEventType::Test, body };
-            ghostlink_db::webhook_deliveries::enqueue(c, &[d]).map(|_| true)
+            ghostlink_db::webhook_deliveries::enqueue(c, &[d]).map(|_| Ok(()))
         })
         .await
         .map_err(db_error)?;
-    if !queued {
-        return Err(not_found());
-    }
+    queued?;
     Ok(HttpResponse::Accepted().json(TestEventView { event_id: event_id.to_string() }))
 }

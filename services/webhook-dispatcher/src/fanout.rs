@@ -14,6 +14,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+/// Clicks in one `click.batch` delivery at most (a bigger consumer batch makes several), so a
+/// body stays well under a megabyte.
+pub const MAX_CLICKS_PER_DELIVERY: usize = 1_000;
+
 /// One event a subscription may want, with the link it is about.
 #[derive(Debug, Clone)]
 pub struct Hook {
@@ -130,5 +134,38 @@ mod tests {
         two.sort();
         assert_eq!(batch_id(&one), batch_id(&two));
         assert_ne!(batch_id(&one), batch_id(&[a]));
+    }
+
+    #[test]
+    fn clicks_fan_out_in_bounded_batches_to_the_subscriptions_that_want_them() {
+        let hook = |code: &str, kind| Hook {
+            id: Uuid::now_v7(),
+            kind,
+            code: code.into(),
+            occurred_at: Utc::now(),
+            data: json!({}),
+        };
+        let mut hooks: Vec<Hook> = (0..2_500).map(|_| hook("c", WebhookEventType::ClickBatch)).collect();
+        hooks.push(hook("c", WebhookEventType::LinkDeleted));
+        hooks.push(hook("elsewhere", WebhookEventType::LinkDeleted));
+        let workspace_of = HashMap::from([("c".to_string(), 1), ("elsewhere".to_string(), 2)]);
+        let subs = [
+            Subscriber { id: 10, workspace_id: 1, event_types: vec![WebhookEventType::ClickBatch] },
+            Subscriber { id: 11, workspace_id: 1, event_types: vec![WebhookEventType::LinkDeleted] },
+            Subscriber { id: 12, workspace_id: 3, event_types: WebhookEventType::ALL.to_vec() },
+        ];
+        let out = deliveries(&hooks, &workspace_of, &subs);
+        let per_sub = |id| out.iter().filter(|d| d.subscription_id == id).count();
+        assert_eq!((per_sub(10), per_sub(11), per_sub(12)), (3, 1, 0));
+        let counts: Vec<u64> = out
+            .iter()
+            .filter(|d| d.subscription_id == 10)
+            .map(|d| {
+                serde_json::from_str::<Value>(&d.body).expect("json")["data"]["count"]
+                    .as_u64()
+                    .expect("count")
+            })
+            .collect();
+        assert_eq!(counts, [1_000, 1_000, 500]);
     }
 }

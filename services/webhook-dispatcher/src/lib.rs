@@ -85,6 +85,9 @@ pub struct Config {
     /// A subscription whose every attempt failed for this long is disabled, seconds.
     #[arg(long, env = "WEBHOOK_DISABLE_AFTER_SECS", default_value_t = 86_400)]
     pub disable_after_secs: u64,
+    /// Finished deliveries (delivered or failed) are kept in the log this many days.
+    #[arg(long, env = "WEBHOOK_KEEP_DAYS", default_value_t = 30)]
+    pub keep_days: i32,
     /// User-Agent of deliveries.
     #[arg(long, env = "WEBHOOK_USER_AGENT", default_value = "GhostLink-Webhooks/0.1")]
     pub user_agent: String,
@@ -111,6 +114,7 @@ impl Config {
             ),
             ("WEBHOOK_RETRY_WINDOW_SECS", (1..=604_800).contains(&self.retry_window_secs), "1..=604800"),
             ("WEBHOOK_DISABLE_AFTER_SECS", (1..=2_592_000).contains(&self.disable_after_secs), "1..=2592000"),
+            ("WEBHOOK_KEEP_DAYS", (1..=3_650).contains(&self.keep_days), "1..=3650"),
         ])?;
         Ok(private)
     }
@@ -126,6 +130,7 @@ pub struct Dispatcher {
     redis: RedisCache,
     deliverer: Arc<Deliverer>,
     publisher: Arc<Publisher>,
+    keep_days: i32,
     log: slog::Logger,
 }
 
@@ -181,6 +186,7 @@ impl Handler for Dispatcher {
             redis,
             deliverer,
             publisher: Arc::new(ctx.publisher()),
+            keep_days: config.keep_days,
             log: ctx.log.clone(),
         })
     }
@@ -201,6 +207,7 @@ impl Handler for Dispatcher {
             log: self.log.clone(),
         };
         let db = self.db.clone();
+        let (prune_db, keep, log) = (self.db.clone(), self.keep_days, self.log.clone());
         vec![
             Task::until_stopped(
                 "delivery loop",
@@ -209,6 +216,9 @@ impl Handler for Dispatcher {
             ),
             Task::until_stopped("outbox relay", Duration::from_secs(10), relay.run(ctx.stop.watch())),
             Task::every("backlog", Duration::from_secs(5), move || sample_backlog(db.clone())),
+            Task::every("prune", Duration::from_secs(3_600), move || {
+                prune(prune_db.clone(), keep, log.clone())
+            }),
         ]
     }
 
@@ -272,5 +282,15 @@ async fn sample_backlog(db: Db) {
     if let Ok((due, oldest)) = db.run(store::backlog).await {
         metrics::gauge!("webhook_backlog").set(due as f64);
         metrics::gauge!("webhook_backlog_oldest_seconds").set(oldest);
+    }
+}
+
+/// Drops finished deliveries past `WEBHOOK_KEEP_DAYS` (every replica may; the delete is
+/// idempotent).
+async fn prune(db: Db, keep_days: i32, log: slog::Logger) {
+    match db.run(move |c| store::prune(c, keep_days)).await {
+        Ok(0) => {}
+        Ok(n) => slog::info!(log, "pruned finished webhook deliveries"; "count" => n),
+        Err(e) => slog::warn!(log, "pruning webhook deliveries failed"; "error" => %e),
     }
 }

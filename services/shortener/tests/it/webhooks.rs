@@ -92,7 +92,11 @@ async fn subscriptions_crud_secret_shown_once_and_other_workspaces_get_404() {
     let (s, theirs) = app.call("GET", "/api/v1/webhooks", Some(&mallory), None).await;
     assert_eq!((s, theirs), (200, json!([])));
 
-    // The test event is queued and shows in the delivery log.
+    // The test event: refused while disabled, then queued and shown in the delivery log.
+    let (s, d) = app.call("POST", &format!("{path}/test"), Some(&app.user), None).await;
+    assert_eq!((s, error_code(&d).as_str()), (409, "webhook_disabled"), "{d}");
+    let (s, d) = app.call("PATCH", &path, Some(&app.user), Some(json!({"enabled": true}))).await;
+    assert_eq!((s, d["enabled"].clone()), (200, json!(true)), "{d}");
     let (s, t) = app.call("POST", &format!("{path}/test"), Some(&app.user), None).await;
     assert_eq!(s, 202, "{t}");
     let (s, log) = app.call("GET", &format!("{path}/deliveries"), Some(&member), None).await;

@@ -21,6 +21,7 @@ pub struct Setup {
 }
 
 impl Setup {
+    #[allow(clippy::new_without_default)] // a fresh database per call, not a value's default
     pub fn new() -> Self {
         let db = TestDb::new();
         let workspace =
@@ -44,6 +45,7 @@ impl Setup {
             backoff_max_ms: 200,
             retry_window_secs: 3_600,
             disable_after_secs: 3_600,
+            keep_days: 30,
             user_agent: "GhostLink-Webhooks/test".into(),
         }
     }
