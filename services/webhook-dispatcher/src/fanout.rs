@@ -92,18 +92,23 @@ pub fn deliveries(
             });
         }
     }
-    for (sub, batch) in clicks {
-        let mut ids: Vec<Uuid> = batch.iter().map(|h| h.id).collect();
-        ids.sort();
-        let latest = batch.iter().map(|h| h.occurred_at).max().unwrap_or_else(Utc::now);
-        let data =
-            json!({ "count": batch.len(), "clicks": batch.iter().map(|h| &h.data).collect::<Vec<_>>() });
-        out.push(NewDelivery {
-            subscription_id: sub,
-            event_id: batch_id(&ids),
-            event_type: WebhookEventType::ClickBatch,
-            body: payload(WebhookEventType::ClickBatch, latest, data),
-        });
+    for (sub, all) in clicks {
+        for batch in all.chunks(MAX_CLICKS_PER_DELIVERY) {
+            let mut ids: Vec<Uuid> = batch.iter().map(|h| h.id).collect();
+            ids.sort();
+            let latest = batch.iter().map(|h| h.occurred_at).max().unwrap_or_else(Utc::now);
+            let clicks: Vec<&Value> = batch.iter().map(|h| &h.data).collect();
+            out.push(NewDelivery {
+                subscription_id: sub,
+                event_id: batch_id(&ids),
+                event_type: WebhookEventType::ClickBatch,
+                body: payload(
+                    WebhookEventType::ClickBatch,
+                    latest,
+                    json!({ "count": batch.len(), "clicks": clicks }),
+                ),
+            });
+        }
     }
     out
 }

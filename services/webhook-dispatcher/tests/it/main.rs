@@ -102,3 +102,21 @@ pub async fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Opt
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Through the real binary: a bad setting of the dispatcher's own or a shared one exits 2
+/// naming it.
+#[test]
+fn bad_config_exits_2_naming_the_setting() {
+    let own: &[(&str, &str, &str)] = &[
+        ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "10.0.0.0/99", "WEBHOOK_ALLOW_PRIVATE_TARGETS"),
+        ("WEBHOOK_TIMEOUT_MS", "0", "WEBHOOK_TIMEOUT_MS"),
+        ("WEBHOOK_PER_HOST_CONCURRENCY", "0", "WEBHOOK_PER_HOST_CONCURRENCY"),
+        ("WEBHOOK_BACKOFF_MAX_MS", "1", "WEBHOOK_BACKOFF_MAX_MS"),
+        ("WEBHOOK_DISABLE_AFTER_SECS", "0", "WEBHOOK_DISABLE_AFTER_SECS"),
+    ];
+    ghostlink_runtime::testing::assert_bad_settings_exit_2(
+        env!("CARGO_BIN_EXE_ghostlink-webhook-dispatcher"),
+        &[],
+        &[own, ghostlink_test_support::BAD_CONSUMER_SETTINGS].concat(),
+    );
+}
