@@ -226,3 +226,40 @@ async fn a_subscription_failing_for_the_set_time_is_disabled_with_an_event() {
     receiver.stop();
     delete_topology(&setup.amqp.bus_prefix).await;
 }
+
+/// Two dispatchers share the deliveries (each delivered once, none twice) and together never
+/// send one host more requests at once than `WEBHOOK_PER_HOST_CONCURRENCY`.
+#[tokio::test]
+async fn replicas_share_deliveries_and_one_host_limit() {
+    let setup = Setup::new();
+    let receiver = Receiver::start(|_| Answer::Slow(150)).await;
+    let subs: Vec<_> = (0..4)
+        .map(|i| setup.subscribe(&receiver.url(&format!("/s{i}")), &[WebhookEventType::LinkCreated]))
+        .collect();
+    for sub in &subs {
+        for _ in 0..3 {
+            setup.enqueue(sub, "{}");
+        }
+    }
+    let mut config = setup.config();
+    config.per_host_concurrency = 2;
+    let (a, b) = (start(config.clone()), start(config));
+    wait_for("all twelve delivered", LONG, || {
+        let done: usize = subs
+            .iter()
+            .map(|s| setup.log(s).iter().filter(|d| d.status == DeliveryStatus::Delivered).count())
+            .sum();
+        (done == 12).then_some(())
+    })
+    .await;
+    assert_eq!(receiver.received().len(), 12, "each delivered once");
+    let ids: std::collections::BTreeSet<String> =
+        receiver.received().iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids.len(), 12);
+    assert!(receiver.most_at_once() <= 2, "{} requests at once to one host", receiver.most_at_once());
+    assert!(subs.iter().flat_map(|s| setup.log(s)).all(|d| d.attempts == 1));
+    a.stop().await;
+    b.stop().await;
+    receiver.stop();
+    delete_topology(&setup.amqp.bus_prefix).await;
+}

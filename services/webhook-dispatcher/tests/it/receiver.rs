@@ -17,6 +17,8 @@ pub enum Answer {
     Redirect(u16),
     /// Never answers (the connection stays open).
     Hang,
+    /// 200 after holding the request this many milliseconds.
+    Slow(u64),
 }
 
 /// One request as received.
@@ -37,6 +39,8 @@ type Script = Arc<dyn Fn(usize) -> Answer + Send + Sync>;
 pub struct Receiver {
     pub addr: std::net::SocketAddr,
     accepted: Arc<AtomicUsize>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: Arc<(AtomicUsize, AtomicUsize)>,
     received: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -48,15 +52,16 @@ impl Receiver {
         let addr = listener.local_addr().expect("addr");
         let accepted = Arc::new(AtomicUsize::new(0));
         let received = Arc::new(Mutex::new(Vec::new()));
+        let in_flight = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let script: Script = Arc::new(script);
-        let (a, r) = (accepted.clone(), received.clone());
+        let (a, r, f) = (accepted.clone(), received.clone(), in_flight.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 a.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(stream, r.clone(), script.clone()));
+                tokio::spawn(serve(stream, r.clone(), f.clone(), script.clone()));
             }
         });
-        Receiver { addr, accepted, received, task }
+        Receiver { addr, accepted, in_flight, received, task }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -65,6 +70,11 @@ impl Receiver {
 
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The most requests it was answering at once.
+    pub fn most_at_once(&self) -> usize {
+        self.in_flight.1.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -76,7 +86,12 @@ impl Receiver {
     }
 }
 
-async fn serve(mut stream: TcpStream, received: Arc<Mutex<Vec<Received>>>, script: Script) {
+async fn serve(
+    mut stream: TcpStream,
+    received: Arc<Mutex<Vec<Received>>>,
+    in_flight: Arc<(AtomicUsize, AtomicUsize)>,
+    script: Script,
+) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -124,6 +139,13 @@ async fn serve(mut stream: TcpStream, received: Arc<Mutex<Vec<Received>>>, scrip
         Answer::Hang => {
             std::future::pending::<()>().await;
             return;
+        }
+        Answer::Slow(ms) => {
+            let now = in_flight.0.fetch_add(1, Ordering::SeqCst) + 1;
+            in_flight.1.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            in_flight.0.fetch_sub(1, Ordering::SeqCst);
+            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string()
         }
     };
     let _ = stream.write_all(reply.as_bytes()).await;
