@@ -4,6 +4,7 @@
 mod domains;
 mod typed;
 mod upgrade;
+mod webhooks;
 
 use chrono::{TimeZone, Utc};
 use ghostlink_db::clicks::{insert_batch, NewClick};

@@ -243,6 +243,7 @@ async fn replicas_share_deliveries_and_one_host_limit() {
     }
     let mut config = setup.config();
     config.per_host_concurrency = 2;
+    let started = std::time::Instant::now();
     let (a, b) = (start(config.clone()), start(config));
     wait_for("all twelve delivered", LONG, || {
         let done: usize = subs
@@ -252,6 +253,11 @@ async fn replicas_share_deliveries_and_one_host_limit() {
         (done == 12).then_some(())
     })
     .await;
+    println!(
+        "12 deliveries of 150 ms to one host, 2 replicas, 2 at once: {} ms, at most {} at once",
+        started.elapsed().as_millis(),
+        receiver.most_at_once()
+    );
     assert_eq!(receiver.received().len(), 12, "each delivered once");
     let ids: std::collections::BTreeSet<String> =
         receiver.received().iter().map(|r| r.header("webhook-id")).collect();
