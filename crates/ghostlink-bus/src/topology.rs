@@ -24,6 +24,20 @@ pub const CONSUMERS: &[ConsumerSpec] = &[
     ConsumerSpec { name: "canary", bindings: &["link.created", "link.updated"], max_length: None },
     // Detection is best-effort: about two minutes of clicks at 20,000/s (250 per message).
     ConsumerSpec { name: "ghost-probe", bindings: &["click.#"], max_length: Some(10_000) },
+    // Webhooks: everything a subscription can ask for (findings are `probe.detected`).
+    ConsumerSpec {
+        name: "webhook-dispatcher",
+        bindings: &[
+            "link.created",
+            "link.updated",
+            "link.deleted",
+            "link.quarantined",
+            "link.restored",
+            "click.#",
+            "probe.detected",
+        ],
+        max_length: None,
+    },
 ];
 
 /// Deliveries of one message before it is dead-lettered.

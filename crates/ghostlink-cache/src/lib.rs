@@ -14,6 +14,7 @@
 
 pub mod limit;
 pub mod probe;
+pub mod slots;
 
 use ghostlink_telemetry::trace::{self, Attribute, FutureExt as _};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

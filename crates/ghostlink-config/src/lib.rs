@@ -31,6 +31,25 @@ impl ConfigError {
     }
 }
 
+/// Checks numeric settings against their ranges, each given as (setting, whether it is in
+/// range, the range as said in the error): the first out of range is the error.
+pub fn check_ranges(checks: &[(&'static str, bool, &str)]) -> Result<(), ConfigError> {
+    match checks.iter().find(|(_, ok, _)| !ok) {
+        Some((name, _, range)) => Err(ConfigError::new(name, format!("must be in {range}"))),
+        None => Ok(()),
+    }
+}
+
+/// A service's `*_ALLOW_PRIVATE_TARGETS` setting (the canary's, the webhook dispatcher's):
+/// `false`, `true`, or a comma-separated list of addresses / CIDR blocks outbound requests may
+/// reach although they are private.
+pub fn private_targets(
+    setting: &'static str,
+    value: &str,
+) -> Result<ghostlink_domain::net::PrivateTargets, ConfigError> {
+    value.parse().map_err(|e| ConfigError::new(setting, e))
+}
+
 /// Checked once, before anything is bound or connected.
 pub trait Validate {
     fn validate(&self) -> Result<(), ConfigError>;

@@ -22,6 +22,8 @@ mod schema;
 mod stored;
 pub mod tags;
 pub mod tokens;
+pub mod webhook_deliveries;
+pub mod webhooks;
 pub mod workspaces;
 
 use std::time::Duration;

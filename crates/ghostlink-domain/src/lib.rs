@@ -26,6 +26,7 @@ pub mod rules;
 pub mod token;
 pub mod url_rules;
 pub mod utm;
+pub mod webhook;
 pub mod workspace;
 
 pub use click::ClickOutcome;

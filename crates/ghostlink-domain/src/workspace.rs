@@ -46,6 +46,10 @@ pub enum Action {
     /// List, add, change and remove members and keys; `owner` when the change concerns an owner
     /// (adding one, changing one's role, removing one, or a key for one).
     AdminWorkspace { owner: bool },
+    /// List webhook subscriptions and read their delivery logs (secrets are never shown again).
+    ReadWebhooks,
+    /// Create, change, delete and test webhook subscriptions, rotate their secrets.
+    ManageWebhooks,
 }
 
 impl MemberRole {
@@ -76,6 +80,8 @@ impl MemberRole {
             },
             Action::ManageTags => matches!(self, Owner | Admin),
             Action::AdminWorkspace { owner } => self == Owner || (self == Admin && !owner),
+            Action::ReadWebhooks => self != Viewer,
+            Action::ManageWebhooks => matches!(self, Owner | Admin),
         }
     }
 }
@@ -84,10 +90,10 @@ impl Scope {
     /// The scope an action needs.
     pub fn needed_for(action: Action) -> Scope {
         match action {
-            Action::ReadLinks => Scope::LinksRead,
+            Action::ReadLinks | Action::ReadWebhooks => Scope::LinksRead,
             Action::CreateLink | Action::WriteLink { .. } | Action::ManageTags => Scope::LinksWrite,
             Action::ReadAnalytics => Scope::AnalyticsRead,
-            Action::AdminWorkspace { .. } => Scope::WorkspaceAdmin,
+            Action::AdminWorkspace { .. } | Action::ManageWebhooks => Scope::WorkspaceAdmin,
         }
     }
 }
@@ -178,6 +184,8 @@ mod tests {
             Action::ReadAnalytics,
             Action::AdminWorkspace { owner: false },
             Action::AdminWorkspace { owner: true },
+            Action::ReadWebhooks,
+            Action::ManageWebhooks,
         ]
     }
 
@@ -186,10 +194,10 @@ mod tests {
         use MemberRole::*;
         // (role, actions allowed with every scope the role can hold), in every_action's order.
         let table = [
-            (Owner, [true, true, true, true, true, true, true, true]),
-            (Admin, [true, true, true, true, true, true, true, false]),
-            (Member, [true, true, true, false, false, true, false, false]),
-            (Viewer, [true, false, false, false, false, true, false, false]),
+            (Owner, [true, true, true, true, true, true, true, true, true, true]),
+            (Admin, [true, true, true, true, true, true, true, false, true, true]),
+            (Member, [true, true, true, false, false, true, false, false, true, false]),
+            (Viewer, [true, false, false, false, false, true, false, false, false, false]),
         ];
         for (role, allowed) in table {
             let grant = Grant { role, scopes: Scope::ALL.to_vec() };

@@ -255,6 +255,23 @@ impl EventData for ProbeDetected {
     const VERSION: u32 = 1;
 }
 
+/// `webhook.disabled` v1: the webhook dispatcher disabled a subscription whose every delivery
+/// attempt had failed for the set time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDisabled {
+    pub subscription_id: i64,
+    pub workspace_id: i64,
+    pub url: String,
+    /// Since when every attempt failed.
+    pub failing_since: DateTime<Utc>,
+    pub reason: String,
+}
+impl EventData for WebhookDisabled {
+    const TYPE: &'static str = "webhook.disabled";
+    const VERSION: u32 = 1;
+}
+
 /// Any event this crate knows, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -266,6 +283,7 @@ pub enum Event {
     LinkQuarantined(Envelope<LinkQuarantined>),
     LinkRestored(Envelope<LinkRestored>),
     ProbeDetected(Envelope<ProbeDetected>),
+    WebhookDisabled(Envelope<WebhookDisabled>),
 }
 
 #[derive(Deserialize)]
@@ -288,6 +306,7 @@ impl Event {
             ("link.quarantined", 1) => Event::LinkQuarantined(serde_json::from_slice(bytes)?),
             ("link.restored", 1) => Event::LinkRestored(serde_json::from_slice(bytes)?),
             ("probe.detected", 1) => Event::ProbeDetected(serde_json::from_slice(bytes)?),
+            ("webhook.disabled", 1) => Event::WebhookDisabled(serde_json::from_slice(bytes)?),
             _ => return Err(DecodeError::Unknown { kind: head.kind, version: head.version }),
         })
     }
@@ -312,6 +331,7 @@ impl Event {
             Event::LinkQuarantined(e) => e.id,
             Event::LinkRestored(e) => e.id,
             Event::ProbeDetected(e) => e.id,
+            Event::WebhookDisabled(e) => e.id,
         }
     }
 
@@ -325,6 +345,7 @@ impl Event {
             Event::LinkQuarantined(e) => &e.kind,
             Event::LinkRestored(e) => &e.kind,
             Event::ProbeDetected(e) => &e.kind,
+            Event::WebhookDisabled(e) => &e.kind,
         }
     }
 }
@@ -339,4 +360,5 @@ pub const KNOWN: &[(&str, u32)] = &[
     (LinkQuarantined::TYPE, LinkQuarantined::VERSION),
     (LinkRestored::TYPE, LinkRestored::VERSION),
     (ProbeDetected::TYPE, ProbeDetected::VERSION),
+    (WebhookDisabled::TYPE, WebhookDisabled::VERSION),
 ];

@@ -170,6 +170,22 @@ fn samples() -> Vec<(&'static str, Value)> {
             )
             .to_bytes()),
         ),
+        (
+            WebhookDisabled::TYPE,
+            j(Envelope::new(
+                "webhook-dispatcher",
+                None,
+                now,
+                WebhookDisabled {
+                    subscription_id: 7,
+                    workspace_id: 2,
+                    url: "https://hooks.example.com/in".into(),
+                    failing_since: now,
+                    reason: "failing since then".into(),
+                },
+            )
+            .to_bytes()),
+        ),
     ]
 }
 

@@ -97,11 +97,9 @@ impl Config {
     /// it may probe.
     fn resolve(&self) -> Result<PrivateTargets, ConfigError> {
         self.redis.validate()?;
-        let private = self
-            .allow_private_targets
-            .parse::<PrivateTargets>()
-            .map_err(|e| ConfigError::new("CANARY_ALLOW_PRIVATE_TARGETS", e))?;
-        let checks: [(&'static str, bool, &str); 9] = [
+        let private =
+            ghostlink_config::private_targets("CANARY_ALLOW_PRIVATE_TARGETS", &self.allow_private_targets)?;
+        ghostlink_config::check_ranges(&[
             ("CANARY_INTERVAL", (1..=86_400).contains(&self.interval), "1..=86400 seconds"),
             ("CANARY_BATCH", (1..=10_000).contains(&self.batch), "1..=10000"),
             ("CANARY_CONCURRENCY", (1..=1_000).contains(&self.concurrency), "1..=1000"),
@@ -111,12 +109,7 @@ impl Config {
             ("CANARY_FAILURES_TO_QUARANTINE", (1..=100).contains(&self.failures_to_quarantine), "1..=100"),
             ("CANARY_SUCCESSES_TO_RESTORE", (1..=100).contains(&self.successes_to_restore), "1..=100"),
             ("CANARY_KEEP_CHECKS", (1..=1_000).contains(&self.keep_checks), "1..=1000"),
-        ];
-        for (name, ok, range) in checks {
-            if !ok {
-                return Err(ConfigError::new(name, format!("must be in {range}")));
-            }
-        }
+        ])?;
         if !(self.abort_ratio > 0.0 && self.abort_ratio <= 1.0) {
             return Err(ConfigError::new("CANARY_ABORT_RATIO", "must be in (0, 1]"));
         }

@@ -1,10 +1,9 @@
 //! One probe of a destination, SSRF-safe.
 //!
-//! The guard sits where the connection is made, not where the URL is read: a custom DNS
-//! resolver hands reqwest only addresses the [`PrivateTargets`] policy allows (so a name that
-//! resolves to `169.254.169.254` is never connected to), IP-literal hosts in any spelling are
-//! checked before a request is built (reqwest does not resolve them), redirects are followed by
-//! hand so every hop is checked again, and proxies are off (a proxy would connect for us).
+//! The guard is [`ghostlink_egress`]'s (shared with the webhook dispatcher): a DNS resolver
+//! that hands reqwest only addresses the [`PrivateTargets`] policy allows, IP-literal hosts in
+//! any spelling checked before a request is built, proxies off. Redirects are followed here by
+//! hand, so every hop is checked again.
 //!
 //! A failed probe says two things: a [`Failure`], the generic reason its link's owner is shown,
 //! and a detail for the canary's log and admins. The detail says which name resolved to which
@@ -12,13 +11,12 @@
 //! it would map how the canary's network resolves internal names.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ghostlink_domain::net::{parse_ip_literal, Forbidden, PrivateTargets};
+pub use ghostlink_egress::host_key;
+use ghostlink_egress::{PrivateTargets, TargetError};
 use ghostlink_telemetry::trace::{self, Attribute, FutureExt as _};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::{Method, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
@@ -104,56 +102,6 @@ pub struct ProbeSettings {
     pub user_agent: String,
 }
 
-/// The resolver's refusal: every address of the name is off limits.
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves only to addresses the canary may not connect to ({reason:?} {addr})")]
-struct BlockedAddress {
-    host: String,
-    addr: std::net::IpAddr,
-    reason: Forbidden,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("cannot resolve {host}: {detail}")]
-struct DnsFailure {
-    host: String,
-    detail: String,
-}
-
-/// Resolves with the system resolver, then drops every address the policy refuses.
-struct GuardedResolver {
-    policy: Arc<PrivateTargets>,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy.clone();
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let found = tokio::net::lookup_host((host.as_str(), 0)).await.map_err(|e| {
-                Box::new(DnsFailure { host: host.clone(), detail: e.to_string() })
-                    as Box<dyn std::error::Error + Send + Sync>
-            })?;
-            let mut allowed: Vec<SocketAddr> = Vec::new();
-            let mut refused = None;
-            for a in found {
-                match policy.check(a.ip()) {
-                    Ok(()) => allowed.push(a),
-                    Err(reason) => refused = Some((a.ip(), reason)),
-                }
-            }
-            if allowed.is_empty() {
-                let err: Box<dyn std::error::Error + Send + Sync> = match refused {
-                    Some((addr, reason)) => Box::new(BlockedAddress { host, addr, reason }),
-                    None => Box::new(DnsFailure { host, detail: "no addresses".into() }),
-                };
-                return Err(err);
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        })
-    }
-}
-
 /// Probes destinations; shared by every task of a canary.
 pub struct Prober {
     client: reqwest::Client,
@@ -163,10 +111,7 @@ pub struct Prober {
 
 impl Prober {
     pub fn new(settings: ProbeSettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver { policy: Arc::new(settings.private_targets.clone()) }))
+        let client = ghostlink_egress::client_builder(&settings.private_targets)
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
             .user_agent(settings.user_agent.clone())
@@ -319,31 +264,19 @@ impl Prober {
 
     /// The scheme and literal-address checks of one hop (names are checked by the resolver).
     fn allowed(&self, url: &Url) -> Result<(), ProbeError> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ProbeError::new(
-                Failure::SchemeNotProbed,
-                format!("scheme '{}' is not probed", url.scheme()),
-            ));
-        }
-        let ip = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-            Some(url::Host::Domain(d)) => parse_ip_literal(d),
-            None => return Err(ProbeError::new(Failure::NoHost, "no host")),
-        };
-        match ip {
-            Some(ip) => self.settings.private_targets.check(ip).map_err(|reason| {
-                ProbeError::new(Failure::PrivateAddress, format!("address {ip} is off limits ({reason:?})"))
-            }),
-            None => Ok(()),
-        }
+        ghostlink_egress::check_target(url, &self.settings.private_targets).map_err(|e| {
+            let failure = match e {
+                TargetError::Scheme(_) => Failure::SchemeNotProbed,
+                TargetError::NoHost => Failure::NoHost,
+                TargetError::Private { .. } => Failure::PrivateAddress,
+            };
+            let detail = match e {
+                TargetError::Scheme(scheme) => format!("scheme '{scheme}' is not probed"),
+                other => other.to_string(),
+            };
+            ProbeError::new(failure, detail)
+        })
     }
-}
-
-/// `host:port` of a URL: the unit of the per-host limits (here and per round) and of the round
-/// guard.
-pub fn host_key(url: &Url) -> String {
-    format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0))
 }
 
 /// Reads at most [`BODY_CAP`] bytes of a body and drops the rest (closing the connection).
@@ -358,33 +291,14 @@ async fn drain_capped(resp: &mut reqwest::Response) {
 }
 
 fn classify_error(e: &reqwest::Error, result: &mut ProbeResult) {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut text = Vec::new();
-    while let Some(s) = source {
-        if let Some(b) = s.downcast_ref::<BlockedAddress>() {
-            result.outcome = Outcome::Blocked;
-            result.error = Some(ProbeError::new(Failure::PrivateAddress, b.to_string()));
-            return;
-        }
-        if let Some(d) = s.downcast_ref::<DnsFailure>() {
-            result.outcome = Outcome::Dns;
-            result.error = Some(ProbeError::new(Failure::NameNotResolved, d.to_string()));
-            return;
-        }
-        text.push(s.to_string());
-        source = s.source();
-    }
-    let detail = text.join(": ");
-    let lower = detail.to_ascii_lowercase();
-    let (outcome, failure) = if e.is_timeout() {
-        (Outcome::Timeout, Failure::Timeout)
-    } else if ["certificate", "tls", "handshake", "corrupt message", "peer is incompatible", "alert"]
-        .iter()
-        .any(|k| lower.contains(k))
-    {
-        (Outcome::Tls, Failure::Tls)
-    } else {
-        (Outcome::Connect, Failure::Connect)
+    use ghostlink_egress::Failure as Net;
+    let (failure, detail) = ghostlink_egress::classify(e);
+    let (outcome, failure) = match failure {
+        Net::PrivateAddress => (Outcome::Blocked, Failure::PrivateAddress),
+        Net::NameNotResolved => (Outcome::Dns, Failure::NameNotResolved),
+        Net::Timeout => (Outcome::Timeout, Failure::Timeout),
+        Net::Tls => (Outcome::Tls, Failure::Tls),
+        Net::Connect => (Outcome::Connect, Failure::Connect),
     };
     result.outcome = outcome;
     result.error = Some(ProbeError::new(failure, detail));

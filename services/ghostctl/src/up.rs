@@ -114,6 +114,13 @@ const SERVICES: &[ServiceSpec] = &[
         admin_port: None,
         ops_port: 9106,
     },
+    ServiceSpec {
+        name: "webhook-dispatcher",
+        binary: "ghostlink-webhook-dispatcher",
+        public_port: None,
+        admin_port: None,
+        ops_port: 9107,
+    },
 ];
 
 struct Running {

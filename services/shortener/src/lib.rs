@@ -19,6 +19,7 @@ pub mod health;
 pub mod qr;
 mod routes;
 pub mod transfer;
+pub mod webhooks;
 pub mod workspace;
 
 use std::future::Future;
@@ -97,7 +98,9 @@ impl Shared {
         workspace::remove_member, workspace::keys, workspace::create_key, workspace::revoke_key,
         workspace::tags, workspace::rename_tag, workspace::delete_tag,
         domains::list, domains::add, domains::update, domains::remove,
-        transfer::export, transfer::import
+        transfer::export, transfer::import,
+        webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::deliveries, webhooks::test
     ),
     components(schemas(
         api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
@@ -109,7 +112,9 @@ impl Shared {
         workspace::TagRenameRequest, workspace::TagView,
         domains::DomainView, domains::NewDomainRequest, domains::DomainChangeRequest,
         health::HealthView, health::CheckView,
-        transfer::ExportLink, transfer::ImportReport, transfer::ImportRowReport
+        transfer::ExportLink, transfer::ImportReport, transfer::ImportRowReport,
+        webhooks::WebhookView, webhooks::NewWebhookRequest, webhooks::WebhookChangeRequest,
+        webhooks::DeliveryView, webhooks::AttemptView, webhooks::TestEventView
     )),
     modifiers(&BearerAuth, &Throttled, &Refusals)
 )]

@@ -5,7 +5,7 @@
 use actix_web::{middleware, web, HttpResponse};
 use ghostlink_web::ApiError;
 
-use crate::{admin, analytics, api, auth, domains, findings, health, qr, transfer, workspace};
+use crate::{admin, analytics, api, auth, domains, findings, health, qr, transfer, webhooks, workspace};
 
 /// A route for reads: GET, and HEAD (the same answer without its body; actix drops the body).
 fn read() -> actix_web::Route {
@@ -73,6 +73,22 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
                     .route(web::patch().to(domains::update))
                     .route(web::delete().to(domains::remove)),
             )
+            // Webhooks.
+            .service(
+                resource("/webhooks", "GET, HEAD, POST")
+                    .route(read().to(webhooks::list))
+                    .route(web::post().to(webhooks::create)),
+            )
+            .service(
+                resource("/webhooks/{id}", "GET, HEAD, PATCH, DELETE")
+                    .route(read().to(webhooks::get))
+                    .route(web::patch().to(webhooks::update))
+                    .route(web::delete().to(webhooks::delete)),
+            )
+            .service(
+                resource("/webhooks/{id}/deliveries", "GET, HEAD").route(read().to(webhooks::deliveries)),
+            )
+            .service(resource("/webhooks/{id}/test", "POST").route(web::post().to(webhooks::test)))
             .service(resource("/export", "GET, HEAD").route(read().to(transfer::export)))
             .service(resource("/import", "POST").route(web::post().to(transfer::import)))
             .service(resource("/workspace", "GET, HEAD").route(read().to(workspace::show)))

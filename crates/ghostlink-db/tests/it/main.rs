@@ -5,6 +5,7 @@ mod domains;
 mod partitions;
 mod typed;
 mod upgrade;
+mod webhooks;
 
 use chrono::{TimeZone, Utc};
 use ghostlink_db::clicks::{insert_batch, NewClick};

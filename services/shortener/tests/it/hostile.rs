@@ -412,6 +412,13 @@ const HOSTILE_PATHS: &[&str] = &[
     "/api/v1/links?status=%00",
     "/api/v1/links?risk=%00&health=%00",
     "/api/v1/links?limit=1&limit=2",
+    "/api/v1/webhooks/%00",
+    "/api/v1/webhooks/-1",
+    "/api/v1/webhooks/9223372036854775808",
+    "/api/v1/webhooks/1%2f..%2f..%2flinks",
+    "/api/v1/webhooks/%00/deliveries",
+    "/api/v1/webhooks/1/deliveries?limit=%00",
+    "/api/v1/webhooks/1/deliveries?before=-9223372036854775808&limit=1e3",
     "/api/v1/findings?kind=%00",
     "/api/v1/findings?limit=-1",
     "/api/v1//links",
@@ -482,6 +489,10 @@ fn routes(code: &str) -> Vec<(String, &'static [&'static str])> {
         ("/api/v1/keys/1".into(), &["DELETE"]),
         ("/api/v1/tags".into(), &["GET", "HEAD"]),
         ("/api/v1/tags/x".into(), &["PATCH", "DELETE"]),
+        ("/api/v1/webhooks".into(), &["GET", "HEAD", "POST"]),
+        ("/api/v1/webhooks/1".into(), &["GET", "HEAD", "PATCH", "DELETE"]),
+        ("/api/v1/webhooks/1/deliveries".into(), &["GET", "HEAD"]),
+        ("/api/v1/webhooks/1/test".into(), &["POST"]),
         ("/".into(), &[]),
         ("/api".into(), &[]),
         ("/api/v1".into(), &[]),
@@ -543,6 +554,8 @@ async fn every_method_on_every_route() {
                     match *method {
                         "GET" | "HEAD" if path.ends_with("/members") || path.ends_with("/keys") => &[403],
                         "GET" | "HEAD" => &[200, 404],
+                        // A webhook's test event takes no body: a member may not send one.
+                        "POST" if path.ends_with("/test") => &[403],
                         // No JSON body: refused before anything is looked up.
                         "POST" | "PATCH" => &[415],
                         // Another member's link, a key, a member or a tag: a member may not.

@@ -13,6 +13,7 @@ mod health;
 mod hostile;
 mod qr;
 mod transfer;
+mod webhooks;
 mod workspaces;
 
 use std::net::SocketAddr;
