@@ -16,6 +16,7 @@ pub mod config;
 pub mod domains;
 pub mod findings;
 pub mod health;
+mod paged;
 pub mod qr;
 mod routes;
 pub mod transfer;

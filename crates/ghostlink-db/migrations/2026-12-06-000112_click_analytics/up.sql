@@ -128,9 +128,11 @@ CREATE TABLE orphan_visit_clients (
 -- are upserted in key order, so concurrent recorders lock rollup rows in the same order.
 CREATE FUNCTION click_rollups_apply(sign INTEGER, orphan_outcome TEXT) RETURNS VOID LANGUAGE plpgsql AS $$
 BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS clicks_delta_dims (
-        code TEXT, workspace_id BIGINT, hour TIMESTAMPTZ, day DATE, bot BOOLEAN, dimension TEXT, value TEXT
-    ) ON COMMIT DELETE ROWS;
+    IF to_regclass('pg_temp.clicks_delta_dims') IS NULL THEN
+        CREATE TEMP TABLE clicks_delta_dims (
+            code TEXT, workspace_id BIGINT, hour TIMESTAMPTZ, day DATE, bot BOOLEAN, dimension TEXT, value TEXT
+        ) ON COMMIT DELETE ROWS;
+    END IF;
     TRUNCATE clicks_delta_dims;
     INSERT INTO clicks_delta_dims
     SELECT d.code, l.workspace_id,

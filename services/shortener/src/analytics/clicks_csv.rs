@@ -3,9 +3,7 @@
 //! (`neutralise_formula`): a user agent or referrer is whatever a client sent. The client hash
 //! is left out: it is not an export's business who clicked.
 
-use actix_web::web::{self, Bytes};
-use actix_web::HttpResponse;
-use futures_util::stream;
+use actix_web::{web, HttpResponse};
 use ghostlink_db::clicks::NewClick;
 use ghostlink_domain::import::neutralise_formula;
 use ghostlink_domain::workspace::Action;
@@ -16,7 +14,8 @@ use utoipa::IntoParams;
 use super::query::range;
 use crate::api::{load_visible, DomainParam, ErrorBody, LinkRef};
 use crate::auth::Caller;
-use crate::{db_error, Shared};
+use crate::paged::pages;
+use crate::Shared;
 
 const PAGE: i64 = 2000;
 
@@ -73,43 +72,17 @@ pub async fn clicks_csv(
     let (from, to) = range(query.from.as_deref(), query.to.as_deref())?;
     let row = load_visible(&shared, &caller, &link).await?;
     let code = row.code;
-    let start = Page { after: None, first: true, done: false };
-    let body = stream::unfold(start, move |mut st| {
-        let (shared, code) = (shared.clone(), code.clone());
-        async move {
-            if st.done {
-                return None;
-            }
-            let after = st.after;
-            let page = shared
-                .db
-                .run(move |c| ghostlink_db::clicks::page_for_code(c, &code, from, to, after, PAGE))
-                .await;
-            let rows = match page {
-                Ok(rows) => rows,
-                Err(e) => {
-                    slog::warn!(shared.log, "click export ended early"; "error" => %e);
-                    st.done = true;
-                    return Some((Err(db_error(e)), st));
-                }
-            };
-            st.done = (rows.len() as i64) < PAGE;
-            st.after = rows.last().map(|r| (r.occurred_at, r.event_id)).or(st.after);
-            let chunk = csv_chunk(st.first, &rows);
-            st.first = false;
-            Some((chunk.map(Bytes::from), st))
-        }
+    let fetch = move |c: &mut ghostlink_db::Conn, after| {
+        ghostlink_db::clicks::page_for_code(c, &code, from, to, after, PAGE)
+    };
+    let key = |r: &NewClick| (r.occurred_at, r.event_id);
+    let body = pages(shared.clone(), "clicks", PAGE as usize, fetch, key, |first, _, rows: &[NewClick]| {
+        csv_chunk(first, rows)
     });
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(("content-disposition", "attachment; filename=\"ghostlink-clicks.csv\""))
         .streaming(body))
-}
-
-struct Page {
-    after: Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>,
-    first: bool,
-    done: bool,
 }
 
 fn csv_chunk(first: bool, rows: &[NewClick]) -> Result<Vec<u8>, ApiError> {

@@ -1,8 +1,7 @@
 //! `GET /api/v1/export`: the workspace's links streamed page by page as CSV or JSON.
 
-use actix_web::web::{self, Bytes};
+use actix_web::web;
 use actix_web::HttpResponse;
-use futures_util::stream;
 use ghostlink_db::links::LinkRow;
 use ghostlink_domain::import::{neutralise_formula, Format};
 use ghostlink_domain::workspace::Action;
@@ -11,7 +10,8 @@ use ghostlink_web::ApiError;
 use super::{ExportLink, ExportQuery, EXPORT_PAGE};
 use crate::api::short_url;
 use crate::auth::Caller;
-use crate::{db_error, Shared};
+use crate::paged::pages;
+use crate::Shared;
 use ghostlink_domain::domains::split_key;
 
 /// The CSV header: [`ExportLink`]'s fields, in order.
@@ -69,48 +69,34 @@ pub async fn export(
     };
     let workspace = caller.workspace_id;
     slog::info!(shared.log, "export"; "token.name" => &caller.name, "format" => format.as_str());
-    let state = Page { after: 0, first: true, done: false };
-    let body = stream::unfold(state, move |mut st| {
-        let shared = shared.clone();
-        async move {
-            if st.done {
-                return None;
-            }
-            let after = st.after;
-            let page = shared
-                .db
-                .run(move |c| {
-                    let rows = ghostlink_db::import::export_page(c, workspace, after, EXPORT_PAGE)?;
-                    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-                    let tags = ghostlink_db::tags::for_links(c, &ids)?;
-                    Ok((rows, tags))
-                })
-                .await;
-            let (rows, mut tags) = match page {
-                Ok(p) => p,
-                Err(e) => {
-                    slog::warn!(shared.log, "export ended early"; "error" => %e);
-                    st.done = true;
-                    return Some((Err(db_error(e)), st));
-                }
-            };
-            st.done = (rows.len() as i64) < EXPORT_PAGE;
-            st.after = rows.last().map_or(st.after, |r| r.id);
-            let links: Vec<ExportLink> = rows
-                .into_iter()
-                .map(|r| {
-                    let t = tags.remove(&r.id).unwrap_or_default();
-                    link(r, &shared.base_url, t)
-                })
-                .collect();
-            let chunk = match format {
-                Format::Csv => csv_chunk(st.first, &links),
-                _ => Ok(json_chunk(st.first, st.done, &links)),
-            };
-            st.first = false;
-            Some((chunk.map(Bytes::from), st))
+    let base = shared.base_url.clone();
+    let fetch = move |c: &mut ghostlink_db::Conn, after: Option<i64>| {
+        let rows = ghostlink_db::import::export_page(c, workspace, after.unwrap_or(0), EXPORT_PAGE)?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut tags = ghostlink_db::tags::for_links(c, &ids)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let (id, t) = (r.id, tags.remove(&r.id).unwrap_or_default());
+                (id, link(r, &base, t))
+            })
+            .collect())
+    };
+    let render = move |first: bool, last: bool, links: &[(i64, ExportLink)]| {
+        let links: Vec<&ExportLink> = links.iter().map(|(_, l)| l).collect();
+        match format {
+            Format::Csv => csv_chunk(first, &links),
+            _ => Ok(json_chunk(first, last, &links)),
         }
-    });
+    };
+    let body = pages(
+        shared.clone(),
+        "links",
+        EXPORT_PAGE as usize,
+        fetch,
+        |(id, _): &(i64, ExportLink)| *id,
+        render,
+    );
     let (content_type, file) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "ghostlink-links.csv"),
         _ => ("application/json", "ghostlink-links.json"),
@@ -119,13 +105,6 @@ pub async fn export(
         .content_type(content_type)
         .insert_header(("content-disposition", format!("attachment; filename=\"{file}\"")))
         .streaming(body))
-}
-
-/// Where an export stands between pages.
-struct Page {
-    after: i64,
-    first: bool,
-    done: bool,
 }
 
 fn link(r: LinkRow, base: &str, tags: Vec<String>) -> ExportLink {
@@ -150,7 +129,7 @@ fn link(r: LinkRow, base: &str, tags: Vec<String>) -> ExportLink {
 }
 
 /// A page as JSON array items: the `[` before the first, the `]` after the last.
-fn json_chunk(first: bool, last: bool, links: &[ExportLink]) -> Vec<u8> {
+fn json_chunk(first: bool, last: bool, links: &[&ExportLink]) -> Vec<u8> {
     let mut out = Vec::with_capacity(links.len() * 400 + 2);
     if first {
         out.push(b'[');
@@ -171,7 +150,7 @@ fn json_chunk(first: bool, last: bool, links: &[ExportLink]) -> Vec<u8> {
 
 /// A page as CSV rows, after the header row on the first page. Every cell goes through
 /// [`neutralise_formula`].
-fn csv_chunk(first: bool, links: &[ExportLink]) -> Result<Vec<u8>, ApiError> {
+fn csv_chunk(first: bool, links: &[&ExportLink]) -> Result<Vec<u8>, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(links.len() * 300 + 256));
     // Writing into a Vec fails only on a bug (a record of another length).
     let fail = |_: csv::Error| ApiError::internal();
