@@ -15,6 +15,7 @@ pub mod config;
 pub mod domains;
 pub mod findings;
 pub mod health;
+pub mod live;
 pub mod qr;
 mod routes;
 pub mod transfer;
@@ -72,6 +73,8 @@ pub struct Shared {
     pub relay: Arc<tokio::sync::Notify>,
     /// Destinations refused at creation (the risk blocklist), when configured.
     pub blocklist: Option<ghostlink_config::blocklist::BlocklistFile>,
+    /// The replica's live click feed (`live`).
+    pub live: Arc<live::Hub>,
 }
 
 impl Shared {
@@ -95,7 +98,8 @@ impl Shared {
         workspace::remove_member, workspace::keys, workspace::create_key, workspace::revoke_key,
         workspace::tags, workspace::rename_tag, workspace::delete_tag,
         domains::list, domains::add, domains::update, domains::remove,
-        transfer::export, transfer::import
+        transfer::export, transfer::import,
+        live::link, live::workspace
     ),
     components(schemas(
         api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
@@ -106,7 +110,8 @@ impl Shared {
         workspace::TagRenameRequest, workspace::TagView,
         domains::DomainView, domains::NewDomainRequest, domains::DomainChangeRequest,
         health::HealthView, health::CheckView,
-        transfer::ExportLink, transfer::ImportReport, transfer::ImportRowReport
+        transfer::ExportLink, transfer::ImportReport, transfer::ImportRowReport,
+        live::LiveClick
     )),
     modifiers(&BearerAuth, &Throttled, &Refusals)
 )]
@@ -257,6 +262,7 @@ pub struct App {
     ops: OpsServer,
     public_addr: SocketAddr,
     relay: ghostlink_outbox::Relay,
+    live: Arc<live::Hub>,
     log: slog::Logger,
 }
 
@@ -284,6 +290,7 @@ impl App {
             },
         ));
         let notify = Arc::new(tokio::sync::Notify::new());
+        let live = live::hub(&config.live, &config.amqp, db.clone(), &log);
         let shared = web::Data::new(Shared {
             db: db.clone(),
             redis: redis.clone(),
@@ -291,6 +298,7 @@ impl App {
             log: log.clone(),
             relay: notify.clone(),
             blocklist: config.blocklist.as_deref().map(ghostlink_config::blocklist::BlocklistFile::new),
+            live: live.clone(),
         });
         let publisher = Arc::new(ghostlink_bus::Publisher::new(
             config.amqp.amqp_url.clone(),
@@ -349,7 +357,7 @@ impl App {
         )
         .with_context(|| format!("binding ops listener {}", resolved.ops))?;
         slog::info!(log, "shortener listening"; "public" => %public_addr, "admin" => %admin_addr, "ops" => %ops.addr);
-        Ok(Self { public, admin: admin_server, ops, public_addr, admin_addr, relay, log })
+        Ok(Self { public, admin: admin_server, ops, public_addr, admin_addr, relay, live, log })
     }
 
     pub fn public_addr(&self) -> SocketAddr {
@@ -373,8 +381,11 @@ impl App {
         let ops = tokio::spawn(self.ops.server);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let relay = tokio::spawn(self.relay.run(stop_rx));
+        let live = tokio::spawn(self.live.clone().run());
         shutdown.await;
         slog::info!(self.log, "shutting down: draining requests");
+        // Live streams never finish by themselves: end them first, so draining does not wait.
+        self.live.close();
         ph.stop(true).await;
         ah.stop(true).await;
         oh.stop(true).await;
@@ -385,6 +396,7 @@ impl App {
         // The relay publishes what the last requests wrote, then stops.
         let _ = stop_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), relay).await;
+        let _ = live.await;
         slog::info!(self.log, "stopped");
         Ok(())
     }

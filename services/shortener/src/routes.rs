@@ -5,7 +5,7 @@
 use actix_web::{middleware, web, HttpResponse};
 use ghostlink_web::ApiError;
 
-use crate::{admin, api, auth, domains, findings, health, qr, transfer, workspace};
+use crate::{admin, api, auth, domains, findings, health, live, qr, transfer, workspace};
 
 /// A route for reads: GET, and HEAD (the same answer without its body; actix drops the body).
 fn read() -> actix_web::Route {
@@ -51,6 +51,9 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
             .service(resource("/links/{code}/risk", "GET, HEAD").route(read().to(api::risk)))
             .service(resource("/links/{code}/revisions", "GET, HEAD").route(read().to(api::revisions)))
             .service(resource("/links/{code}/stats", "GET, HEAD").route(read().to(api::stats)))
+            // Live clicks (server-sent events; GET only: a HEAD would hold a stream open).
+            .service(resource("/links/{code}/clicks/live", "GET").route(web::get().to(live::link)))
+            .service(resource("/workspace/clicks/live", "GET").route(web::get().to(live::workspace)))
             .service(
                 resource("/links/{code}", "GET, HEAD, PATCH, DELETE")
                     .route(read().to(api::get))
