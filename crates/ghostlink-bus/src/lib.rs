@@ -39,6 +39,19 @@ impl From<lapin::Error> for BusError {
     }
 }
 
+/// An integer header of a message, whatever width the broker wrote it in.
+pub(crate) fn int_header(properties: &lapin::BasicProperties, name: &str) -> Option<i64> {
+    use lapin::types::AMQPValue;
+    match properties.headers().as_ref()?.inner().get(name)? {
+        AMQPValue::LongLongInt(n) => Some(*n),
+        AMQPValue::LongInt(n) => Some(i64::from(*n)),
+        AMQPValue::LongUInt(n) => Some(i64::from(*n)),
+        AMQPValue::ShortInt(n) => Some(i64::from(*n)),
+        AMQPValue::ShortUInt(n) => Some(i64::from(*n)),
+        _ => None,
+    }
+}
+
 /// Opens a connection within `timeout`.
 pub(crate) async fn connect(url: &str, timeout: std::time::Duration) -> Result<lapin::Connection, BusError> {
     let props = lapin::ConnectionProperties::default().with_connection_name("ghostlink".into());

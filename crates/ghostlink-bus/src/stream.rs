@@ -18,8 +18,6 @@ pub enum StreamStart {
     First,
     /// The last chunk written (a few of the newest messages, then what follows).
     Last,
-    /// Only what is written after the consumer attached.
-    Next,
     /// This offset, or the oldest retained when it is older than retention.
     Offset(u64),
     Time(DateTime<Utc>),
@@ -30,7 +28,6 @@ impl StreamStart {
         match self {
             StreamStart::First => AMQPValue::LongString(LongString::from("first")),
             StreamStart::Last => AMQPValue::LongString(LongString::from("last")),
-            StreamStart::Next => AMQPValue::LongString(LongString::from("next")),
             StreamStart::Offset(o) => AMQPValue::LongLongInt(i64::try_from(o).unwrap_or(i64::MAX)),
             StreamStart::Time(t) => AMQPValue::Timestamp(t.timestamp().max(0) as u64),
         }
@@ -143,16 +140,7 @@ impl StreamReader {
 
 /// The stream offset the broker put in a delivery's headers.
 fn offset_of(properties: &lapin::BasicProperties) -> u64 {
-    properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get("x-stream-offset").cloned())
-        .and_then(|v| match v {
-            AMQPValue::LongLongInt(o) => u64::try_from(o).ok(),
-            AMQPValue::LongInt(o) => u64::try_from(o).ok(),
-            _ => None,
-        })
-        .unwrap_or(0)
+    crate::int_header(properties, "x-stream-offset").and_then(|o| u64::try_from(o).ok()).unwrap_or(0)
 }
 
 /// Reads from `start` in batches of up to `batch` messages, calling `f` with each batch, until

@@ -73,7 +73,8 @@ async fn a_redirect_shows_on_the_live_stream() {
     until_up(&format!("{short}/")).await;
 
     let token = db.token("lena", "user");
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let r = client
         .post(format!("{api}/api/v1/links"))
         .bearer_auth(&token)

@@ -239,7 +239,7 @@ impl Hub {
             entries.iter().for_each(|_| left("workspace"));
         }
         drop(reg);
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
     }
 
     /// Hands one message's clicks to their subscribers and moves the high-water mark past it.

@@ -76,15 +76,21 @@ fn resume(req: &HttpRequest) -> Result<Option<Position>, ApiError> {
 }
 
 fn open(shared: &Shared, scope: hub::Scope, resume: Option<Position>) -> Result<HttpResponse, ApiError> {
-    if shared.live.is_closed() {
-        return Err(ApiError::unavailable("the server is shutting down; reconnect shortly"));
-    }
+    let closing = || ApiError::unavailable("the server is shutting down; reconnect shortly");
+    let start = match resume {
+        None => match shared.live.join(&scope) {
+            hub::Join::Live(sub) => sse::Start::Live(sub),
+            hub::Join::Behind | hub::Join::Closed => return Err(closing()),
+        },
+        Some(_) if shared.live.is_closed() => return Err(closing()),
+        Some(from) => sse::Start::Resume(from),
+    };
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         // nginx: pass each event on as it comes.
         .insert_header(("x-accel-buffering", HeaderValue::from_static("no")))
-        .streaming(sse::start(shared.live.clone(), scope, resume)))
+        .streaming(sse::start(shared.live.clone(), scope, start)))
 }
 
 /// Live clicks of a link of the caller's workspace, as server-sent events.

@@ -56,14 +56,23 @@ impl End {
     }
 }
 
+/// How a stream begins.
+pub enum Start {
+    /// On the feed, joined before the response began (so nothing published after the request
+    /// was answered is missed).
+    Live(Subscription),
+    /// After this position, read from the stream first.
+    Resume(Position),
+}
+
 /// Starts a subscriber's task; returns the response body.
 pub fn start(
     hub: Arc<Hub>,
     scope: Scope,
-    resume: Option<Position>,
+    start: Start,
 ) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
     let (tx, rx) = mpsc::channel::<Bytes>(FRAMES);
-    actix_web::rt::spawn(serve(hub, scope, resume, tx));
+    actix_web::rt::spawn(serve(hub, scope, start, tx));
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) })
 }
 
@@ -120,7 +129,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-async fn serve(hub: Arc<Hub>, scope: Scope, resume: Option<Position>, tx: mpsc::Sender<Bytes>) {
+async fn serve(hub: Arc<Hub>, scope: Scope, start: Start, tx: mpsc::Sender<Bytes>) {
     let settings = &hub.settings;
     let mut out = Out {
         tx,
@@ -129,16 +138,16 @@ async fn serve(hub: Arc<Hub>, scope: Scope, resume: Option<Position>, tx: mpsc::
         heartbeat: settings.heartbeat,
         next_ping: Instant::now() + settings.heartbeat,
         scope: scope.label(),
-        last: resume,
+        last: match start {
+            Start::Live(_) => None,
+            Start::Resume(from) => Some(from),
+        },
     };
     let ended = async {
         out.frame(format!("retry: {RETRY_MS}\n: live clicks\n\n")).await?;
-        let mut sub = match resume {
-            None => match hub.join(&scope) {
-                Join::Live(sub) => sub,
-                Join::Behind | Join::Closed => return Err(End::Stopped),
-            },
-            Some(from) => catch_up(&hub, &scope, from, &mut out).await?,
+        let mut sub = match start {
+            Start::Live(sub) => sub,
+            Start::Resume(from) => catch_up(&hub, &scope, from, &mut out).await?,
         };
         live(&mut sub, &mut out).await
     }

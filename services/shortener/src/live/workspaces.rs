@@ -5,7 +5,7 @@
 //! made later, and in a map of its own, so a flood of unknown codes cannot push the known ones
 //! out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use ghostlink_db::Db;
@@ -37,7 +37,7 @@ impl Workspaces {
     /// reach the link streams, not the workspace streams.
     pub async fn of(&self, clicks: &[std::sync::Arc<Click>]) -> HashMap<String, i64> {
         let mut out = HashMap::new();
-        let mut ask: Vec<String> = Vec::new();
+        let mut ask: HashSet<String> = HashSet::new();
         for c in clicks {
             if out.contains_key(&c.key) || ask.contains(&c.key) {
                 continue;
@@ -45,13 +45,13 @@ impl Workspaces {
             if let Some(ws) = self.known.get(&c.key) {
                 out.insert(c.key.clone(), ws);
             } else if !self.absent.contains_key(&c.key) {
-                ask.push(c.key.clone());
+                ask.insert(c.key.clone());
             }
         }
         if ask.is_empty() {
             return out;
         }
-        let codes = ask.clone();
+        let codes: Vec<String> = ask.iter().cloned().collect();
         match self.db.run(move |c| ghostlink_db::links::workspaces_of(c, &codes)).await {
             Ok(found) => {
                 for (key, ws) in found {

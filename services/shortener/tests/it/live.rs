@@ -135,11 +135,22 @@ async fn warm_up(app: &TestApp, p: &Publisher) {
     panic!("the live stream reader never delivered");
 }
 
-#[tokio::test]
-async fn a_published_click_reaches_the_link_stream() {
-    let app = spawn().await;
+/// A shortener whose stream reader delivers, and a publisher to its broker.
+async fn flowing(f: impl FnOnce(&mut ghostlink_shortener::Config)) -> (TestApp, Publisher) {
+    let app = spawn_with(f).await;
     let p = publisher(&app.amqp);
     warm_up(&app, &p).await;
+    (app, p)
+}
+
+async fn finish(app: TestApp, p: Publisher) {
+    p.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_published_click_reaches_the_link_stream() {
+    let (app, p) = flowing(|_| {}).await;
     link(&app, &app.user, "live-one").await;
     link(&app, &app.user, "live-other").await;
     let mut sse = Sse::open(&app, "/api/v1/links/live-one/clicks/live", &app.user, None).await;
@@ -159,15 +170,12 @@ async fn a_published_click_reaches_the_link_stream() {
     assert!(!text.contains("client_hash") && !text.contains("0123456789abcdef"), "no client hash: {text}");
     // The other link's click came first in the same message: this is its second event.
     assert!(id.ends_with("-1"), "{id}");
-    p.close().await;
-    app.stop().await;
+    finish(app, p).await;
 }
 
 #[tokio::test]
 async fn the_workspace_stream_shows_its_links_and_no_one_elses() {
-    let app = spawn().await;
-    let p = publisher(&app.amqp);
-    warm_up(&app, &p).await;
+    let (app, p) = flowing(|_| {}).await;
     let other = app.db.token("olga", "user");
     link(&app, &app.user, "ws-a1").await;
     link(&app, &app.user, "ws-a2").await;
@@ -191,15 +199,12 @@ async fn the_workspace_stream_shows_its_links_and_no_one_elses() {
     // The orphan visit is in no workspace's stream.
     publish(&p, &[tagged("no-such-link", "orphan again"), tagged("ws-a2", "marker")]).await;
     assert_eq!(uas(&mine.events(1).await), ["marker"]);
-    p.close().await;
-    app.stop().await;
+    finish(app, p).await;
 }
 
 #[tokio::test]
 async fn last_event_id_resumes_with_exactly_the_events_after_it() {
-    let app = spawn().await;
-    let p = publisher(&app.amqp);
-    warm_up(&app, &p).await;
+    let (app, p) = flowing(|_| {}).await;
     link(&app, &app.user, "resume").await;
     let path = "/api/v1/links/resume/clicks/live";
     let mut first = Sse::open(&app, path, &app.user, None).await;
@@ -235,15 +240,12 @@ async fn last_event_id_resumes_with_exactly_the_events_after_it() {
         let body: Value = r.json().await.expect("json");
         assert_eq!(error_code(&body), "invalid_last_event_id");
     }
-    p.close().await;
-    app.stop().await;
+    finish(app, p).await;
 }
 
 #[tokio::test]
 async fn a_reader_that_never_reads_is_dropped_and_the_others_keep_receiving() {
-    let app = spawn_with(|c| c.live.live_buffer = 64).await;
-    let p = publisher(&app.amqp);
-    warm_up(&app, &p).await;
+    let (app, p) = flowing(|c| c.live.live_buffer = 64).await;
     link(&app, &app.user, "slow").await;
     let dropped = || async { metric_value(&app.metrics().await, "live_subscribers_dropped_total", &[]) };
     let before = dropped().await;
@@ -298,8 +300,7 @@ async fn a_reader_that_never_reads_is_dropped_and_the_others_keep_receiving() {
     publish(&p, &[tagged("slow", "marker")]).await;
     assert!(reader.await.expect("reader task"), "the good reader got the marker after the drop");
     drop(stuck);
-    p.close().await;
-    app.stop().await;
+    finish(app, p).await;
 }
 
 #[tokio::test]
