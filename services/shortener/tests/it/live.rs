@@ -364,3 +364,24 @@ async fn an_idle_stream_pings_and_ends_when_its_time_is_up() {
     assert!(comments.last().is_some_and(|c| c.contains("time is up")), "{comments:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn shutting_down_ends_open_streams_and_says_so() {
+    let app = spawn().await;
+    link(&app, &app.user, "closing").await;
+    let mut streams = vec![
+        Sse::open(&app, "/api/v1/links/closing/clicks/live", &app.user, None).await,
+        Sse::open(&app, "/api/v1/workspace/clicks/live", &app.user, None).await,
+    ];
+    let stopping = tokio::spawn(app.stop());
+    for sse in &mut streams {
+        let mut last = None;
+        while let Some(frame) = sse.frame(Duration::from_secs(20)).await {
+            if let Frame::Comment(c) = frame {
+                last = Some(c);
+            }
+        }
+        assert!(last.as_deref().is_some_and(|c| c.contains("shutting down")), "{last:?}");
+    }
+    stopping.await.expect("stopped");
+}
