@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: the click pipeline end to end — redirect → RabbitMQ (confirms) → click recorder →
 # Postgres rows — under a sustained redirect load, then how long the drain takes once the load
-# stops. Prints events/s answered, published and stored, and the drain time.
+# stops. Prints events/s answered, published and stored, the drain time, and the CPU each stage
+# used over the run (the redirect, RabbitMQ, the click recorder with its enrichment, Postgres).
 #
 #   bash ops/bench/pipeline.sh          # PIPE_SECONDS (default 60), PIPE_CONNS (default 100),
 #                                       # PIPE_RATE offered req/s (default 20000; 0 = as fast as possible)
@@ -22,6 +23,18 @@ DATABASE_URL=$DB AMQP_URL=$AMQP BUS_PREFIX=$BENCH_PREFIX LISTEN_ADDR=127.0.0.1:1
   "$BIN/ghostlink-redirect" >"$WORK/redirect.log" 2>&1 & PIDS+=($!); RED=$!
 wait_healthy 19106; wait_healthy 19101
 export BENCH_LINKS=1000 BENCH_RATE=$RATE BENCH_CONNS=$CONNS
+
+# cpu_secs PID...: user + system CPU seconds of the processes so far
+cpu_secs() {
+  local t=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  python3 -c "print('%.1f' % ($t / $(getconf CLK_TCK)))"
+}
+pg_pids() { pgrep -d ' ' -x postgres || true; }
+mq_pids() { pgrep -d ' ' -f beam.smp || true; }
+cpu0_red=$(cpu_secs $RED); cpu0_rec=$(cpu_secs $REC); cpu0_pg=$(cpu_secs $(pg_pids)); cpu0_mq=$(cpu_secs $(mq_pids))
 
 echo "== ${SECS}s of redirects at $CONNS connections, offered rate ${RATE}/s (0 = unpaced), clicks flowing to Postgres"
 rows() { psql -At "$DB" -c "SELECT count(*) FROM clicks"; }
@@ -44,11 +57,16 @@ for _ in $(seq 1 600); do
 done
 drain=$(python3 -c "import time; print('%.1f' % (time.time() - $stop_t))")
 final=$(rows)
+d() { python3 -c "print('%.1f' % ($1 - $2))"; }
+cpu_red=$(d "$(cpu_secs $RED)" "$cpu0_red"); cpu_rec=$(d "$(cpu_secs $REC)" "$cpu0_rec")
+cpu_pg=$(d "$(cpu_secs $(pg_pids))" "$cpu0_pg"); cpu_mq=$(d "$(cpu_secs $(mq_pids))" "$cpu0_mq")
 echo
 echo "redirect requests/s (wrk):           $rps"
 echo "click events answered:               $answered (dropped before publishing: $dropped)"
-echo "rows stored when the load stopped:   $rows_at_stop  → $((rows_at_stop / SECS)) rows/s sustained"
+echo "answered/s during the load:          $((answered / SECS))"
+echo "rows stored when the load stopped:   $rows_at_stop  → $((rows_at_stop / SECS)) stored/s during the load (enriched, rolled up)"
 echo "rows stored after the drain:         $final (duplicates impossible: event_id is unique)"
 echo "drain after the load stopped:        ${drain}s (complete: $drained)"
+echo "CPU seconds over load + drain:       redirect $cpu_red, RabbitMQ $cpu_mq, click recorder $cpu_rec, Postgres $cpu_pg"
 echo "peak RSS: redirect $(peak_rss $RED) MiB, click-recorder $(peak_rss $REC) MiB"
 echo "pipeline events/s end to end: $(python3 -c "print('%d' % ($final / ($SECS + $drain)))")"

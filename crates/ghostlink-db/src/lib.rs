@@ -8,6 +8,7 @@
 //! test checks).
 
 pub mod admin;
+pub mod click_stats;
 pub mod clicks;
 pub mod domains;
 pub mod findings;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod import;
 pub mod links;
 pub mod outbox;
+mod partitions;
 pub mod risk;
 mod schema;
 mod stored;

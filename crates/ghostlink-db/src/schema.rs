@@ -104,8 +104,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    clicks (id) {
-        id -> Int8,
+    clicks (event_id, occurred_at) {
         event_id -> Uuid,
         code -> Text,
         occurred_at -> Timestamptz,
@@ -115,6 +114,15 @@ diesel::table! {
         referrer -> Nullable<Text>,
         client_hash -> Text,
         bot -> Bool,
+        rule -> Nullable<Int2>,
+        country -> Nullable<Text>,
+        region -> Nullable<Text>,
+        browser -> Nullable<Text>,
+        os -> Nullable<Text>,
+        device -> Nullable<Text>,
+        referrer_host -> Nullable<Text>,
+        domain -> Nullable<Text>,
+        bot_reason -> Nullable<Text>,
     }
 }
 
@@ -156,8 +164,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Session-local staging table for `COPY` (created by `clicks::insert_batch`).
-    clicks_in (event_id) {
+    /// Session-local staging table of `clicks::insert_batch` (`LIKE clicks`).
+    clicks_in (event_id, occurred_at) {
         event_id -> Uuid,
         code -> Text,
         occurred_at -> Timestamptz,
@@ -167,6 +175,15 @@ diesel::table! {
         referrer -> Nullable<Text>,
         client_hash -> Text,
         bot -> Bool,
+        rule -> Nullable<Int2>,
+        country -> Nullable<Text>,
+        region -> Nullable<Text>,
+        browser -> Nullable<Text>,
+        os -> Nullable<Text>,
+        device -> Nullable<Text>,
+        referrer_host -> Nullable<Text>,
+        domain -> Nullable<Text>,
+        bot_reason -> Nullable<Text>,
     }
 }
 

@@ -32,6 +32,10 @@ pub struct AsText<T>(pub T);
 #[diesel(sql_type = sql_types::Text)]
 pub struct AsTextOrEmpty<T>(pub Option<T>);
 
+/// A [`Named`] enum in a nullable `text` column (read only: write `Option<&str>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromSqlRow)]
+pub struct OptText<T>(pub Option<T>);
+
 /// A serde value in a `jsonb` column.
 #[derive(Debug, Clone, PartialEq, Eq, AsExpression, FromSqlRow)]
 #[diesel(sql_type = sql_types::Jsonb)]
@@ -51,6 +55,12 @@ impl<T> From<Option<T>> for AsTextOrEmpty<T> {
 
 impl<T> From<AsTextOrEmpty<T>> for Option<T> {
     fn from(v: AsTextOrEmpty<T>) -> Self {
+        v.0
+    }
+}
+
+impl<T> From<OptText<T>> for Option<T> {
+    fn from(v: OptText<T>) -> Self {
         v.0
     }
 }
@@ -79,6 +89,16 @@ impl<T: Named> FromSql<sql_types::Text, Pg> for AsText<T> {
         let text = std::str::from_utf8(value.as_bytes())
             .map_err(|e| unreadable(T::KIND, format!("a {} that is not UTF-8: {e}", T::KIND)))?;
         text.parse().map(AsText).map_err(|e| unreadable(T::KIND, format!("stored {e}")))
+    }
+}
+
+impl<T: Named> FromSql<sql_types::Nullable<sql_types::Text>, Pg> for OptText<T> {
+    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+        AsText::<T>::from_sql(value).map(|AsText(v)| OptText(Some(v)))
+    }
+
+    fn from_nullable_sql(value: Option<PgValue<'_>>) -> deserialize::Result<Self> {
+        value.map_or(Ok(OptText(None)), Self::from_sql)
     }
 }
 

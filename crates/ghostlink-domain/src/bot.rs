@@ -36,18 +36,38 @@ const BOT_FRAGMENTS: &[&str] = &[
     "check_http",
 ];
 
-/// Whether a request looks automated.
-pub fn is_bot(method_is_head: bool, user_agent: Option<&str>) -> bool {
+crate::named::named_enum! {
+    /// Why a request was taken for automated: the reason stored with a bot's click.
+    pub enum BotReason: "bot reason" {
+        /// A `HEAD` request (link checkers, preview fetchers).
+        Head = "head",
+        /// No `User-Agent` at all.
+        NoUserAgent = "no_user_agent",
+        /// A user agent naming a crawler, a link-preview fetcher or an HTTP library.
+        KnownAgent = "known_agent",
+        /// The redirect said so for a reason the user agent does not show (events of a newer
+        /// redirect).
+        Other = "other",
+    }
+}
+
+/// Why a request looks automated, or `None` when it looks like a person.
+pub fn verdict(method_is_head: bool, user_agent: Option<&str>) -> Option<BotReason> {
     if method_is_head {
-        return true;
+        return Some(BotReason::Head);
     }
     match user_agent.map(str::trim) {
-        None | Some("") => true,
+        None | Some("") => Some(BotReason::NoUserAgent),
         Some(ua) => {
             let ua = ua.to_ascii_lowercase();
-            BOT_FRAGMENTS.iter().any(|f| ua.contains(f))
+            BOT_FRAGMENTS.iter().any(|f| ua.contains(f)).then_some(BotReason::KnownAgent)
         }
     }
+}
+
+/// Whether a request looks automated.
+pub fn is_bot(method_is_head: bool, user_agent: Option<&str>) -> bool {
+    verdict(method_is_head, user_agent).is_some()
 }
 
 #[cfg(test)]

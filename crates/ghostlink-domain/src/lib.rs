@@ -5,6 +5,7 @@
 //! pass `now` and an RNG), so every rule here is tested with plain unit tests and reused
 //! unchanged by the shortener (at creation), the redirect (at follow time) and the CLI.
 
+pub mod analytics;
 pub mod bot;
 pub mod click;
 pub mod click_text;

@@ -155,6 +155,13 @@ pub struct ClickRecorded {
     /// consumers first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<u32>,
+    /// The client's country (ISO 3166-1 alpha-2) from the redirect's GeoIP database, when it
+    /// has one and knows the address; left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The client's region (ISO 3166-2 subdivision, `FR-IDF`) from a City database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 impl EventData for ClickRecorded {
     const TYPE: &'static str = "click.recorded";

@@ -92,6 +92,8 @@ fn samples() -> Vec<(&'static str, Value)> {
                     bot: false,
                     address_hash: Some("fedcba9876543210fedcba9876543210".into()),
                     rule: Some(2),
+                    country: Some("FR".into()),
+                    region: Some("FR-IDF".into()),
                 },
             )
             .to_bytes()),

@@ -15,11 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ghostlink_bus::Verdict;
-use ghostlink_db::clicks::NewClick;
+use std::collections::HashMap;
+
+use ghostlink_db::clicks::{ClickDetails, Inserted, NewClick};
 use ghostlink_db::{Db, DbError};
+use ghostlink_domain::analytics;
 use ghostlink_domain::click_text::{
     is_storable, storable_str, MAX_CODE_BYTES, MAX_REFERRER_BYTES, MAX_USER_AGENT_BYTES,
 };
+use ghostlink_domain::rules::{classify_with_browser, Client};
 use ghostlink_proto::{DecodeError, Event};
 
 /// The method and client hash are short tokens the redirect writes; the code's cap bounds them.
@@ -45,6 +49,9 @@ pub struct Applied {
     /// Click events whose text had to be made storable (stored; also in `written` or
     /// `duplicates`).
     pub sanitised: usize,
+    /// Click events older than the click retention keeps (acknowledged, neither stored nor
+    /// counted).
+    pub expired: usize,
 }
 
 impl Applied {
@@ -60,6 +67,18 @@ impl Applied {
         self.undecodable += o.undecodable;
         self.refused += o.refused;
         self.sanitised += o.sanitised;
+        self.expired += o.expired;
+    }
+
+    /// Counts what an insert of `total` clicks did.
+    fn count(&mut self, n: Inserted, total: usize) {
+        let duplicates = total - n.written - n.expired;
+        self.written += n.written;
+        self.expired += n.expired;
+        self.duplicates += duplicates;
+        metrics::counter!("clicks_written_total").increment(n.written as u64);
+        metrics::counter!("clicks_duplicates_total").increment(duplicates as u64);
+        metrics::counter!("clicks_expired_total").increment(n.expired as u64);
     }
 }
 
@@ -165,8 +184,51 @@ fn row(event: Event) -> Option<NewClick> {
             referrer: e.data.referrer,
             client_hash: e.data.client_hash,
             bot: e.data.bot,
+            details: ClickDetails {
+                // At most 20 rules a link: the schema's bound, and a SMALLINT's.
+                rule: e.data.rule.and_then(|r| i16::try_from(r).ok()),
+                country: e.data.country.filter(|c| is_code(c, 2, 2)),
+                region: e.data.region.filter(|r| is_code(r, 4, 6)),
+                ..ClickDetails::default()
+            },
         }),
         _ => None,
+    }
+}
+
+/// A country or region code as the redirect writes them: short, ASCII letters, digits and `-`.
+/// Anything else (an event not from a redirect) is left out rather than stored.
+fn is_code(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Adds what the click's request says (browser, OS, device, referrer host, domain, why a bot),
+/// after its text was made storable. Parsing a user agent costs microseconds, and a batch
+/// holds many clicks of the same few agents: each distinct one is parsed once per batch.
+fn enrich_all(rows: &mut [(usize, &[u8], NewClick)]) {
+    let mut agents: HashMap<Option<String>, (Client, Option<String>)> = HashMap::new();
+    for (_, _, c) in rows.iter_mut() {
+        let (client, browser) = agents
+            .entry(c.user_agent.clone())
+            .or_insert_with(|| classify_with_browser(c.user_agent.as_deref()))
+            .clone();
+        let e = analytics::enrich_parsed(
+            client,
+            browser,
+            &c.code,
+            &c.method,
+            c.user_agent.as_deref(),
+            c.referrer.as_deref(),
+            c.bot,
+        );
+        let d = &mut c.details;
+        d.browser = e.browser.map(|b| storable_str(&b, MAX_TOKEN_BYTES));
+        d.os = Some(e.os);
+        d.device = Some(e.device);
+        d.referrer_host = e.referrer_host.map(|h| storable_str(&h, MAX_REFERRER_BYTES));
+        d.domain = e.domain;
+        d.bot_reason = e.bot_reason;
     }
 }
 
@@ -176,7 +238,7 @@ async fn insert_held(
     batch: Arc<Vec<NewClick>>,
     log: &slog::Logger,
     give_up: &impl Fn() -> bool,
-) -> Result<usize, DbError> {
+) -> Result<Inserted, DbError> {
     let mut backoff = Duration::from_millis(100);
     loop {
         let b = batch.clone();
@@ -235,14 +297,12 @@ pub async fn apply(db: &Db, payloads: &[Vec<u8>], log: &slog::Logger, give_up: i
     if rows.is_empty() {
         return finish(out);
     }
+    enrich_all(&mut rows);
     let batch: Arc<Vec<NewClick>> = Arc::new(rows.iter().map(|(_, _, r)| r.clone()).collect());
     let total = batch.len();
     match insert_held(db, batch, log, &give_up).await {
-        Ok(written) => {
-            out.applied.written += written;
-            out.applied.duplicates += total - written;
-            metrics::counter!("clicks_written_total").increment(written as u64);
-            metrics::counter!("clicks_duplicates_total").increment((total - written) as u64);
+        Ok(n) => {
+            out.applied.count(n, total);
             return finish(out);
         }
         Err(DbError::Unavailable(_)) => {
@@ -256,12 +316,7 @@ pub async fn apply(db: &Db, payloads: &[Vec<u8>], log: &slog::Logger, give_up: i
     let mut rows = rows.into_iter();
     while let Some((i, line, r)) = rows.next() {
         match insert_held(db, Arc::new(vec![r]), log, &give_up).await {
-            Ok(w) => {
-                out.applied.written += w;
-                out.applied.duplicates += 1 - w;
-                metrics::counter!("clicks_written_total").increment(w as u64);
-                metrics::counter!("clicks_duplicates_total").increment((1 - w) as u64);
-            }
+            Ok(n) => out.applied.count(n, 1),
             Err(e) => match e.refusal() {
                 Some(kind) => {
                     let reason = RejectReason::from(kind);

@@ -34,6 +34,8 @@ pub fn click(code: &str) -> ClickRecorded {
         bot: false,
         address_hash: None,
         rule: None,
+        country: None,
+        region: None,
     }
 }
 

@@ -7,9 +7,11 @@
 //! [`EVENTS_PER_MESSAGE`] events per message. When the broker is down (or
 //! a batch is not confirmed) the batch goes to the local append-only spool, and while the spool
 //! holds anything new events are appended behind it, so order is kept; the spool is drained in
-//! chunks once the broker answers again. At shutdown what is left is published or spooled, so a
+//! chunks once the broker answers again. The publisher also looks the client's country and
+//! region up (`GEOIP_DB`) as it encodes, so the request path does not. At shutdown what is left is published or spooled, so a
 //! restart loses nothing.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +21,8 @@ use ghostlink_proto::{ClickRecorded, Envelope, EventData};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::geoip::GeoIp;
+
 /// One click, as the request path hands it over.
 #[derive(Debug, Clone)]
 pub struct ClickEvent {
@@ -26,10 +30,16 @@ pub struct ClickEvent {
     pub at: DateTime<Utc>,
     pub request_id: Option<String>,
     pub data: ClickRecorded,
+    /// The client's address, kept in memory only for the publisher's GeoIP lookup: it is
+    /// never serialised, so neither the broker nor the spool ever holds it.
+    pub client_addr: Option<IpAddr>,
 }
 
 impl ClickEvent {
-    fn encode(self) -> Outgoing {
+    fn encode(mut self, geoip: Option<&GeoIp>) -> Outgoing {
+        if let (Some(geo), Some(ip)) = (geoip, self.client_addr.take()) {
+            (self.data.country, self.data.region) = geo.locate(ip);
+        }
         let env = Envelope::with_id(self.id, "redirect", self.request_id, self.at, self.data);
         Outgoing {
             routing_key: ClickRecorded::TYPE.to_string(),
@@ -105,6 +115,7 @@ pub async fn publish_loop(
     publisher: Arc<Publisher>,
     mut spool: Spool,
     batch_size: usize,
+    geoip: Option<Arc<GeoIp>>,
     log: slog::Logger,
 ) {
     let published = metrics::counter!("clicks_published_total");
@@ -119,7 +130,7 @@ pub async fn publish_loop(
         let closed = collect(&mut rx, &mut batch, batch_size);
         let full = batch.len() >= batch_size;
         if !batch.is_empty() {
-            let out: Vec<Outgoing> = batch.drain(..).map(ClickEvent::encode).collect();
+            let out: Vec<Outgoing> = batch.drain(..).map(|e| e.encode(geoip.as_deref())).collect();
             let n = out.len() as u64;
             let sent = if broker_ok && spool.is_empty() {
                 match publisher.publish(&pack(&out, EVENTS_PER_MESSAGE)).await {

@@ -161,6 +161,7 @@ impl App {
             publisher.clone(),
             spool,
             config.click_batch_size,
+            resolved.geoip.clone(),
             log.clone(),
         ));
 
@@ -406,7 +407,10 @@ async fn handle(
             bot,
             address_hash: Some(address_hash),
             rule: answer.rule,
+            country: None,
+            region: None,
         },
+        client_addr: Some(addr),
     });
     answer.resp
 }

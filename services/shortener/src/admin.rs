@@ -29,9 +29,9 @@ pub enum Listener {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "GhostLink admin API", description = "Findings, workspaces and moderation; internal."),
-    paths(findings::list, workspaces, create_workspace, update_link, delete_link),
+    paths(findings::list, crate::analytics::admin_orphans, workspaces, create_workspace, update_link, delete_link),
     components(schemas(
-        findings::FindingView, WorkspaceView, NewWorkspaceRequest, NewWorkspaceView, ErrorBody, LinkView,
+        crate::analytics::OrphanReportView, crate::analytics::OrphanCodeView, findings::FindingView, WorkspaceView, NewWorkspaceRequest, NewWorkspaceView, ErrorBody, LinkView,
         UpdateLinkRequest
     )),
     modifiers(&BearerAuth, &Throttled, &Refusals)

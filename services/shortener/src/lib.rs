@@ -9,6 +9,7 @@
 //! listeners; [`App::run`] serves until the shutdown future resolves.
 
 pub mod admin;
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -92,7 +93,8 @@ impl Shared {
 #[openapi(
     info(title = "GhostLink API", description = "Create and manage short links."),
     paths(
-        api::create, api::get, api::list, api::update, api::delete, api::revisions, api::stats, api::risk, qr::qr,
+        api::create, api::get, api::list, api::update, api::delete, api::revisions, api::risk, qr::qr,
+        analytics::link_stats, analytics::workspace_stats, analytics::domain_orphans, analytics::clicks_csv,
         health::health,
         workspace::show, workspace::members, workspace::add_member, workspace::change_member,
         workspace::remove_member, workspace::keys, workspace::create_key, workspace::revoke_key,
@@ -103,7 +105,8 @@ impl Shared {
     ),
     components(schemas(
         api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
-        api::LinkStatsView, api::DayCount, api::ReferrerCount, api::RiskView, api::RiskReasonView,
+        analytics::StatsView, analytics::PointView, analytics::BreakdownView, analytics::SliceView,
+        analytics::OrphanReportView, analytics::OrphanCodeView, api::RiskView, api::RiskReasonView,
         api::RevisionView,
         workspace::WorkspaceView, workspace::MemberView, workspace::KeyView, workspace::NewKeyView,
         workspace::NewMemberRequest, workspace::MemberChangeRequest, workspace::NewKeyRequest,

@@ -5,7 +5,7 @@
 use actix_web::{middleware, web, HttpResponse};
 use ghostlink_web::ApiError;
 
-use crate::{admin, api, auth, domains, findings, health, live, qr, transfer, workspace};
+use crate::{admin, analytics, api, auth, domains, findings, health, live, qr, transfer, workspace};
 
 /// A route for reads: GET, and HEAD (the same answer without its body; actix drops the body).
 fn read() -> actix_web::Route {
@@ -50,7 +50,13 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
             .service(resource("/links/{code}/qr", "GET, HEAD").route(read().to(qr::qr)))
             .service(resource("/links/{code}/risk", "GET, HEAD").route(read().to(api::risk)))
             .service(resource("/links/{code}/revisions", "GET, HEAD").route(read().to(api::revisions)))
-            .service(resource("/links/{code}/stats", "GET, HEAD").route(read().to(api::stats)))
+            .service(resource("/links/{code}/stats", "GET, HEAD").route(read().to(analytics::link_stats)))
+            .service(resource("/links/{code}/clicks", "GET, HEAD").route(read().to(analytics::clicks_csv)))
+            .service(resource("/workspace/stats", "GET, HEAD").route(read().to(analytics::workspace_stats)))
+            .service(
+                resource("/domains/{host}/orphan-visits", "GET, HEAD")
+                    .route(read().to(analytics::domain_orphans)),
+            )
             // Live clicks (server-sent events; GET only: a HEAD would hold a stream open).
             .service(resource("/links/{code}/clicks/live", "GET").route(web::get().to(live::link)))
             .service(resource("/workspace/clicks/live", "GET").route(web::get().to(live::workspace)))
@@ -109,6 +115,7 @@ pub(crate) fn admin(cfg: &mut web::ServiceConfig) {
         web::scope("/admin/v1")
             .wrap(middleware::from_fn(auth::authenticate))
             .service(resource("/findings", "GET, HEAD").route(read().to(findings::list)))
+            .service(resource("/orphan-visits", "GET, HEAD").route(read().to(analytics::admin_orphans)))
             .service(
                 resource("/workspaces", "GET, HEAD, POST")
                     .route(read().to(admin::workspaces))

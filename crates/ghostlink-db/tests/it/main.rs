@@ -2,6 +2,7 @@
 //! values are stored and read ([`typed`]).
 
 mod domains;
+mod partitions;
 mod typed;
 mod upgrade;
 
@@ -22,12 +23,13 @@ pub(crate) fn click(code: &str) -> NewClick {
         referrer: None,
         client_hash: "0123456789abcdef0123456789abcdef".into(),
         bot: false,
+        details: Default::default(),
     }
 }
 
 fn refusal(db: &TestDb, batch: &[NewClick]) -> Option<Refusal> {
     match insert_batch(&mut db.conn(), batch) {
-        Ok(n) => panic!("stored {n} rows"),
+        Ok(n) => panic!("stored {n:?}"),
         Err(e @ DbError::Refused { .. }) => e.refusal(),
         Err(e) => panic!("not classified as refused: {e}"),
     }
@@ -57,5 +59,5 @@ fn values_postgres_refuses_are_classified_permanent_on_both_insert_paths() {
     }
     assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 0, "each batch was atomic");
     let ok: Vec<NewClick> = (0..250).map(|i| click(&format!("ok{i}"))).collect();
-    assert_eq!(insert_batch(&mut db.conn(), &ok).expect("insert"), 250);
+    assert_eq!(insert_batch(&mut db.conn(), &ok).expect("insert").written, 250);
 }

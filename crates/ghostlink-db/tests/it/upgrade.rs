@@ -9,7 +9,7 @@ use ghostlink_test_support::TestDb;
 fn tokens_and_links_move_into_the_default_workspace_with_no_loss() {
     let db = TestDb::new();
     let reverted = ghostlink_db::revert_migrations_to(&db.url, "20261202000108").expect("revert");
-    assert_eq!(reverted, ["20261205000111", "20261204000110", "20261203000109"]);
+    assert_eq!(reverted, ["20261206000112", "20261205000111", "20261204000110", "20261203000109"]);
     // What the schema before workspaces held: an admin and two users, their links, one ownerless.
     db.execute(
         "INSERT INTO api_tokens (name, role, token_sha256, prefix) VALUES \

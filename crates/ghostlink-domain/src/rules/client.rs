@@ -51,8 +51,20 @@ pub const MAX_UA_BYTES: usize = 512;
 
 /// Parses a `User-Agent` header (absent: a bot, like [`crate::bot::is_bot`] says).
 pub fn classify(user_agent: Option<&str>) -> Client {
+    parse(user_agent).0
+}
+
+/// [`classify`], and the browser's name as the parser's dataset spells it (`Chrome`, `Safari`,
+/// `Firefox`, `Edge`, `Googlebot`, …; `None` when it does not know): the click breakdowns'
+/// browser.
+pub fn classify_with_browser(user_agent: Option<&str>) -> (Client, Option<String>) {
+    let (client, name) = parse(user_agent);
+    (client, name.filter(|n| !n.is_empty() && *n != woothee::woothee::VALUE_UNKNOWN).map(str::to_owned))
+}
+
+fn parse(user_agent: Option<&str>) -> (Client, Option<&str>) {
     let ua = match user_agent.map(str::trim) {
-        None | Some("") => return Client { device: DeviceType::Bot, os: Os::Other },
+        None | Some("") => return (Client { device: DeviceType::Bot, os: Os::Other }, None),
         Some(ua) => truncate(ua, MAX_UA_BYTES),
     };
     let parsed = woothee::parser::Parser::new().parse(ua);
@@ -66,7 +78,7 @@ pub fn classify(user_agent: Option<&str>) -> Client {
         Some("appliance") => DeviceType::Console,
         _ => DeviceType::Other,
     };
-    Client { device, os }
+    (Client { device, os }, parsed.map(|r| r.name))
 }
 
 /// Builds the parser's regular expressions (~0.5 ms, otherwise paid by the first request

@@ -18,7 +18,7 @@ mod facts;
 mod input;
 mod language;
 
-pub use client::{classify, warm_up, Client, DeviceType, Os, MAX_UA_BYTES};
+pub use client::{classify, classify_with_browser, warm_up, Client, DeviceType, Os, MAX_UA_BYTES};
 pub use country::{BadCountry, CountryCode};
 pub use error::{RuleField, RuleProblem, RulesError};
 pub use facts::RequestFacts;

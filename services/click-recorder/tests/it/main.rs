@@ -23,6 +23,9 @@ fn config(db: &TestDb, amqp: &AmqpArgs) -> Config {
                 ..Default::default()
             },
         },
+        click_retention_days: 400,
+        click_partitions_ahead: 7,
+        click_maintenance_secs: 3600,
     }
 }
 
@@ -140,6 +143,59 @@ async fn a_postgres_outage_holds_messages_instead_of_dead_lettering_them() {
 }
 
 /// kill -9 in the middle of the work, restart: every event stored exactly once.
+#[tokio::test]
+async fn retention_drops_old_partitions_whole_and_refuses_to_count_older_clicks_again() {
+    let _serial = SERIAL.lock().await;
+    let db = TestDb::new();
+    let amqp = amqp_args();
+    let publisher = publisher(&amqp);
+    let old = Utc::now() - chrono::Duration::days(5);
+    // Five days ago, stored before any retention: its day's partition is made on the way in.
+    let stored = ghostlink_db::clicks::NewClick {
+        event_id: uuid::Uuid::now_v7(),
+        code: "old".into(),
+        occurred_at: old,
+        outcome: ghostlink_domain::ClickOutcome::Redirect,
+        method: "GET".into(),
+        user_agent: None,
+        referrer: None,
+        client_hash: "0123456789abcdef0123456789abcdef".into(),
+        bot: true,
+        details: Default::default(),
+    };
+    let n = ghostlink_db::clicks::insert_batch(&mut db.conn(), &[stored]).expect("insert");
+    assert_eq!(n.written, 1);
+    let day = |t: DateTime<Utc>| format!("clicks_{}", t.format("%Y%m%d"));
+    let partitions = || db.count(&format!("pg_class WHERE relname = '{}'", day(old)));
+    assert_eq!(partitions(), 1);
+    // The recorder's maintenance drops the partition whole.
+    let recorder =
+        start(Config { click_retention_days: 2, click_maintenance_secs: 1, ..config(&db, &amqp) }).await;
+    let t = Instant::now();
+    while partitions() == 1 {
+        assert!(t.elapsed() < Duration::from_secs(20), "the old partition was never dropped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ghostlink_db::clicks::count(&mut db.conn()).expect("count"), 0);
+    let tomorrow = day(Utc::now() + chrono::Duration::days(7));
+    assert_eq!(
+        db.count(&format!("pg_class WHERE relname = '{tomorrow}'")),
+        1,
+        "partitions made a week ahead"
+    );
+    // A replay of the old click now: acknowledged, neither stored nor counted (its raw row is
+    // gone, so counting it would count it twice); a current click is stored.
+    let before = recorder.metrics().await;
+    publisher.publish(&[click_with("old", None, None, old), click("new")]).await.expect("publish");
+    assert_eq!(wait_for_rows(&db, 1, Duration::from_secs(20)).await, 1);
+    wait_for_acks(&recorder, &before, 2.0).await;
+    let after = recorder.metrics().await;
+    assert_eq!(moved(&after, &before, "clicks_expired_total", &[]), 1.0);
+    assert_eq!(partitions(), 0, "no partition made for a day retention dropped");
+    assert_eq!(dlq_depth(&amqp).await, 0);
+    recorder.stop().await;
+}
+
 #[tokio::test]
 async fn kill_9_mid_batch_loses_and_duplicates_nothing() {
     let _serial = SERIAL.lock().await;

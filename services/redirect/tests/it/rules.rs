@@ -197,23 +197,30 @@ async fn the_click_event_names_the_rule_that_matched() {
     ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
 }
 
-/// A MaxMind DB in the GeoLite2 Country shape (`country.iso_code`), written for the test.
+/// A MaxMind DB in the GeoLite2 City shape (`country.iso_code`, `subdivisions[].iso_code`),
+/// written for the test: 203.0.113.0/24 is Bavaria, 198.51.100.0/24 the US without a region.
 fn write_geoip_db(path: &std::path::Path) {
     use maxminddb_writer::paths::IpAddrWithMask;
     #[derive(serde::Serialize)]
-    struct Country {
+    struct Code {
         iso_code: &'static str,
     }
     #[derive(serde::Serialize)]
     struct Record {
-        country: Country,
+        country: Code,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        subdivisions: Vec<Code>,
     }
     let mut db = maxminddb_writer::Database::default();
-    db.metadata.database_type = "GhostLink-Test-Country".into();
+    db.metadata.database_type = "GhostLink-Test-City".into();
     db.metadata.binary_format_major_version = 2;
     db.metadata.languages = vec!["en".into()];
-    for (net, iso_code) in [("203.0.113.0/24", "DE"), ("198.51.100.0/24", "US")] {
-        let data = db.insert_value(Record { country: Country { iso_code } }).expect("value");
+    for (net, iso_code, region) in [("203.0.113.0/24", "DE", Some("BY")), ("198.51.100.0/24", "US", None)] {
+        let record = Record {
+            country: Code { iso_code },
+            subdivisions: region.map(|r| Code { iso_code: r }).into_iter().collect(),
+        };
+        let data = db.insert_value(record).expect("value");
         db.insert_node(net.parse::<IpAddrWithMask>().expect("network"), data);
     }
     let file = std::fs::File::create(path).expect("create db");
@@ -255,7 +262,21 @@ async fn country_rules_read_the_client_address_in_the_geoip_database() {
         Some("https://example.com/world"),
         "an IPv6 client in an IPv4 database has no country"
     );
-    app.stop().await;
+    // The click events carry the country and region (looked up by the publisher), never the
+    // address.
+    let (_db, amqp) = app.stop_keep_bus().await;
+    let mine: Vec<_> =
+        crate::published_clicks(&amqp).await.into_iter().filter(|e| e.data.code == "geo01").collect();
+    let places: Vec<(Option<&str>, Option<&str>)> =
+        mine.iter().map(|e| (e.data.country.as_deref(), e.data.region.as_deref())).collect();
+    assert_eq!(
+        places,
+        [(Some("DE"), Some("DE-BY")), (Some("US"), None), (Some("US"), None), (None, None), (None, None)]
+    );
+    let raw = ghostlink_test_support::bus::stream_events(&amqp).await;
+    let text = format!("{raw:?}");
+    assert!(!text.contains("203.0.113.77") && !text.contains("198.51.100.7"), "no address on the stream");
+    ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
 
     // Without a database no country is known.
     let app = spawn_with(|c| c.proxy.trusted_proxies = "127.0.0.1".into()).await;

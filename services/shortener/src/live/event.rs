@@ -69,6 +69,10 @@ pub struct LiveClick {
     pub user_agent: Option<String>,
     /// The index of the link's redirect rule that chose the destination, when one did.
     pub rule: Option<u32>,
+    /// The client's country (ISO 3166-1 alpha-2) and region (ISO 3166-2), when the redirect's
+    /// GeoIP database knew them.
+    pub country: Option<String>,
+    pub region: Option<String>,
 }
 
 /// A click read from the stream, its view serialised once for every subscriber.
@@ -120,6 +124,8 @@ fn click(position: Position, env: ghostlink_proto::Envelope<ClickRecorded>) -> C
         referrer: d.referrer,
         user_agent: d.user_agent,
         rule: d.rule,
+        country: d.country,
+        region: d.region,
     };
     // Serialising this plain struct cannot fail.
     let json = serde_json::to_string(&view).unwrap_or_default();
@@ -155,6 +161,7 @@ mod tests {
                     client_hash: "secret-hash".into(),
                     address_hash: Some("secret-address".into()),
                     rule: Some(1),
+                    country: Some("FR".into()),
                     ..ghostlink_test_support::bus::click(code)
                 },
             )
@@ -170,6 +177,8 @@ mod tests {
         let view: serde_json::Value = serde_json::from_str(&clicks[1].json).expect("json");
         assert_eq!((view["code"].as_str(), view["domain"].as_str()), (Some("b2"), Some("go.example")));
         assert_eq!(view["user_agent"], "<b>\"x\"</b>");
+        assert_eq!((view["rule"].as_u64(), view["country"].as_str()), (Some(1), Some("FR")));
+        assert!(view["region"].is_null(), "{view}");
         assert!(!clicks[1].json.contains("secret"), "{}", clicks[1].json);
         let other = StreamMessage { offset: 8, routing_key: "link.created".into(), payload: env("a1") };
         assert!(clicks_of(&other).is_empty());

@@ -230,6 +230,8 @@ impl Hub {
     /// Ends every stream and the reader (shutdown): buffers are dropped, streams end, new
     /// subscribers are refused.
     pub fn close(&self) {
+        // Streams see the stop before their buffers close, so they say why they end.
+        self.stop.send_replace(true);
         let mut reg = self.lock();
         reg.closed = true;
         for (_, entries) in reg.links.drain() {
@@ -238,8 +240,6 @@ impl Hub {
         for (_, entries) in reg.workspaces.drain() {
             entries.iter().for_each(|_| left("workspace"));
         }
-        drop(reg);
-        self.stop.send_replace(true);
     }
 
     /// Hands one message's clicks to their subscribers and moves the high-water mark past it.

@@ -168,6 +168,7 @@ async fn live(sub: &mut Subscription, out: &mut Out) -> Result<(), End> {
             () = sleep_until(out.deadline) => return Err(End::Expired),
             click = sub.rx.recv() => match click {
                 Some(c) => out.click(&c).await?,
+                None if *out.stop.borrow() => return Err(End::Stopped),
                 None => return Err(End::Dropped),
             },
             () = sleep_until(next_ping) => out.comment("ping").await?,

@@ -16,6 +16,7 @@ async fn admin_routes_answer_only_the_instance_admin() {
     // (method, path, body, what the instance admin gets)
     let rows: Vec<(&str, &str, Option<Value>, u16)> = vec![
         ("GET", "/admin/v1/findings", None, 200),
+        ("GET", "/admin/v1/orphan-visits", None, 200),
         ("GET", "/admin/v1/workspaces", None, 200),
         ("POST", "/admin/v1/workspaces", Some(json!({"slug": "acme", "name": "Acme", "owner": "ann"})), 201),
         ("PATCH", "/admin/v1/links/{code}", Some(json!({"status": "quarantined"})), 200),

@@ -99,6 +99,9 @@ fn table() -> Vec<Route> {
         r("POST", "/api/v1/links", Some(json!({"url": "https://matrix.example/"})), false, 201),
         r("GET", "/api/v1/links/{code}", None, false, 200),
         r("GET", "/api/v1/links/{code}/stats", None, false, 200),
+        r("GET", "/api/v1/links/{code}/clicks", None, false, 200),
+        r("GET", "/api/v1/workspace/stats", None, false, 200),
+        missing("GET", "/api/v1/domains/{host}/orphan-visits", None),
         r("GET", "/api/v1/links/{code}/health", None, false, 200),
         r("GET", "/api/v1/links/{code}/qr", None, false, 200),
         // Documented: 404 `not_scored` until the risk scorer has seen the link.

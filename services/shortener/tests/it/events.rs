@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ghostlink_domain::risk::{Level, Reason};
-use ghostlink_domain::{ClickOutcome, LinkStatus};
+use ghostlink_domain::LinkStatus;
 use ghostlink_proto::Event;
 use serde_json::json;
 
@@ -82,48 +82,6 @@ async fn broker_outage_keeps_events_in_the_outbox_until_it_returns() {
         stream_events(&a).await.into_iter().filter(|e| e.kind() == "link.created").map(|e| e.id()).collect();
     assert_eq!(created.len(), 20);
     ghostlink_test_support::delete_topology(&amqp.bus_prefix).await;
-}
-
-#[tokio::test]
-async fn stats_count_clicks_by_day_referrer_outcome_and_bots() {
-    let app = spawn().await;
-    let (_, link) = app.create(&app.user, json!({"url": "https://s.example/", "alias": "statsy"})).await;
-    assert_eq!(link["code"], "statsy");
-    let now = Utc::now();
-    let click = |ua: Option<&str>, method: &str, outcome: ClickOutcome, referrer: Option<&str>| {
-        ghostlink_db::clicks::NewClick {
-            event_id: uuid::Uuid::now_v7(),
-            code: "statsy".into(),
-            occurred_at: now,
-            outcome,
-            method: method.into(),
-            user_agent: ua.map(Into::into),
-            referrer: referrer.map(Into::into),
-            client_hash: "0123456789abcdef0123456789abcdef".into(),
-            bot: ghostlink_domain::bot::is_bot(method == "HEAD", ua),
-        }
-    };
-    let rows = vec![
-        click(Some("Mozilla/5.0 Firefox"), "GET", ClickOutcome::Redirect, Some("https://news.example/")),
-        click(Some("Mozilla/5.0 Firefox"), "GET", ClickOutcome::Redirect, Some("https://news.example/")),
-        click(Some("Mozilla/5.0 Safari"), "GET", ClickOutcome::Redirect, Some("https://blog.example/")),
-        click(Some("Googlebot/2.1"), "GET", ClickOutcome::Redirect, None),
-        click(Some("Slackbot-LinkExpanding 1.0"), "GET", ClickOutcome::Redirect, None),
-        click(Some("Mozilla/5.0"), "HEAD", ClickOutcome::Redirect, None),
-        click(Some("Mozilla/5.0 Firefox"), "GET", ClickOutcome::Gone, None),
-    ];
-    ghostlink_db::clicks::insert_batch(&mut app.db.conn(), &rows).expect("insert");
-    let (s, stats) = app.call("GET", "/api/v1/links/statsy/stats", Some(&app.user), None).await;
-    assert_eq!(s, 200, "{stats}");
-    assert_eq!(stats["total"], 7);
-    assert_eq!(stats["bots"], 3);
-    assert_eq!(stats["humans"], 4);
-    assert_eq!(stats["by_day"][0]["count"], 7);
-    assert_eq!(stats["top_referrers"][0], json!({"referrer": "https://news.example/", "count": 2}));
-    assert_eq!(stats["outcomes"], json!({"gone": 1, "redirect": 6}));
-    let (s, b) = app.call("GET", "/api/v1/links/nope/stats", Some(&app.user), None).await;
-    assert_eq!((s, error_code(&b).as_str()), (404, "not_found"));
-    app.stop().await;
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Integration tests of the shortener against real Postgres and Redis.
 
 mod admin;
+mod analytics;
 mod api;
 mod auth;
 mod auth_matrix;
