@@ -385,3 +385,30 @@ async fn shutting_down_ends_open_streams_and_says_so() {
     }
     stopping.await.expect("stopped");
 }
+
+#[tokio::test]
+async fn the_stream_reader_reattaches_after_a_broker_cut_and_misses_nothing() {
+    let proxy = ghostlink_test_support::CutProxy::start("127.0.0.1:5672".parse().expect("addr")).await;
+    let url = proxy.amqp_url();
+    let app = spawn_with(|c| c.amqp.amqp_url = url.clone()).await;
+    // The test publishes past the proxy, straight to the broker.
+    let p =
+        Publisher::new(ghostlink_test_support::amqp_url(), ghostlink_test_support::bus::topology(&app.amqp));
+    warm_up(&app, &p).await;
+    link(&app, &app.user, "cut").await;
+    let mut sse = Sse::open(&app, "/api/v1/links/cut/clicks/live", &app.user, None).await;
+    publish(&p, &[tagged("cut", "before")]).await;
+    assert_eq!(uas(&sse.events(1).await), ["before"]);
+
+    // The replica loses the broker for a while; clicks go on being published.
+    proxy.cut();
+    publish(&p, &[tagged("cut", "during 1"), tagged("elsewhere", "x")]).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    publish(&p, &[tagged("cut", "during 2")]).await;
+    proxy.restore();
+    // The reader reattaches after the last offset it read: every click once, in order.
+    assert_eq!(uas(&sse.events(2).await), ["during 1", "during 2"]);
+    publish(&p, &[tagged("cut", "after")]).await;
+    assert_eq!(uas(&sse.events(1).await), ["after"]);
+    finish(app, p).await;
+}
