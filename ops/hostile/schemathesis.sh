@@ -13,6 +13,8 @@
 # SCHEMATHESIS_VENV to reuse one), migrates a fresh database with `ghostctl migrate`, creates an
 # admin token with `ghostctl token create`, starts target/debug/ghostlink-shortener on free
 # ports, and runs `schemathesis run` with SCHEMATHESIS_EXAMPLES (100) examples per operation.
+# The live click streams (server-sent events) end after LIVE_MAX_STREAM_SECS=1 here, so every
+# answer of theirs is complete well within the request timeout.
 # Everything started is killed and the database dropped on exit. Exits non-zero on any failure.
 set -euo pipefail
 
@@ -48,6 +50,7 @@ DATABASE_URL="$DB_URL" REDIS_URL=redis://127.0.0.1:6379 REDIS_KEY_PREFIX="$PREFI
   LISTEN_ADDR="127.0.0.1:$PORT" OPS_LISTEN_ADDR="127.0.0.1:$OPS" ADMIN_LISTEN_ADDR="127.0.0.1:$ADMIN" \
   PUBLIC_BASE_URL="http://sho.rt" \
   RATE_LIMIT_PER_SECOND=100000 RATE_LIMIT_BURST=100000 AUTH_FAILURE_LIMIT=100000 LOG_LEVEL=warn \
+  LIVE_MAX_STREAM_SECS=1 \
   "$BIN/ghostlink-shortener" >>"$WORK/shortener.log" 2>&1 &
 PID[shortener]=$!
 wait_for 30 "shortener /healthz" healthy "$OPS"

@@ -311,19 +311,6 @@ fn string_header(d: &lapin::message::Delivery, name: &str) -> Option<String> {
 /// Which delivery of its message `d` is: the quorum queue counts earlier failed deliveries in
 /// `x-delivery-count` (absent on the first).
 fn delivery_of(d: &lapin::message::Delivery) -> u32 {
-    let earlier = d
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get("x-delivery-count").cloned())
-        .and_then(|v| match v {
-            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
-            AMQPValue::LongInt(n) => u32::try_from(n).ok(),
-            AMQPValue::LongUInt(n) => Some(n),
-            AMQPValue::ShortInt(n) => u32::try_from(n).ok(),
-            AMQPValue::ShortUInt(n) => Some(u32::from(n)),
-            _ => None,
-        })
-        .unwrap_or(0);
-    earlier.saturating_add(1)
+    let earlier = crate::int_header(&d.properties, "x-delivery-count").and_then(|n| u32::try_from(n).ok());
+    earlier.unwrap_or(0).saturating_add(1)
 }

@@ -1,5 +1,5 @@
 //! The only GhostLink crate that knows lapin (RabbitMQ): topology, the confirming publisher,
-//! the batch consumer helper and the stream reader used for replay.
+//! the batch consumer helper and the stream readers (replay, and the shortener's live feed).
 //!
 //! Topology (declared idempotently by every publisher and consumer on connect; see
 //! `proto/topology.md`): a topic exchange `<prefix>.events` receiving every event with its type
@@ -19,7 +19,7 @@ pub mod topology;
 pub use consumer::{run_consumer, ConsumerSettings, Incoming, Verdict};
 pub use publisher::{pack, Outgoing, Publisher};
 pub use spool::{Spool, SpoolError};
-pub use stream::{read_stream, StreamStart};
+pub use stream::{read_stream, StreamMessage, StreamReader, StreamStart};
 pub use topology::{ConsumerSpec, Topology, CONSUMERS};
 
 /// What went wrong talking to RabbitMQ.
@@ -36,6 +36,19 @@ pub enum BusError {
 impl From<lapin::Error> for BusError {
     fn from(e: lapin::Error) -> Self {
         BusError::Unavailable(e.to_string())
+    }
+}
+
+/// An integer header of a message, whatever width the broker wrote it in.
+pub(crate) fn int_header(properties: &lapin::BasicProperties, name: &str) -> Option<i64> {
+    use lapin::types::AMQPValue;
+    match properties.headers().as_ref()?.inner().get(name)? {
+        AMQPValue::LongLongInt(n) => Some(*n),
+        AMQPValue::LongInt(n) => Some(i64::from(*n)),
+        AMQPValue::LongUInt(n) => Some(i64::from(*n)),
+        AMQPValue::ShortInt(n) => Some(i64::from(*n)),
+        AMQPValue::ShortUInt(n) => Some(i64::from(*n)),
+        _ => None,
     }
 }
 

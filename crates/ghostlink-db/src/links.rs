@@ -469,3 +469,14 @@ pub fn for_rescore(conn: &mut Conn, all: bool, after_id: i64, limit: i64) -> Res
     }
     Ok(q.order(links::id).limit(limit).load(conn)?)
 }
+
+/// The workspace of each of `codes` (link keys) that names a link, deleted ones included (a
+/// link's workspace never changes, so a caller may remember the answer); codes of no link are
+/// absent from the answer. One query for the whole batch.
+pub fn workspaces_of(conn: &mut Conn, codes: &[String]) -> Result<Vec<(String, i64)>, DbError> {
+    let conn = conn.pg();
+    Ok(links::table
+        .filter(links::code.eq_any(codes))
+        .select((links::code, links::workspace_id))
+        .load(conn)?)
+}

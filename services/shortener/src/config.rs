@@ -56,6 +56,9 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "HTTP_WORKERS")]
     pub http_workers: Option<usize>,
+    /// Live click streams (`LIVE_*`).
+    #[command(flatten)]
+    pub live: crate::live::LiveArgs,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +77,7 @@ impl Config {
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
         self.shared.validate()?;
         self.redis.validate()?;
+        self.live.validate()?;
         let base = url::Url::parse(&self.public_base_url).map_err(|e| {
             ConfigError::new("PUBLIC_BASE_URL (--public-base-url)", format!("not a URL ({e})"))
         })?;

@@ -16,6 +16,7 @@ pub mod config;
 pub mod domains;
 pub mod findings;
 pub mod health;
+pub mod live;
 mod paged;
 pub mod qr;
 mod routes;
@@ -75,6 +76,8 @@ pub struct Shared {
     pub relay: Arc<tokio::sync::Notify>,
     /// Destinations refused at creation (the risk blocklist), when configured.
     pub blocklist: Option<ghostlink_config::blocklist::BlocklistFile>,
+    /// The replica's live click feed (`live`).
+    pub live: Arc<live::Hub>,
 }
 
 impl Shared {
@@ -101,7 +104,8 @@ impl Shared {
         domains::list, domains::add, domains::update, domains::remove,
         transfer::export, transfer::import,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
-        webhooks::deliveries, webhooks::test
+        webhooks::deliveries, webhooks::test,
+        live::link, live::workspace
     ),
     components(schemas(
         api::CreateLinkRequest, api::UpdateLinkRequest, api::LinkView, api::LinkPage, api::ErrorBody, api::ErrorDetail,
@@ -115,7 +119,8 @@ impl Shared {
         health::HealthView, health::CheckView,
         transfer::ExportLink, transfer::ImportReport, transfer::ImportRowReport,
         webhooks::WebhookView, webhooks::NewWebhookRequest, webhooks::WebhookChangeRequest,
-        webhooks::DeliveryView, webhooks::AttemptView, webhooks::TestEventView
+        webhooks::DeliveryView, webhooks::AttemptView, webhooks::TestEventView,
+        live::LiveClick
     )),
     modifiers(&BearerAuth, &Throttled, &Refusals)
 )]
@@ -266,6 +271,7 @@ pub struct App {
     ops: OpsServer,
     public_addr: SocketAddr,
     relay: ghostlink_outbox::Relay,
+    live: Arc<live::Hub>,
     log: slog::Logger,
 }
 
@@ -293,6 +299,7 @@ impl App {
             },
         ));
         let notify = Arc::new(tokio::sync::Notify::new());
+        let live = live::hub(&config.live, &config.amqp, db.clone(), &log);
         let shared = web::Data::new(Shared {
             db: db.clone(),
             redis: redis.clone(),
@@ -300,6 +307,7 @@ impl App {
             log: log.clone(),
             relay: notify.clone(),
             blocklist: config.blocklist.as_deref().map(ghostlink_config::blocklist::BlocklistFile::new),
+            live: live.clone(),
         });
         let publisher = Arc::new(ghostlink_bus::Publisher::new(
             config.amqp.amqp_url.clone(),
@@ -358,7 +366,7 @@ impl App {
         )
         .with_context(|| format!("binding ops listener {}", resolved.ops))?;
         slog::info!(log, "shortener listening"; "public" => %public_addr, "admin" => %admin_addr, "ops" => %ops.addr);
-        Ok(Self { public, admin: admin_server, ops, public_addr, admin_addr, relay, log })
+        Ok(Self { public, admin: admin_server, ops, public_addr, admin_addr, relay, live, log })
     }
 
     pub fn public_addr(&self) -> SocketAddr {
@@ -382,8 +390,11 @@ impl App {
         let ops = tokio::spawn(self.ops.server);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let relay = tokio::spawn(self.relay.run(stop_rx));
+        let live = tokio::spawn(self.live.clone().run());
         shutdown.await;
         slog::info!(self.log, "shutting down: draining requests");
+        // Live streams never finish by themselves: end them first, so draining does not wait.
+        self.live.close();
         ph.stop(true).await;
         ah.stop(true).await;
         oh.stop(true).await;
@@ -394,6 +405,7 @@ impl App {
         // The relay publishes what the last requests wrote, then stops.
         let _ = stop_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), relay).await;
+        let _ = live.await;
         slog::info!(self.log, "stopped");
         Ok(())
     }

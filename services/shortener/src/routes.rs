@@ -5,7 +5,9 @@
 use actix_web::{middleware, web, HttpResponse};
 use ghostlink_web::ApiError;
 
-use crate::{admin, analytics, api, auth, domains, findings, health, qr, transfer, webhooks, workspace};
+use crate::{
+    admin, analytics, api, auth, domains, findings, health, live, qr, transfer, webhooks, workspace,
+};
 
 /// A route for reads: GET, and HEAD (the same answer without its body; actix drops the body).
 fn read() -> actix_web::Route {
@@ -57,6 +59,9 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
                 resource("/domains/{host}/orphan-visits", "GET, HEAD")
                     .route(read().to(analytics::domain_orphans)),
             )
+            // Live clicks (server-sent events; GET only: a HEAD would hold a stream open).
+            .service(resource("/links/{code}/clicks/live", "GET").route(web::get().to(live::link)))
+            .service(resource("/workspace/clicks/live", "GET").route(web::get().to(live::workspace)))
             .service(
                 resource("/links/{code}", "GET, HEAD, PATCH, DELETE")
                     .route(read().to(api::get))

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use ghostlink_test_support::TestDb;
 
+mod live;
 mod pipeline;
 mod simulate;
 mod team;

@@ -120,6 +120,9 @@ fn table() -> Vec<Route> {
         r("GET", "/api/v1/links/{code}/qr", None, false, 200),
         // Documented: 404 `not_scored` until the risk scorer has seen the link.
         Route { ok_code: Some("not_scored"), ..r("GET", "/api/v1/links/{code}/risk", None, false, 404) },
+        // Live clicks (server-sent events: the stream is opened, not read).
+        r("GET", "/api/v1/links/{code}/clicks/live", None, false, 200),
+        r("GET", "/api/v1/workspace/clicks/live", None, false, 200),
     ]
 }
 
@@ -236,7 +239,15 @@ async fn every_route_times_every_credential() {
             let resp = req.send().await.expect("request");
             let status = resp.status().as_u16();
             let retry_after = resp.headers().get("retry-after").is_some();
-            let body: Value = serde_json::from_str(&resp.text().await.expect("body")).unwrap_or(Value::Null);
+            // An event stream never ends by itself: its body is not read.
+            let streaming = resp
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            let body: Value = match streaming {
+                true => Value::Null,
+                false => serde_json::from_str(&resp.text().await.expect("body")).unwrap_or(Value::Null),
+            };
             let (want, want_code) = expected(route, *cred);
             let code = body["error"]["code"].as_str();
             let shape_ok = status < 300

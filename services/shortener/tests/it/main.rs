@@ -11,6 +11,7 @@ mod events;
 mod findings;
 mod health;
 mod hostile;
+mod live;
 mod qr;
 mod transfer;
 mod webhooks;
@@ -58,6 +59,7 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
         // Tests send many refused requests from one address; the limit has its own test.
         auth_failure_limit: 10_000,
         auth_failure_window_ms: 60_000,
+        live: Default::default(),
     };
     f(&mut cfg);
     let admin = db.token("admin", "admin");
