@@ -1,5 +1,6 @@
 //! Integration tests of the shortener against real Postgres and Redis.
 
+mod accounts;
 mod admin;
 mod analytics;
 mod api;
@@ -58,6 +59,9 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
         // Tests send many refused requests from one address; the limit has its own test.
         auth_failure_limit: 10_000,
         auth_failure_window_ms: 60_000,
+        sign_in_attempt_limit: 1_000,
+        sign_in_window_ms: 60_000,
+        session_ttl_hours: 24,
     };
     f(&mut cfg);
     let admin = db.token("admin", "admin");
