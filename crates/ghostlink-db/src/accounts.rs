@@ -34,22 +34,6 @@ pub fn by_email(conn: &mut Conn, email: &str) -> Result<Option<Account>, DbError
     Ok(row.map(|(member, email, password_hash)| Account { member, email, password_hash }))
 }
 
-/// A present member's email.
-pub fn email_of(conn: &mut Conn, member: i64) -> Result<Option<String>, DbError> {
-    Ok(members::table
-        .find(member)
-        .select(members::email)
-        .first::<Option<String>>(conn.pg())
-        .optional()?
-        .flatten())
-}
-
-/// Sets a member's email; `Conflict` when a present member has it.
-pub fn set_email(conn: &mut Conn, member: i64, email: &str) -> Result<(), DbError> {
-    diesel::update(members::table.find(member)).set(members::email.eq(email)).execute(conn.pg())?;
-    Ok(())
-}
-
 /// Stores a new session for `member`.
 pub fn open_session(
     conn: &mut Conn,
@@ -205,5 +189,22 @@ pub fn reset_password(conn: &mut Conn, sha256: &str, password_hash: &str) -> Res
         }
         revoke_sessions(c, member_id)?;
         Ok(Some(member_id))
+    })
+}
+
+/// Adds a member with an email and no password yet (it sets one with a reset token);
+/// `Conflict` when the name is taken in the workspace or the email by a present member.
+pub fn add_account(
+    conn: &mut Conn,
+    workspace: i64,
+    name: &str,
+    role: MemberRole,
+    email: &str,
+) -> Result<MemberRow, DbError> {
+    conn.pg().transaction(|c| {
+        let c = Conn::wrap(c);
+        let member = crate::workspaces::add_member(c, workspace, name, role)?;
+        diesel::update(members::table.find(member.id)).set(members::email.eq(email)).execute(c.pg())?;
+        Ok(member)
     })
 }
