@@ -121,24 +121,26 @@ pub fn issue(
     Ok(())
 }
 
+/// A one-time token's row: workspace, member, role, email.
+type TokenTarget = (i64, Option<i64>, Option<String>, Option<String>);
+
 /// Uses a live one-time token of `kind` (marks it used) and returns what it is for; `None` when
 /// it is unknown, used or expired. Call inside the transaction that acts on it.
 fn take(conn: &mut Conn, sha256: &str, kind: &str) -> Result<Option<OneTime>, DbError> {
-    let row: Option<(i64, Option<i64>, Option<String>, Option<String>)> =
-        diesel::update(account_tokens::table)
-            .filter(account_tokens::token_sha256.eq(sha256))
-            .filter(account_tokens::kind.eq(kind))
-            .filter(account_tokens::used_at.is_null())
-            .filter(account_tokens::expires_at.gt(diesel::dsl::now))
-            .set(account_tokens::used_at.eq(diesel::dsl::now))
-            .returning((
-                account_tokens::workspace_id,
-                account_tokens::member_id,
-                account_tokens::role,
-                account_tokens::email,
-            ))
-            .get_result(conn.pg())
-            .optional()?;
+    let row: Option<TokenTarget> = diesel::update(account_tokens::table)
+        .filter(account_tokens::token_sha256.eq(sha256))
+        .filter(account_tokens::kind.eq(kind))
+        .filter(account_tokens::used_at.is_null())
+        .filter(account_tokens::expires_at.gt(diesel::dsl::now))
+        .set(account_tokens::used_at.eq(diesel::dsl::now))
+        .returning((
+            account_tokens::workspace_id,
+            account_tokens::member_id,
+            account_tokens::role,
+            account_tokens::email,
+        ))
+        .get_result(conn.pg())
+        .optional()?;
     let Some((workspace_id, member, role, email)) = row else { return Ok(None) };
     Ok(match (member, role) {
         (Some(member_id), _) => Some(OneTime::Reset { workspace_id, member_id }),
