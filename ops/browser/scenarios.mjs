@@ -59,6 +59,33 @@ for (const scheme of ['light', 'dark']) {
   check(session && session.httpOnly && session.sameSite === 'Lax', `${scheme}: session cookie HttpOnly, SameSite=Lax`);
   await audit(page, `dashboard-${scheme}`);
 
+  // Links: create one with tags (one hostile), see it in the table; a bad URL is refused inline.
+  await page.click('a[href="/links"]');
+  await page.waitForURL(`${CONSOLE_URL}/links`);
+  const tag = `<script>alert(3)</script>${scheme}`;
+  await page.fill('#url', `https://example.org/${scheme}?q="><img/src=x/onerror=alert(4)>`);
+  await page.fill('#alias', `tagged-${scheme}`);
+  await page.fill('#tags', `docs, ${tag}`);
+  await page.click('form[aria-labelledby=create-h] button[type=submit]');
+  await page.waitForURL(`${CONSOLE_URL}/links`);
+  const row = page.locator('tr', { hasText: `tagged-${scheme}` });
+  const refused = await page.locator('#create-error').allInnerTexts();
+  check((await row.count()) === 1, `${scheme}: the new link is in the table ${refused.join(' ')}`);
+  if ((await row.count()) !== 1) { process.exit(1); }
+  check((await row.innerText()).includes(tag), `${scheme}: its hostile tag shows as text`);
+  check((await page.locator('main img').count()) === 0, `${scheme}: no <img> was injected in the table`);
+  await page.fill('#q', `tagged-${scheme}`);
+  await page.click('form[role=search] button');
+  check((await page.locator('tbody tr').count()) === 1, `${scheme}: search finds it`);
+  await audit(page, `links-${scheme}`);
+  await page.fill('#url', 'https://example.org/x');
+  await page.fill('#alias', 'no spaces allowed');
+  await page.click('form[aria-labelledby=create-h] button[type=submit]');
+  const err = page.locator('#create-error');
+  check((await err.count()) === 1 && (await err.innerText()).includes('alias'), `${scheme}: the API's refusal is shown inline`);
+  check((await page.inputValue('#alias')) === 'no spaces allowed', `${scheme}: what was typed is kept`);
+  await audit(page, `links-error-${scheme}`);
+
   // Keyboard: the sign-out button is reachable by Tab and works with Enter.
   let reached = false;
   for (let i = 0; i < 10 && !reached; i += 1) {

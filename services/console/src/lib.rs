@@ -1,4 +1,4 @@
-//! GhostLink console: server-rendered pages for people (sign in, dashboard), over the
+//! GhostLink console: server-rendered pages for people (sign in, dashboard, links), over the
 //! shortener's public API only ([`api`]): it holds no query of its own and never touches a
 //! database. Templates are checked at build time (askama) and escape every value; static assets
 //! are embedded in the binary. Every answer carries a strict Content-Security-Policy (no inline
@@ -9,6 +9,7 @@ pub mod api;
 pub mod chart;
 pub mod config;
 pub mod csrf;
+mod links;
 mod pages;
 
 use std::future::Future;
@@ -104,6 +105,8 @@ impl App {
                 .wrap(middleware::from_fn(ghostlink_web::observe))
                 .route("/static/app.css", web::get().to(css))
                 .route("/", web::get().to(pages::dashboard))
+                .route("/links", web::get().to(links::list))
+                .route("/links", web::post().to(links::create))
                 .route("/sign-in", web::get().to(pages::sign_in_form))
                 .route("/sign-in", web::post().to(pages::sign_in))
                 .route("/sign-out", web::post().to(pages::sign_out))

@@ -24,6 +24,7 @@ struct SignInPage<'a> {
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     csrf: String,
+    current: &'static str,
     member: String,
     workspace: String,
     total: i64,
@@ -42,7 +43,46 @@ fn render(t: &impl Template) -> HttpResponse {
     }
 }
 
-fn see_other(to: &str) -> HttpResponse {
+/// Renders `t` with `status`, setting `cookie` (a new CSRF cookie) when given.
+pub(crate) fn render_with_cookie(
+    t: &impl Template,
+    cookie: Option<actix_web::cookie::Cookie<'static>>,
+    status: actix_web::http::StatusCode,
+) -> HttpResponse {
+    let mut resp = match t.render() {
+        Ok(body) => html(status, body),
+        Err(_) => return HttpResponse::InternalServerError().finish(),
+    };
+    if let Some(c) = cookie {
+        let _ = resp.add_cookie(&c);
+    }
+    resp
+}
+
+/// Who is signed in, as every page's header shows it.
+pub(crate) struct Frame {
+    pub session: String,
+    pub member: String,
+    pub workspace: String,
+}
+
+/// The signed-in person, or the answer to give instead (to sign-in when there is no live
+/// session; 502 when the API is unreachable).
+pub(crate) async fn signed_in(req: &HttpRequest, console: &Console) -> Result<Frame, HttpResponse> {
+    let Some(session) = session_of(req) else { return Err(see_other("/sign-in")) };
+    let ws: Result<Value, _> = console.api.call(Method::GET, "/api/v1/workspace", Some(&session), None).await;
+    match ws {
+        Ok(ws) => Ok(Frame {
+            session,
+            member: ws["member"]["name"].as_str().unwrap_or("").to_string(),
+            workspace: ws["name"].as_str().unwrap_or("").to_string(),
+        }),
+        Err(ApiFailure::Refused { status: 401, .. }) => Err(see_other("/sign-in")),
+        Err(_) => Err(HttpResponse::BadGateway().finish()),
+    }
+}
+
+pub(crate) fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((LOCATION, to)).finish()
 }
 
@@ -131,16 +171,13 @@ pub async fn sign_out(
 
 /// GET /: the workspace's clicks over 30 days and its top links.
 pub async fn dashboard(req: HttpRequest, console: web::Data<Console>) -> HttpResponse {
-    let Some(session) = session_of(&req) else { return see_other("/sign-in") };
-    let api = &console.api;
-    let ws: Result<Value, _> = api.call(Method::GET, "/api/v1/workspace", Some(&session), None).await;
-    let ws = match ws {
-        Ok(v) => v,
-        Err(ApiFailure::Refused { status: 401, .. }) => return see_other("/sign-in"),
-        Err(_) => return HttpResponse::BadGateway().finish(),
+    let frame = match signed_in(&req, &console).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
     };
+    let (session, api) = (&frame.session, &console.api);
     let stats: Value = api
-        .call(Method::GET, "/api/v1/workspace/stats?breakdowns=link", Some(&session), None)
+        .call(Method::GET, "/api/v1/workspace/stats?breakdowns=link", Some(session), None)
         .await
         .unwrap_or(Value::Null);
     let series: Vec<(String, i64)> = stats["series"]
@@ -167,15 +204,12 @@ pub async fn dashboard(req: HttpRequest, console: web::Data<Console>) -> HttpRes
     let (token, cookie) = csrf::token_for(&req, console.secure_cookies);
     let page = DashboardPage {
         csrf: token,
-        member: ws["member"]["name"].as_str().unwrap_or("").to_string(),
-        workspace: ws["name"].as_str().unwrap_or("").to_string(),
+        current: "dashboard",
+        member: frame.member.clone(),
+        workspace: frame.workspace.clone(),
         total: stats["total"].as_i64().unwrap_or(0),
         chart: crate::chart::line("Clicks per day, last 30 days", &series),
         top,
     };
-    let mut resp = render(&page);
-    if let Some(c) = cookie {
-        let _ = resp.add_cookie(&c);
-    }
-    resp
+    render_with_cookie(&page, cookie, actix_web::http::StatusCode::OK)
 }
