@@ -34,6 +34,12 @@ TOKEN=$(DATABASE_URL=$DB_URL "$BIN/ghostctl" account create-owner --name 'Owner 
 curl -sf -X POST "http://127.0.0.1:$API_PORT/api/v1/auth/reset-password" -H 'content-type: application/json' \
   -d "{\"token\":\"$TOKEN\",\"password\":\"$PASSWORD\"}" || fail "setting the owner's password"
 
-CONSOLE_URL="http://127.0.0.1:$CONSOLE_PORT" EMAIL=$EMAIL PASSWORD=$PASSWORD OUT=$OUT \
+# A member of another workspace, who must not see the first one's links.
+DATABASE_URL=$DB_URL "$BIN/ghostctl" workspace create --slug other --name Other --owner keyholder >/dev/null
+OTHER_TOKEN=$(DATABASE_URL=$DB_URL "$BIN/ghostctl" account create-owner --workspace other --name Stranger --email stranger@example.org)
+curl -sf -X POST "http://127.0.0.1:$API_PORT/api/v1/auth/reset-password" -H 'content-type: application/json' \
+  -d "{\"token\":\"$OTHER_TOKEN\",\"password\":\"$PASSWORD\"}" || fail "setting the stranger's password"
+
+CONSOLE_URL="http://127.0.0.1:$CONSOLE_PORT" EMAIL=$EMAIL PASSWORD=$PASSWORD OUT=$OUT OTHER_EMAIL=stranger@example.org \
   node "$ROOT/ops/browser/scenarios.mjs"
 log "screenshots in $OUT"

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const { CONSOLE_URL, EMAIL, PASSWORD, OUT } = process.env;
+const { CONSOLE_URL, EMAIL, PASSWORD, OUT, OTHER_EMAIL } = process.env;
 const failures = [];
 const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures.push(what); };
 
@@ -86,6 +86,24 @@ for (const scheme of ['light', 'dark']) {
   check((await page.inputValue('#alias')) === 'no spaces allowed', `${scheme}: what was typed is kept`);
   await audit(page, `links-error-${scheme}`);
 
+  // The link's page: chart, breakdowns, QR, edit the destination.
+  await page.goto(`${CONSOLE_URL}/links`);
+  await page.click(`a[href="/links/tagged-${scheme}"]`);
+  await page.waitForURL(`${CONSOLE_URL}/links/tagged-${scheme}`);
+  check((await page.locator('svg.chart').count()) === 1, `${scheme}: the link's chart is drawn`);
+  check((await page.locator('h3').count()) === 4, `${scheme}: four breakdowns`);
+  // Through the context (its cookies): the page itself may not fetch (CSP: no connect-src).
+  const qr = (await context.request.get(`${CONSOLE_URL}/links/tagged-${scheme}/qr.svg`)).headers()['content-type'];
+  check(await page.locator('img[alt^="QR code"]').evaluate((i) => i.complete && i.naturalWidth > 0), `${scheme}: the QR preview loads`);
+  check(qr === 'image/svg+xml', `${scheme}: the QR code is served (${qr})`);
+  await page.click(`a[href="/links/tagged-${scheme}?granularity=week"]`);
+  check((await page.locator('a[aria-current=true]').innerText()) === 'week', `${scheme}: granularity switch`);
+  await audit(page, `link-${scheme}`);
+  await page.fill('#dest', `https://example.org/edited-${scheme}`);
+  await page.click('form[action^="/links/"] button[type=submit]');
+  await page.waitForLoadState();
+  check((await page.locator('.dest').innerText()) === `https://example.org/edited-${scheme}`, `${scheme}: destination edited`);
+
   // Keyboard: the sign-out button is reachable by Tab and works with Enter.
   let reached = false;
   for (let i = 0; i < 10 && !reached; i += 1) {
@@ -98,6 +116,21 @@ for (const scheme of ['light', 'dark']) {
   await page.goto(`${CONSOLE_URL}/`);
   check(page.url().endsWith('/sign-in'), `${scheme}: signed out, the dashboard is closed`);
   check(dialogs === 0, `${scheme}: no dialog ever fired`);
+  await context.close();
+}
+// A member of another workspace cannot open the link's page.
+{
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${CONSOLE_URL}/sign-in`);
+  await page.fill('#email', OTHER_EMAIL);
+  await page.fill('#password', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${CONSOLE_URL}/`);
+  const resp = await page.goto(`${CONSOLE_URL}/links/tagged-light`);
+  check(resp.status() === 404, `another workspace's member gets 404 for the link's page (${resp.status()})`);
+  const qr = await context.request.get(`${CONSOLE_URL}/links/tagged-light/qr.svg`);
+  check(qr.status() === 404, `and for its QR code (${qr.status()})`);
   await context.close();
 }
 await browser.close();

@@ -59,4 +59,32 @@ impl Api {
         let text = if text.is_empty() { "null".to_string() } else { text };
         serde_json::from_str(&text).map_err(|e| ApiFailure::Unreachable(e.to_string()))
     }
+
+    /// GETs `path` with the session and returns its content type and bytes (the QR code).
+    pub async fn bytes(&self, path: &str, session: &str) -> Result<(String, Vec<u8>), ApiFailure> {
+        let url = self.base.join(path).map_err(|e| ApiFailure::Unreachable(e.to_string()))?;
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(session)
+            .send()
+            .await
+            .map_err(|e| ApiFailure::Unreachable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let kind = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let body = resp.bytes().await.map_err(|e| ApiFailure::Unreachable(e.to_string()))?;
+        if status >= 400 {
+            return Err(ApiFailure::Refused {
+                status,
+                code: "error".into(),
+                message: "the API refused the request".into(),
+            });
+        }
+        Ok((kind, body.to_vec()))
+    }
 }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod chart;
 pub mod config;
 pub mod csrf;
+mod link;
 mod links;
 mod pages;
 
@@ -107,6 +108,9 @@ impl App {
                 .route("/", web::get().to(pages::dashboard))
                 .route("/links", web::get().to(links::list))
                 .route("/links", web::post().to(links::create))
+                .route("/links/{code}", web::get().to(link::show))
+                .route("/links/{code}", web::post().to(link::edit))
+                .route("/links/{code}/qr.svg", web::get().to(link::qr))
                 .route("/sign-in", web::get().to(pages::sign_in_form))
                 .route("/sign-in", web::post().to(pages::sign_in))
                 .route("/sign-out", web::post().to(pages::sign_out))

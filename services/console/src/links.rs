@@ -13,6 +13,7 @@ use crate::{csrf, Console};
 
 /// A row of the table.
 pub struct Row {
+    pub code: String,
     pub short_url: String,
     pub url: String,
     pub tags: String,
@@ -110,6 +111,7 @@ async fn page(
         .map(|a| {
             a.iter()
                 .map(|l| Row {
+                    code: l["code"].as_str().unwrap_or("").to_string(),
                     short_url: l["short_url"].as_str().unwrap_or("").to_string(),
                     url: l["url"].as_str().unwrap_or("").to_string(),
                     tags: l["tags"]
