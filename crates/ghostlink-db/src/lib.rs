@@ -7,6 +7,7 @@
 //! back in, and cannot query it themselves: no other crate depends on diesel (an architecture
 //! test checks).
 
+pub mod accounts;
 pub mod admin;
 pub mod click_stats;
 pub mod clicks;

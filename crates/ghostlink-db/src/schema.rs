@@ -35,6 +35,34 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamptz,
         removed_at -> Nullable<Timestamptz>,
+        email -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Int8,
+        member_id -> Int8,
+        token_sha256 -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    account_tokens (id) {
+        id -> Int8,
+        kind -> Text,
+        token_sha256 -> Text,
+        workspace_id -> Int8,
+        member_id -> Nullable<Int8>,
+        role -> Nullable<Text>,
+        email -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -129,6 +157,7 @@ diesel::table! {
 diesel::joinable!(links -> api_tokens (owner_token_id));
 diesel::joinable!(api_tokens -> members (member_id));
 diesel::joinable!(members -> workspaces (workspace_id));
+diesel::joinable!(sessions -> members (member_id));
 diesel::joinable!(link_tags -> tags (tag_id));
 diesel::joinable!(link_tags -> links (link_id));
 diesel::joinable!(link_revisions -> links (link_id));
@@ -137,6 +166,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     workspaces,
     members,
+    sessions,
+    account_tokens,
     link_revisions,
     tags,
     link_tags,

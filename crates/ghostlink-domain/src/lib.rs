@@ -34,5 +34,7 @@ pub use code::{generate_code, validate_alias, AliasError, CODE_ALPHABET, CODE_LE
 pub use health::{CheckOutcome, HealthState};
 pub use link::{Decision, GoneReason, LinkSnapshot, LinkStatus};
 pub use named::{Named, UnknownName};
-pub use token::{hash_client, hash_token, new_token, Role, TOKEN_PREFIX};
+pub use token::{
+    hash_client, hash_token, new_secret, new_token, Role, ONE_TIME_PREFIX, SESSION_PREFIX, TOKEN_PREFIX,
+};
 pub use url_rules::{normalize_url, safe_location, UrlError, MAX_URL_BYTES};

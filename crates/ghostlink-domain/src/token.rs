@@ -18,9 +18,20 @@ crate::named::named_enum! {
 
 /// A new secret token: the prefix and 40 base62 characters (about 238 bits).
 pub fn new_token<R: RngCore + CryptoRng>(rng: &mut R) -> String {
+    new_secret(rng, TOKEN_PREFIX)
+}
+
+/// Every session token starts with this: `Authorization: Bearer` tells a session from a key by it.
+pub const SESSION_PREFIX: &str = "gls_";
+
+/// Every one-time token (an invitation, a password reset) starts with this.
+pub const ONE_TIME_PREFIX: &str = "glo_";
+
+/// `prefix` and 40 random characters of the code alphabet (about 238 bits).
+pub fn new_secret<R: RngCore + CryptoRng>(rng: &mut R, prefix: &str) -> String {
     let body: String =
         (0..40).map(|_| crate::CODE_ALPHABET[rng.gen_range(0..crate::CODE_ALPHABET.len())] as char).collect();
-    format!("{TOKEN_PREFIX}{body}")
+    format!("{prefix}{body}")
 }
 
 /// The SHA-256 of a token, hex: the only form stored.

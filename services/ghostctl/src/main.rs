@@ -4,6 +4,7 @@
 //! it on purpose. Each subcommand lives in its own module; this file only parses and
 //! dispatches, and maps failures to exit codes (2 for bad input, 1 for everything else).
 
+mod accounts;
 mod api;
 mod domains;
 mod events;
@@ -36,6 +37,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(tokens::TokenCommand),
+    /// Accounts (members who sign in): the first owner, password resets.
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
     /// Workspaces, their members and the members' keys.
     #[command(subcommand)]
     Workspace(workspaces::WorkspaceCommand),
@@ -116,6 +120,7 @@ fn main() {
     let result = match cli.command {
         Command::Migrate => migrate(&cli.database.database_url),
         Command::Token(cmd) => tokens::run(&cli.database.database_url, cmd),
+        Command::Account(cmd) => accounts::run(&cli.database.database_url, cmd),
         Command::Workspace(cmd) => workspaces::run(&cli.database.database_url, cmd),
         Command::Link(cmd) => links::run(cmd),
         Command::Domain(cmd) => domains::run(cmd),

@@ -121,7 +121,17 @@ const SERVICES: &[ServiceSpec] = &[
         admin_port: None,
         ops_port: 9107,
     },
+    ServiceSpec {
+        name: "console",
+        binary: "ghostlink-console",
+        public_port: Some(CONSOLE_PORT),
+        admin_port: None,
+        ops_port: 9108,
+    },
 ];
+
+/// The console's public port (before `--port-offset`).
+const CONSOLE_PORT: u16 = 8083;
 
 struct Running {
     spec: &'static ServiceSpec,
@@ -170,6 +180,8 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
             .env("OPS_LISTEN_ADDR", format!("{}:{}", args.host, port(spec.ops_port)?))
             .env("PUBLIC_BASE_URL", format!("http://{}:{redirect_port}", args.host))
             .env("CLICK_SALT", &salt)
+            .env("CONSOLE_API_URL", format!("http://{}:{}", args.host, port(8081)?))
+            .env("CONSOLE_PUBLIC_URL", format!("http://{}:{}", args.host, port(CONSOLE_PORT)?))
             .env_remove("CLICK_SALT_FILE");
         if let Some(p) = spec.public_port {
             cmd.env("LISTEN_ADDR", format!("{}:{}", args.host, port(p)?));
@@ -238,6 +250,13 @@ pub fn run(db: &DatabaseArgs, args: UpArgs) -> Result<(), Failure> {
         if let Some(p) = r.spec.admin_port {
             banner.push_str(&format!("  {:<15} admin  http://{}:{}/admin/v1\n", "", args.host, port(p)?));
         }
+    }
+    if running.iter().any(|r| r.spec.name == "console") {
+        banner.push_str(&format!(
+            "\nConsole: http://{}:{} (first owner: `ghostctl account create-owner --name NAME --email EMAIL`)\n",
+            args.host,
+            port(CONSOLE_PORT)?
+        ));
     }
     match &admin_token {
         Some(t) => banner.push_str(&format!("\nAdmin token (shown once; store it): {t}\n")),

@@ -29,11 +29,16 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use failures::FailureLimit;
 
-/// Who is calling: a key of a workspace, acting for one of its members.
+/// Who is calling: a key of a workspace acting for one of its members, or a member's session
+/// (`Authorization: Bearer gls_…`, [`crate::accounts`]), whose grant is the member's role with
+/// every scope it can use.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub token_id: i64,
-    /// The key's name.
+    /// The key; `None` for a session.
+    pub token_id: Option<i64>,
+    /// The session; `None` for a key.
+    pub session_id: Option<i64>,
+    /// The key's name (a session: the member's).
     pub name: String,
     /// `admin`: the instance administrator's key (the admin API, any workspace's links).
     pub role: Role,
@@ -45,6 +50,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The rate limiter's key: a key's id, or a session's id negated.
+    fn limit_key(&self) -> i64 {
+        self.token_id.or(self.session_id.map(|s| -s)).unwrap_or(0)
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
@@ -171,6 +181,13 @@ impl Auth {
             Err((reason, msg)) => return Err(self.failed(client, reason, msg).await),
         };
         let hash = hash_token(token);
+        if token.starts_with(ghostlink_domain::SESSION_PREFIX) {
+            self.failures.check(client).await.map_err(failures_exceeded)?;
+            return match self.session(hash).await? {
+                Some(caller) => self.limit(caller),
+                None => Err(self.failed(client, "invalid", "invalid or expired session").await),
+            };
+        }
         let found = if let Some(t) = self.known.get(&hash) {
             Some(t)
         } else if self.unknown.contains_key(&hash) {
@@ -185,18 +202,52 @@ impl Auth {
             Some(t) if t.expires_at.is_some_and(|e| e <= chrono::Utc::now()) => {
                 Err(self.failed(client, "expired", "token has expired").await)
             }
-            Some(t) => match self.limiter.check_key(&t.caller.token_id) {
-                Ok(()) => {
-                    self.touch(t.caller.token_id);
-                    Ok(t.caller.clone())
+            Some(t) => {
+                let caller = self.limit(t.caller.clone())?;
+                if let Some(id) = caller.token_id {
+                    self.touch(id);
                 }
-                Err(not_until) => {
-                    metrics::counter!("rate_limited_total", "limit" => "token").increment(1);
-                    let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    Err(too_many(wait, "rate_limited", "too many requests for this token; slow down"))
-                }
-            },
+                Ok(caller)
+            }
         }
+    }
+
+    /// The per-credential rate limit.
+    fn limit(&self, caller: Caller) -> Result<Caller, ApiError> {
+        match self.limiter.check_key(&caller.limit_key()) {
+            Ok(()) => Ok(caller),
+            Err(not_until) => {
+                metrics::counter!("rate_limited_total", "limit" => "token").increment(1);
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(too_many(wait, "rate_limited", "too many requests for this token; slow down"))
+            }
+        }
+    }
+
+    /// A live session's caller, looked up in Postgres at every request (so signing out takes
+    /// effect at once on every replica).
+    async fn session(&self, hash: String) -> Result<Option<Caller>, ApiError> {
+        metrics::counter!("auth_session_lookups_total").increment(1);
+        let row = self
+            .db
+            .run(move |c| ghostlink_db::accounts::session_by_hash(c, &hash))
+            .await
+            .map_err(crate::db_error)?;
+        Ok(row.map(|(id, _, m)| Caller {
+            token_id: None,
+            session_id: Some(id),
+            name: m.name.clone(),
+            role: Role::User,
+            workspace_id: m.workspace_id,
+            member_id: m.id,
+            member_name: m.name,
+            grant: Grant { role: m.role, scopes: m.role.full_scopes() },
+        }))
+    }
+
+    /// The key of an `address_key` for the request, as the failure limit counts clients.
+    pub fn client_key(&self, req: &HttpRequest) -> String {
+        address_key(ghostlink_web::client_ip(req, &self.trusted))
     }
 
     /// Looks a token up in Postgres and remembers the answer.
@@ -217,7 +268,8 @@ impl Auth {
             revoked: r.revoked_at.is_some() || p.member_removed,
             expires_at: r.expires_at,
             caller: Caller {
-                token_id: r.id,
+                token_id: Some(r.id),
+                session_id: None,
                 role: r.role,
                 name: r.name,
                 workspace_id: r.workspace_id,

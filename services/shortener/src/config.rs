@@ -40,6 +40,17 @@ pub struct Config {
     /// failure.
     #[arg(long, env = "AUTH_FAILURE_WINDOW_MS", default_value_t = 60_000)]
     pub auth_failure_window_ms: u64,
+    /// Failed sign-ins one account, and one client, may make per `SIGN_IN_WINDOW_MS`, all
+    /// replicas together (counted in Redis); beyond it sign-in answers 429 before any password
+    /// is checked.
+    #[arg(long, env = "SIGN_IN_ATTEMPT_LIMIT", default_value_t = 10)]
+    pub sign_in_attempt_limit: u32,
+    /// The window of `SIGN_IN_ATTEMPT_LIMIT`, in milliseconds.
+    #[arg(long, env = "SIGN_IN_WINDOW_MS", default_value_t = 900_000)]
+    pub sign_in_window_ms: u64,
+    /// How long a session lasts from sign-in, in hours.
+    #[arg(long, env = "SESSION_TTL_HOURS", default_value_t = 168)]
+    pub session_ttl_hours: u32,
     /// How long a token lookup is cached, in milliseconds (a revocation takes effect within it on
     /// every other replica, at once on the one that revoked;
     /// an unknown token is remembered as unknown as long).
@@ -107,6 +118,24 @@ impl Config {
             return Err(ConfigError::new(
                 "AUTH_FAILURE_WINDOW_MS (--auth-failure-window-ms)",
                 "must be between 1000 (a second) and 86400000 (a day)",
+            ));
+        }
+        if self.sign_in_attempt_limit == 0 {
+            return Err(ConfigError::new(
+                "SIGN_IN_ATTEMPT_LIMIT (--sign-in-attempt-limit)",
+                "must be greater than 0",
+            ));
+        }
+        if !(1_000..=86_400_000).contains(&self.sign_in_window_ms) {
+            return Err(ConfigError::new(
+                "SIGN_IN_WINDOW_MS (--sign-in-window-ms)",
+                "must be between 1000 (a second) and 86400000 (a day)",
+            ));
+        }
+        if !(1..=8_760).contains(&self.session_ttl_hours) {
+            return Err(ConfigError::new(
+                "SESSION_TTL_HOURS (--session-ttl-hours)",
+                "must be between 1 and 8760 (a year)",
             ));
         }
         if let Some(p) = &self.blocklist {

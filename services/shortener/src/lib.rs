@@ -8,6 +8,7 @@
 //! change invalidates the link's Redis entry so the redirect sees it within a second. [`App::build`] validates the config and binds the
 //! listeners; [`App::run`] serves until the shutdown future resolves.
 
+pub mod accounts;
 pub mod admin;
 pub mod analytics;
 pub mod api;
@@ -98,6 +99,8 @@ impl Shared {
         api::create, api::get, api::list, api::update, api::delete, api::revisions, api::risk, qr::qr,
         analytics::link_stats, analytics::workspace_stats, analytics::domain_orphans, analytics::clicks_csv,
         health::health,
+        accounts::sign_in, accounts::sign_out, accounts::sign_out_everywhere, accounts::invite,
+        accounts::accept_invitation, accounts::reset_password,
         workspace::show, workspace::members, workspace::add_member, workspace::change_member,
         workspace::remove_member, workspace::keys, workspace::create_key, workspace::revoke_key,
         workspace::tags, workspace::rename_tag, workspace::delete_tag,
@@ -117,6 +120,8 @@ impl Shared {
         workspace::TagRenameRequest, workspace::TagView,
         domains::DomainView, domains::NewDomainRequest, domains::DomainChangeRequest,
         health::HealthView, health::CheckView,
+        accounts::SignInRequest, accounts::SessionView, accounts::InvitationRequest, accounts::InvitationView,
+        accounts::AcceptInvitationRequest, accounts::ResetPasswordRequest, accounts::RevokedView,
         transfer::ExportLink, transfer::ImportReport, transfer::ImportRowReport,
         webhooks::WebhookView, webhooks::NewWebhookRequest, webhooks::WebhookChangeRequest,
         webhooks::DeliveryView, webhooks::AttemptView, webhooks::TestEventView,
@@ -231,6 +236,7 @@ pub(crate) async fn openapi() -> HttpResponse {
 #[derive(Clone)]
 struct AppState {
     auth: web::Data<auth::Auth>,
+    accounts: web::Data<accounts::Accounts>,
     shared: web::Data<Shared>,
     access: web::Data<AccessLog>,
     body_limits: ghostlink_web::BodyLimits,
@@ -253,6 +259,7 @@ impl AppState {
     > {
         actix_web::App::new()
             .app_data(self.auth.clone())
+            .app_data(self.accounts.clone())
             .app_data(self.shared.clone())
             .app_data(self.access.clone())
             .app_data(self.body_limits)
@@ -298,6 +305,12 @@ impl App {
                 trusted: resolved.trusted.clone(),
             },
         ));
+        let accounts = web::Data::new(accounts::Accounts::new(
+            redis.clone(),
+            config.sign_in_attempt_limit,
+            Duration::from_millis(config.sign_in_window_ms),
+            config.session_ttl_hours,
+        ));
         let notify = Arc::new(tokio::sync::Notify::new());
         let live = live::hub(&config.live, &config.amqp, db.clone(), &log);
         let shared = web::Data::new(Shared {
@@ -326,7 +339,7 @@ impl App {
             deadline: Duration::from_millis(config.body_read_timeout_ms),
         };
 
-        let state = AppState { auth, shared, access, body_limits, query_cfg, path_cfg };
+        let state = AppState { auth, accounts, shared, access, body_limits, query_cfg, path_cfg };
         let serve = |addr: SocketAddr, listener: admin::Listener| -> anyhow::Result<_> {
             let socket = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
             let bound = socket.local_addr()?;

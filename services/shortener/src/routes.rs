@@ -6,7 +6,7 @@ use actix_web::{middleware, web, HttpResponse};
 use ghostlink_web::ApiError;
 
 use crate::{
-    admin, analytics, api, auth, domains, findings, health, live, qr, transfer, webhooks, workspace,
+    accounts, admin, analytics, api, auth, domains, findings, health, live, qr, transfer, webhooks, workspace,
 };
 
 /// A route for reads: GET, and HEAD (the same answer without its body; actix drops the body).
@@ -40,9 +40,21 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
             .route(read().to(crate::openapi))
             .default_service(web::to(ghostlink_web::not_found)),
     )
+    // Unauthenticated: what a caller without a credential does to get one.
+    .service(resource("/api/v1/auth/sign-in", "POST").route(web::post().to(accounts::sign_in)))
+    .service(
+        resource("/api/v1/auth/accept-invitation", "POST").route(web::post().to(accounts::accept_invitation)),
+    )
+    .service(resource("/api/v1/auth/reset-password", "POST").route(web::post().to(accounts::reset_password)))
     .service(
         web::scope("/api/v1")
             .wrap(middleware::from_fn(auth::authenticate))
+            .service(resource("/auth/sign-out", "POST").route(web::post().to(accounts::sign_out)))
+            .service(
+                resource("/auth/sign-out-everywhere", "POST")
+                    .route(web::post().to(accounts::sign_out_everywhere)),
+            )
+            .service(resource("/invitations", "POST").route(web::post().to(accounts::invite)))
             .service(
                 resource("/links", "GET, HEAD, POST")
                     .route(web::post().to(api::create))

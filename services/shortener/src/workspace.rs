@@ -133,7 +133,7 @@ pub struct TagView {
     pub links: i64,
 }
 
-fn name_field(field: &str, name: &str) -> Result<String, ApiError> {
+pub(crate) fn name_field(field: &str, name: &str) -> Result<String, ApiError> {
     let ok = !name.trim().is_empty() && name.len() <= 64 && !name.chars().any(char::is_control);
     if ok {
         Ok(name.trim().to_string())
@@ -142,7 +142,7 @@ fn name_field(field: &str, name: &str) -> Result<String, ApiError> {
     }
 }
 
-fn json_of<T: serde::de::DeserializeOwned>(body: JsonBody<Value>) -> Result<T, ApiError> {
+pub(crate) fn json_of<T: serde::de::DeserializeOwned>(body: JsonBody<Value>) -> Result<T, ApiError> {
     serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError::unprocessable("invalid_body", e.to_string()))
 }
@@ -418,7 +418,7 @@ pub async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     // Any caller may revoke its own key; others' need workspace administration.
-    if id != caller.token_id {
+    if Some(id) != caller.token_id {
         caller.allow(Action::AdminWorkspace { owner: false })?;
     }
     let ws = caller.workspace_id;

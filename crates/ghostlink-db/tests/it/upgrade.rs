@@ -11,7 +11,14 @@ fn tokens_and_links_move_into_the_default_workspace_with_no_loss() {
     let reverted = ghostlink_db::revert_migrations_to(&db.url, "20261202000108").expect("revert");
     assert_eq!(
         reverted,
-        ["20261207000113", "20261206000112", "20261205000111", "20261204000110", "20261203000109"]
+        [
+            "20261208000114",
+            "20261207000113",
+            "20261206000112",
+            "20261205000111",
+            "20261204000110",
+            "20261203000109"
+        ]
     );
     // What the schema before workspaces held: an admin and two users, their links, one ownerless.
     db.execute(

@@ -305,7 +305,7 @@ pub async fn create(
         let new = NewLink {
             code,
             url: url.clone(),
-            owner_token_id: Some(caller.token_id),
+            owner_token_id: caller.token_id,
             expires_at,
             max_clicks,
             workspace_id: Some(caller.workspace_id),

@@ -222,7 +222,7 @@ fn prepare(
     hosts: &HashSet<String>,
     record: Result<Record, ghostlink_domain::import::RowError>,
     ws: i64,
-    token: i64,
+    token: Option<i64>,
     member: i64,
 ) -> Row {
     let mut r = match record {
@@ -251,7 +251,7 @@ fn prepare(
                 // [`write`] generates the code.
                 code: link_key(domain.as_deref(), &input.alias.unwrap_or_default()),
                 url: input.url,
-                owner_token_id: Some(token),
+                owner_token_id: token,
                 expires_at: input.expires_at,
                 max_clicks: input.max_clicks,
                 workspace_id: Some(ws),

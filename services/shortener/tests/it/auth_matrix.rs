@@ -74,6 +74,10 @@ fn table() -> Vec<Route> {
         r("DELETE", "/api/v1/links/{code}", None, false, 204),
         r("GET", "/api/v1/links/{code}/revisions", None, false, 200),
         r("GET", "/api/v1/workspace", None, false, 200),
+        // A key is not a session: it has nothing to sign out of.
+        Route { ok_code: Some("not_a_session"), ..r("POST", "/api/v1/auth/sign-out", None, false, 422) },
+        r("POST", "/api/v1/auth/sign-out-everywhere", None, false, 200),
+        r("POST", "/api/v1/invitations", Some(json!({"role": "viewer"})), false, 201),
         r("GET", "/api/v1/members", None, false, 200),
         r("POST", "/api/v1/members", Some(json!({"name": "matrix", "role": "viewer"})), false, 201),
         missing("PATCH", "/api/v1/members/{id}", Some(json!({"role": "viewer"}))),
@@ -175,12 +179,28 @@ async fn every_route_times_every_credential() {
     let documented_403 = documented_admin_routes(&doc);
     let undocumented: Vec<_> = in_table.difference(&documented_403).collect();
     assert!(undocumented.is_empty(), "admin-only routes that do not document their 403: {undocumented:?}");
-    let documented: BTreeSet<(String, String)> = doc["paths"]
+    let all: Vec<(String, String, bool)> = doc["paths"]
         .as_object()
         .expect("paths")
         .iter()
-        .flat_map(|(p, ops)| ops.as_object().expect("ops").keys().map(|m| (m.to_uppercase(), p.clone())))
+        .flat_map(|(p, ops)| {
+            ops.as_object().expect("ops").iter().map(|(m, op)| {
+                let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+                (m.to_uppercase(), p.clone(), secured)
+            })
+        })
         .collect();
+    let documented: BTreeSet<(String, String)> =
+        all.iter().filter(|(_, _, s)| *s).map(|(m, p, _)| (m.clone(), p.clone())).collect();
+    // The only operations without a credential: those that give one (`accounts.rs` tests them).
+    let open: BTreeSet<(String, String)> =
+        all.iter().filter(|(_, _, s)| !*s).map(|(m, p, _)| (m.clone(), p.clone())).collect();
+    let want_open: BTreeSet<(String, String)> =
+        ["/api/v1/auth/sign-in", "/api/v1/auth/accept-invitation", "/api/v1/auth/reset-password"]
+            .into_iter()
+            .map(|p| ("POST".to_string(), p.to_string()))
+            .collect();
+    assert_eq!(open, want_open, "the operations that need no credential");
     let covered: BTreeSet<(String, String)> =
         table.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
     assert_eq!(covered, documented, "every documented route has a row in the matrix");

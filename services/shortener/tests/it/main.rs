@@ -1,5 +1,6 @@
 //! Integration tests of the shortener against real Postgres and Redis.
 
+mod accounts;
 mod admin;
 mod analytics;
 mod api;
@@ -60,6 +61,9 @@ pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
         auth_failure_limit: 10_000,
         auth_failure_window_ms: 60_000,
         live: Default::default(),
+        sign_in_attempt_limit: 1_000,
+        sign_in_window_ms: 60_000,
+        session_ttl_hours: 24,
     };
     f(&mut cfg);
     let admin = db.token("admin", "admin");
