@@ -100,6 +100,6 @@ SELECT format('%-44s %10s  (%s per million clicks)', 'whole database', pg_size_p
 SELECT format('%-44s %10s  (%s per million clicks)', 'raw clicks (partitions, with indexes)', pg_size_pretty(sum(pg_total_relation_size(inhrelid))),
               pg_size_pretty(sum(pg_total_relation_size(inhrelid)) * 1000000 / $TOTAL))
   FROM pg_inherits WHERE inhparent = 'clicks'::regclass;
-SELECT format('%-44s %10s  (%s rows)', t, pg_size_pretty(pg_total_relation_size(t::regclass)), (xpath('/row/n/text()', query_to_xml('SELECT count(*) AS n FROM ' || t, false, false, '')))[1]::text)
+SELECT format('%-44s %10s  (~%s rows)', t, pg_size_pretty(pg_total_relation_size(t::regclass)), (SELECT reltuples::bigint FROM pg_class WHERE oid = t::regclass))
   FROM unnest(ARRAY['click_rollup_hourly', 'click_rollup_daily', 'workspace_rollup_hourly', 'workspace_rollup_daily']) t;
 SQL
