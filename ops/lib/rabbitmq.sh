@@ -10,3 +10,15 @@ delete_queues_under() {
     case "$q" in "$1".*) timeout 5 rabbitmqctl -q delete_queue "$q" </dev/null >/dev/null 2>&1 || true ;; esac
   done
 }
+
+# delete_stale_test_queues: deletes the queues of test runs that ended without their cleanup
+# (a panicked test, a killed run). Test prefixes are `gltest-<uuid>` (ghostlink-test-support);
+# hundreds of leftover quorum queues are as many Raft members the broker keeps ticking, and a
+# broker carrying them was slow enough to time out a test's connect. Run before the tests,
+# never while they run: a live test's queues look the same.
+delete_stale_test_queues() {
+  command -v rabbitmqctl >/dev/null 2>&1 || return 0
+  timeout 30 rabbitmqctl -q list_queues name </dev/null 2>/dev/null | grep -E '^gltest-[0-9a-f]{32}\.' | while read -r q; do
+    timeout 5 rabbitmqctl -q delete_queue "$q" </dev/null >/dev/null 2>&1 || true
+  done
+}
