@@ -18,7 +18,9 @@ delete_queues_under() {
 # never while they run: a live test's queues look the same.
 delete_stale_test_queues() {
   command -v rabbitmqctl >/dev/null 2>&1 || return 0
-  timeout 30 rabbitmqctl -q list_queues name </dev/null 2>/dev/null | grep -E '^gltest-[0-9a-f]{32}\.' | while read -r q; do
+  local queues
+  queues=$(timeout 30 rabbitmqctl -q list_queues name </dev/null 2>/dev/null | grep -E '^gltest-[0-9a-f]{32}\.' || true)
+  for q in $queues; do
     timeout 5 rabbitmqctl -q delete_queue "$q" </dev/null >/dev/null 2>&1 || true
   done
 }
