@@ -15,6 +15,7 @@ fn encode(event: &Event) -> Vec<u8> {
         Event::LinkQuarantined(e) => e.to_bytes(),
         Event::LinkRestored(e) => e.to_bytes(),
         Event::ProbeDetected(e) => e.to_bytes(),
+        Event::WebhookDisabled(e) => e.to_bytes(),
     }
 }
 
