@@ -66,15 +66,16 @@ done
 
 # Both documents: the public API, and the internal admin API on its own listener.
 run_schemathesis() {
-  local doc=$1 out=$2
-  log "schemathesis run on $doc: checks $CHECKS, $EXAMPLES examples per operation"
+  local doc=$1 out=$2 phases=${3:-${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing,stateful}}
+  shift 3 2>/dev/null || shift $#
+  log "schemathesis run on $doc ($phases): checks $CHECKS, $EXAMPLES examples per operation"
   # One worker: with two, hypothesis most likely describes filter lambdas with ast.parse from two threads at
   # once, and CPython 3.11 then fails with "SystemError: AST constructor recursion depth mismatch"
   # (a CI run on 2026-11-25 stopped on that inside schemathesis 4.32.5, no request involved).
   SCHEMATHESIS_HOOKS="$HERE/schemathesis_hooks.py" "$VENV/bin/schemathesis" run "$doc" \
     --checks "$CHECKS" \
     --max-examples "$EXAMPLES" \
-    --phases "${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing,stateful}" \
+    --phases "$phases" "$@" \
     --workers 1 \
     --request-timeout 10 \
     --header "Authorization: Bearer $TOKEN" \
@@ -86,7 +87,15 @@ cd "$WORK"
 rc=0
 # The admin document first: the public run deletes keys by id, the run's own among them.
 run_schemathesis "http://127.0.0.1:$ADMIN/admin/v1/openapi.json" schemathesis-admin || rc=$?
-run_schemathesis "$BASE/api/v1/openapi.json" schemathesis || rc=$?
+# The public document's stateful phase runs on its own, without the webhook routes: schemathesis
+# 4 infers links from POST /api/v1/links to /api/v1/webhooks/{id} with a `code` parameter those
+# operations do not have, and refuses the whole phase as an invalid link definition. The other
+# phases cover the webhook routes.
+run_schemathesis "$BASE/api/v1/openapi.json" schemathesis "${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing}" || rc=$?
+if [ -z "${SCHEMATHESIS_PHASES:-}" ]; then
+  run_schemathesis "$BASE/api/v1/openapi.json" schemathesis-stateful stateful --exclude-path-regex '^/api/v1/webhooks' || rc=$?
+  cat "$WORK/schemathesis-stateful.log" >>"$WORK/schemathesis.log"
+fi
 cat "$WORK/schemathesis-admin.log" >>"$WORK/schemathesis.log"
 cat "$WORK/schemathesis.log"
 if grep -q '"level":"error"\|panicked' "$WORK/shortener.log"; then
